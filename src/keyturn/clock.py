@@ -1,0 +1,50 @@
+"""Time, injected.
+
+Every expiry and timeout in keyturn asks a :class:`Clock` for the time, so tests
+move time forward instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """A source of wall-clock time as POSIX seconds (float, UTC)."""
+
+    def now(self) -> float:
+        """Return the current time in seconds since the epoch."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> float:
+        return time.time()
+
+
+class FrozenClock:
+    """A clock that moves only when told to; for tests."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self._now = start
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
+        self._now += seconds
+
+
+def to_datetime(timestamp: float) -> datetime:
+    """Convert POSIX seconds to an aware UTC datetime."""
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def isoformat(timestamp: float) -> str:
+    """Render POSIX seconds as an ISO 8601 UTC string with a ``Z`` suffix."""
+    return to_datetime(timestamp).isoformat(timespec="seconds").replace("+00:00", "Z")

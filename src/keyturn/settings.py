@@ -1,0 +1,254 @@
+"""One typed settings object for the server, the library and the CLI.
+
+Values come, highest priority first, from: explicit arguments (CLI flags),
+``KEYTURN_*`` environment variables, a TOML file (``--config`` / ``KEYTURN_CONFIG``),
+then the defaults below. Durations are whole seconds; lists are comma-separated in
+flags and variables (TOML may use arrays). Settings are passed in, never global.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SigningAlgorithm = Literal["EdDSA", "ES256", "RS256", "HS256"]
+RevocationMode = Literal["strict", "stateless"]
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./keyturn.db"
+_SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+#: OWASP Password Storage Cheat Sheet floor for argon2id: m=19 MiB, t=2, p=1.
+MIN_ARGON2_MEMORY_KIB = 19_456
+MIN_ARGON2_TIME_COST = 2
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every operator setting of keyturn (see SPEC "Run" and ``docs/settings.md``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KEYTURN_",
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    # --- where to listen -----------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    https: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    # --- storage ---------------------------------------------------------------------
+    database_url: str = Field(DEFAULT_SQLITE_URL, repr=False)
+    redis_url: str | None = Field(None, repr=False)
+
+    # --- tokens ----------------------------------------------------------------------
+    issuer: str | None = None
+    audience: str | None = None
+    access_token_ttl: int = Field(900, ge=1, le=86_400)
+    refresh_token_ttl: int = Field(30 * 86_400, ge=60)
+    refresh_grace: int = Field(5, ge=0, le=10)
+    clock_leeway: int = Field(5, ge=0, le=300)
+    signing_alg: SigningAlgorithm = "ES256"
+    revocation_mode: RevocationMode = "strict"
+    key_encryption_key: SecretStr | None = None
+
+    # --- sessions --------------------------------------------------------------------
+    session_idle_timeout: int = Field(30 * 60, ge=1)
+    session_max_age: int = Field(12 * 3600, ge=1)
+    max_sessions_per_user: int = Field(10, ge=1, le=10_000)
+
+    # --- accounts --------------------------------------------------------------------
+    allow_registration: bool = True
+    min_password_length: int = Field(10, ge=8, le=1024)
+    password_hash_memory_kib: int = Field(MIN_ARGON2_MEMORY_KIB, ge=MIN_ARGON2_MEMORY_KIB)
+    password_hash_time_cost: int = Field(MIN_ARGON2_TIME_COST, ge=MIN_ARGON2_TIME_COST)
+    password_hash_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+
+    # --- HTTP ------------------------------------------------------------------------
+    trusted_proxies: CommaList = Field(default_factory=list)
+    cors_origins: CommaList = Field(default_factory=list)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    audit_log_file: Path | None = None
+
+    # --- validation ------------------------------------------------------------------
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _lists_from_commas(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _valid_database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL") from None
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+asyncpg")
+        elif url.drivername == "sqlite":
+            url = url.set(drivername="sqlite+aiosqlite")
+        if url.drivername not in _SUPPORTED_DRIVERS:
+            supported = ", ".join(_SUPPORTED_DRIVERS)
+            raise ValueError(f"unsupported database driver {url.drivername!r} (use {supported})")
+        return url.render_as_string(hide_password=False)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _valid_redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("issuer", "audience")
+    @classmethod
+    def _valid_http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key must be given together")
+        if self.session_idle_timeout > self.session_max_age:
+            raise ValueError("session_idle_timeout must not exceed session_max_age")
+        return self
+
+    # --- derived values --------------------------------------------------------------
+
+    @property
+    def uses_tls(self) -> bool:
+        """True when the server itself terminates TLS."""
+        return self.https or self.tls_cert is not None
+
+    @property
+    def public_issuer(self) -> str:
+        """The ``iss`` of our tokens: the configured issuer or this server's URL."""
+        if self.issuer:
+            return self.issuer
+        scheme = "https" if self.uses_tls else "http"
+        host = "localhost" if self.https and self.host in ("127.0.0.1", "::1") else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def token_audience(self) -> str:
+        """The ``aud`` our access tokens carry and require."""
+        return self.audience or self.public_issuer
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file for SQLite URLs (None for in-memory or other engines)."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+            return None
+        return Path(url.database)
+
+    @property
+    def safe_database_url(self) -> str:
+        """The database URL with any password masked, for logs and messages."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+    # --- sources ---------------------------------------------------------------------
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get("KEYTURN_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from flags (``overrides``), environment and TOML.
+
+    ``None`` overrides are ignored, so unset CLI flags never mask the environment.
+
+    Raises:
+        ConfigurationError: the TOML file is missing or unreadable, or a value is
+            invalid; the message names the setting and is one line.
+    """
+    from pydantic import ValidationError
+
+    from keyturn.errors import ConfigurationError
+
+    given = {key: value for key, value in overrides.items() if value is not None}
+    previous = os.environ.get("KEYTURN_CONFIG")
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigurationError(f"config file {config_file} does not exist")
+        os.environ["KEYTURN_CONFIG"] = str(config_file)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise ConfigurationError(f"cannot read configuration: {exc}") from None
+    finally:
+        if config_file is not None:
+            if previous is None:
+                os.environ.pop("KEYTURN_CONFIG", None)
+            else:
+                os.environ["KEYTURN_CONFIG"] = previous
+
+
+def describe_validation_error(exc: Any) -> str:
+    """One line naming the first invalid setting as a flag, and why."""
+    first = exc.errors()[0]
+    location = [str(part) for part in first.get("loc", ()) if isinstance(part, str)]
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not location:
+        return f"invalid configuration: {message}"
+    flag = "--" + location[0].replace("_", "-")
+    return f"invalid setting {flag}: {message}"
