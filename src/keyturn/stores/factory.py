@@ -1,0 +1,50 @@
+"""Open the configured storage, checked and (where safe) migrated.
+
+SQLite is the embedded default: one process owns the file, so keyturn migrates
+it on start-up. A PostgreSQL database is shared by many servers, so migrating
+is an operator's deliberate step (``keyturn migrate``) and a server refuses to
+start against an older schema instead of racing its peers to alter it.
+"""
+
+from __future__ import annotations
+
+from keyturn.errors import StoreUnavailable
+from keyturn.settings import Settings
+from keyturn.stores.base import Storage
+from keyturn.stores.migrate import ensure_current, upgrade
+from keyturn.stores.sql import SqlStorage, create_engine_for
+
+
+async def open_storage(settings: Settings, *, migrate: bool | None = None) -> Storage:
+    """Connect to ``settings.database_url`` and make sure the schema is current.
+
+    ``migrate=None`` migrates SQLite (file or ``:memory:``; a missing parent
+    directory is created) and only checks PostgreSQL; ``True`` always migrates;
+    ``False`` always only checks.
+
+    Raises:
+        StoreUnavailable: the database cannot be reached; the one-line message
+            names it with the password masked.
+        DatabaseNotMigrated: the schema is behind and migrating was not allowed.
+        ConfigurationError: the schema is newer than this keyturn knows.
+    """
+    should_migrate = settings.is_sqlite if migrate is None else migrate
+    path = settings.sqlite_path
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create the directory for {settings.safe_database_url}: {exc.strerror}"
+            ) from None
+    storage = SqlStorage(create_engine_for(settings.database_url))
+    try:
+        await storage.ping()
+        if should_migrate:
+            await upgrade(storage.engine)
+        else:
+            await ensure_current(storage.engine)
+    except BaseException:
+        await storage.close()
+        raise
+    return storage

@@ -1,0 +1,170 @@
+"""Schema migrations: automatic for SQLite, deliberate for PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from keyturn.errors import DatabaseNotMigrated
+from keyturn.settings import Settings
+from keyturn.stores.factory import open_storage
+from keyturn.stores.migrate import (
+    MIGRATIONS_DIR,
+    current_revision,
+    ensure_current,
+    head_revision,
+    upgrade,
+)
+from keyturn.stores.sql import SqlStorage, create_engine_for, metadata
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def _schema_diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection)
+    return list(compare_metadata(context, metadata))
+
+
+async def test_open_storage_migrates_a_fresh_sqlite_file(tmp_path: Path) -> None:
+    """A new SQLite file (in a new directory) is created and migrated to head."""
+    path = tmp_path / "nested" / "dir" / "keyturn.db"
+    storage = await open_storage(Settings(database_url=sqlite_url(path)))
+    try:
+        assert path.is_file()
+        assert isinstance(storage, SqlStorage)
+        assert await current_revision(storage.engine) == head_revision()
+        assert await storage.users.list() == []
+    finally:
+        await storage.close()
+
+
+async def test_in_memory_sqlite_is_migrated_and_shared() -> None:
+    """`:memory:` SQLite is migrated and every connection sees that one database."""
+    storage = await open_storage(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+    try:
+        assert isinstance(storage, SqlStorage)
+        assert await current_revision(storage.engine) == head_revision()
+        assert await storage.users.list() == []
+    finally:
+        await storage.close()
+
+
+async def test_sqlite_connections_use_wal_and_foreign_keys(tmp_path: Path) -> None:
+    """Every SQLite connection runs in WAL mode with foreign keys and a busy timeout."""
+    engine = create_engine_for(sqlite_url(tmp_path / "k.db"))
+    try:
+        async with engine.connect() as connection:
+            pragma = connection.exec_driver_sql
+            assert (await pragma("PRAGMA journal_mode")).scalar() == "wal"
+            assert (await pragma("PRAGMA foreign_keys")).scalar() == 1
+            assert (await pragma("PRAGMA synchronous")).scalar() == 1  # NORMAL
+            assert (await pragma("PRAGMA busy_timeout")).scalar() == 5000
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_is_idempotent(tmp_path: Path) -> None:
+    """upgrade() reports the revisions it applied, and nothing the second time."""
+    engine = create_engine_for(sqlite_url(tmp_path / "k.db"))
+    try:
+        assert await current_revision(engine) is None
+        applied = await upgrade(engine)
+        assert applied[-1] == head_revision()
+        assert applied[0] == "0001"
+        assert await upgrade(engine) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_accepts_a_url(tmp_path: Path) -> None:
+    """upgrade(url) makes its own engine, migrates, and leaves a current database."""
+    url = sqlite_url(tmp_path / "k.db")
+    assert await upgrade(url) == ["0001"]
+    engine = create_engine_for(url)
+    try:
+        await ensure_current(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_schema_matches_table_definitions(tmp_path: Path) -> None:
+    """The migrations create exactly the tables defined in keyturn.stores.sql."""
+    engine = create_engine_for(sqlite_url(tmp_path / "k.db"))
+    try:
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_schema_diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_with_migrate_false_refuses_unmigrated_file(tmp_path: Path) -> None:
+    """migrate=False only checks: an empty SQLite file is reported, not migrated."""
+    settings = Settings(database_url=sqlite_url(tmp_path / "k.db"))
+    with pytest.raises(DatabaseNotMigrated, match="keyturn migrate"):
+        await open_storage(settings, migrate=False)
+
+
+def test_migrations_ship_inside_the_package() -> None:
+    """The Alembic scripts live under src/keyturn so the wheel carries them."""
+    assert (MIGRATIONS_DIR / "env.py").is_file()
+    assert (MIGRATIONS_DIR / "script.py.mako").is_file()
+    assert any(MIGRATIONS_DIR.glob("versions/0001_*.py"))
+    assert "keyturn" in MIGRATIONS_DIR.parts
+
+
+def test_head_revision_is_a_known_revision() -> None:
+    """head_revision() names the newest bundled revision."""
+    assert head_revision() >= "0001"
+
+
+@pytest.mark.postgres
+async def test_postgres_refuses_unmigrated_database(postgres_database_url: str) -> None:
+    """An empty PostgreSQL database is not migrated behind the operator's back."""
+    settings = Settings(database_url=postgres_database_url)
+    with pytest.raises(DatabaseNotMigrated) as caught:
+        await open_storage(settings)
+    message = str(caught.value)
+    assert "keyturn migrate" in message
+    assert f"need {head_revision()}" in message
+    assert "keyturn-test-password" not in message
+    engine = create_engine_for(postgres_database_url)
+    try:
+        async with engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: sa.inspect(c).get_table_names())
+        assert "users" not in tables
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_postgres_opens_after_upgrade(postgres_database_url: str) -> None:
+    """After `keyturn migrate` (upgrade) the database is current and opens."""
+    assert await upgrade(postgres_database_url) == ["0001"]
+    storage = await open_storage(Settings(database_url=postgres_database_url))
+    try:
+        assert isinstance(storage, SqlStorage)
+        assert await current_revision(storage.engine) == head_revision()
+        await storage.ping()
+        async with storage.engine.connect() as connection:
+            assert await connection.run_sync(_schema_diff) == []
+    finally:
+        await storage.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_migrate_true_upgrades(postgres_database_url: str) -> None:
+    """open_storage(migrate=True) migrates PostgreSQL when asked explicitly."""
+    storage = await open_storage(Settings(database_url=postgres_database_url), migrate=True)
+    try:
+        assert isinstance(storage, SqlStorage)
+        assert await current_revision(storage.engine) == head_revision()
+    finally:
+        await storage.close()
