@@ -1,0 +1,144 @@
+"""The accounts service: register, authenticate, change password, disable.
+
+Framework-free: the web layer and the CLI both call this. Sign-in never reveals
+whether an account exists: an unknown address, a wrong password and a disabled
+account all raise the same :class:`~keyturn.errors.InvalidCredentials` after the
+same argon2 work.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import Sequence
+
+from keyturn.clock import Clock
+from keyturn.emails import normalize_email
+from keyturn.errors import InvalidCredentials, InvalidEmail, UserNotFound
+from keyturn.passwords import PasswordHasher, PasswordPolicy
+from keyturn.stores.base import User, UserStore
+
+__all__ = ["Accounts"]
+
+
+class Accounts:
+    """Account operations over a :class:`~keyturn.stores.base.UserStore`.
+
+    Args:
+        users: where accounts live.
+        hasher: hashes and verifies passwords (argon2id, off the event loop).
+        policy: what a new password must satisfy.
+        clock: supplies ``created_at``.
+    """
+
+    def __init__(
+        self,
+        users: UserStore,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        clock: Clock,
+    ) -> None:
+        self.users = users
+        self.hasher = hasher
+        self.policy = policy
+        self.clock = clock
+
+    async def register(self, email: str, password: str, *, roles: Sequence[str] = ()) -> User:
+        """Create an account; the e-mail and the password are checked before hashing.
+
+        Raises:
+            InvalidEmail: the address is not valid.
+            WeakPassword: the password breaks the policy.
+            EmailTaken: an account with this address (case-insensitively) exists.
+        """
+        normalized = normalize_email(email)
+        self.policy.check(password)
+        user = User(
+            id=str(uuid.uuid4()),
+            email=normalized,
+            password_hash=await self.hasher.hash(password),
+            created_at=self.clock.now(),
+            roles=tuple(roles),
+        )
+        await self.users.add(user)
+        return user
+
+    async def authenticate(self, email: str, password: str) -> User:
+        """The account for this e-mail and password, upgrading its hash if outdated.
+
+        Unknown address, wrong password and disabled account are indistinguishable,
+        by exception and by time: each costs one argon2 verification. Input that
+        cannot belong to any account (invalid address syntax, a password over the
+        policy's maximum length) is refused without hashing; that reveals nothing
+        about accounts and keeps megabyte passwords away from argon2.
+
+        Raises:
+            InvalidCredentials: no such account, wrong password, or account disabled.
+        """
+        if self.policy.is_too_long(password):
+            raise InvalidCredentials()
+        try:
+            normalized = normalize_email(email)
+        except InvalidEmail:
+            raise InvalidCredentials() from None
+        user = await self.users.get_by_email(normalized)
+        if user is None:
+            await self.hasher.verify_dummy(password)
+        await self.hasher.verify(user.password_hash, password)
+        if user.disabled:
+            raise InvalidCredentials()
+        if self.hasher.needs_rehash(user.password_hash):
+            new_hash = await self.hasher.hash(password)
+            await self.users.set_password_hash(user.id, new_hash)
+            user = dataclasses.replace(user, password_hash=new_hash)
+        return user
+
+    async def change_password(self, user_id: str, current_password: str, new_password: str) -> User:
+        """Replace a password after re-checking the current one.
+
+        Raises:
+            UserNotFound: no account has this id.
+            InvalidCredentials: ``current_password`` is wrong or the account is disabled.
+            WeakPassword: ``new_password`` breaks the policy.
+        """
+        user = await self.users.get(user_id)
+        if user is None:
+            raise UserNotFound()
+        if self.policy.is_too_long(current_password):
+            raise InvalidCredentials()
+        await self.hasher.verify(user.password_hash, current_password)
+        if user.disabled:
+            raise InvalidCredentials()
+        self.policy.check(new_password)
+        new_hash = await self.hasher.hash(new_password)
+        await self.users.set_password_hash(user.id, new_hash)
+        return dataclasses.replace(user, password_hash=new_hash)
+
+    async def set_disabled(self, email: str, disabled: bool) -> User:
+        """Disable or re-enable the account with this e-mail (operator action).
+
+        Ending the account's sessions and tokens is the caller's job (the auth
+        service), since this module knows nothing about them.
+
+        Raises:
+            UserNotFound: no account has this address.
+        """
+        # An address that fails today's rules is looked up as typed: the account
+        # may predate them.
+        with contextlib.suppress(InvalidEmail):
+            email = normalize_email(email)
+        user = await self.users.get_by_email(email)
+        if user is None:
+            raise UserNotFound()
+        await self.users.set_disabled(user.id, disabled)
+        return dataclasses.replace(user, disabled=disabled)
+
+    async def get(self, user_id: str) -> User | None:
+        """The account with this id, or None."""
+        return await self.users.get(user_id)
+
+    async def list(self) -> builtins.list[User]:
+        """Every account, oldest first."""
+        return await self.users.list()
