@@ -1,0 +1,99 @@
+"""The app factory: one FastAPI app around one :class:`~keyturn.runtime.Keyturn`.
+
+Middleware order, outermost first (Starlette adds its ``ServerErrorMiddleware``
+outside all of them as a last resort):
+
+1. :class:`SecurityHeadersMiddleware` - so every answer, 413s and 500s included,
+   carries the security headers;
+2. :class:`MetricsMiddleware` - counts what the client actually received;
+3. :class:`ErrorBoundaryMiddleware` - turns escaped exceptions into generic 500s;
+4. :class:`BodyLimitMiddleware` - refuses oversized bodies before any parsing;
+5. FastAPI's exception middleware, using the handlers in :mod:`keyturn.web.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from keyturn import __version__
+from keyturn.settings import Settings
+from keyturn.web import health, metrics
+from keyturn.web.errors import install_error_handlers
+from keyturn.web.metrics import Metrics, MetricsMiddleware
+from keyturn.web.middleware import (
+    BodyLimitMiddleware,
+    ErrorBoundaryMiddleware,
+    SecurityHeadersMiddleware,
+)
+
+if TYPE_CHECKING:
+    from keyturn.runtime import Keyturn
+
+
+def _is_started(keyturn: Keyturn) -> bool:
+    """Whether the caller already started ``keyturn`` (then the caller closes it)."""
+    started = getattr(keyturn, "started", None)
+    if isinstance(started, bool):
+        return started
+    try:
+        keyturn.storage  # noqa: B018 - raises until start() has opened the stores
+    except RuntimeError:
+        return False
+    return True
+
+
+def create_app(settings: Settings, *, keyturn: Keyturn | None = None) -> FastAPI:
+    """Build the keyturn HTTP app.
+
+    ``keyturn`` defaults to ``Keyturn(settings)``. The app's lifespan starts it
+    and closes it on shutdown, unless the caller had already started it: then
+    starting and closing stay the caller's job. The instance is available as
+    ``app.state.keyturn``; the app's metrics as ``app.state.metrics``
+    (a :class:`~keyturn.web.metrics.Metrics`).
+
+    Interactive docs are off; ``/openapi.json`` stays for generated docs.
+    """
+    if keyturn is None:
+        from keyturn.runtime import Keyturn
+
+        keyturn = Keyturn(settings)
+    runtime = keyturn
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = not _is_started(runtime)
+        if owned:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if owned:
+                await runtime.close()
+
+    app = FastAPI(
+        title="keyturn",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keyturn = keyturn
+    app.state.metrics = Metrics()
+
+    install_error_handlers(app)
+    # add_middleware prepends: the last added is the outermost.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ErrorBoundaryMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    return app

@@ -1,0 +1,209 @@
+"""The one place where errors become HTTP responses.
+
+Every JSON error body is ``{"error": code, "detail": text}``. ``code`` is the
+stable :attr:`keyturn.errors.KeyturnError.code`; ``detail`` is safe human text.
+Nothing else (tracebacks, library names, SQL, inputs) ever reaches the body:
+unexpected exceptions are logged and answered with one generic 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from keyturn.errors import (
+    CsrfFailed,
+    EmailTaken,
+    Forbidden,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidRequest,
+    InvalidToken,
+    KeyturnError,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    StoreUnavailable,
+    TooManyAttempts,
+    UserNotFound,
+    WeakPassword,
+)
+
+logger = logging.getLogger("keyturn.web")
+
+#: KeyturnError class -> HTTP status. Looked up along the MRO, so a subclass
+#: without an entry inherits its parent's status; unmapped errors are 500.
+STATUS_BY_ERROR: Mapping[type[KeyturnError], int] = {
+    InvalidRequest: 400,
+    WeakPassword: 400,
+    InvalidEmail: 400,
+    PayloadTooLarge: 413,
+    NotAuthenticated: 401,
+    InvalidToken: 401,
+    InvalidCredentials: 401,
+    CsrfFailed: 403,
+    Forbidden: 403,
+    NotFound: 404,
+    UserNotFound: 404,
+    EmailTaken: 409,
+    TooManyAttempts: 429,
+    StoreUnavailable: 503,
+}
+
+#: Codes for framework HTTP errors that have no KeyturnError of their own.
+_CODE_BY_STATUS: Mapping[int, str] = {
+    400: "invalid_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "request_timeout",
+    411: "length_required",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
+
+INTERNAL_ERROR_DETAIL = "An internal error occurred."
+_MAX_DETAIL = 200
+
+
+def json_error(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """A JSON error response ``{"error": code, "detail": detail, **extra}``."""
+    body: dict[str, Any] = {"error": code, "detail": detail}
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def status_for(exc: KeyturnError) -> int:
+    """The HTTP status for a keyturn error (500 when the class is unmapped)."""
+    for cls in type(exc).__mro__:
+        status = STATUS_BY_ERROR.get(cls)
+        if status is not None:
+            return status
+    return 500
+
+
+def error_response(exc: KeyturnError) -> JSONResponse:
+    """Turn a keyturn error into its JSON response: status, body and headers.
+
+    401s carry ``WWW-Authenticate: Bearer`` (``error="invalid_token"`` when a
+    token was sent, RFC 6750); 429s carry ``Retry-After``. Errors without a
+    mapping are logged and answered with a generic 500.
+    """
+    status = status_for(exc)
+    if status == 500:
+        logger.error("unmapped keyturn error %s", type(exc).__name__, exc_info=exc)
+        return json_error(500, "internal_error", INTERNAL_ERROR_DETAIL)
+    headers: dict[str, str] = {}
+    if isinstance(exc, InvalidToken):
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    return json_error(status, exc.code, exc.detail, headers=headers)
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> str:
+    """One short line naming the first invalid field, never echoing its value."""
+    if not errors:
+        return InvalidRequest.default_detail
+    first = errors[0]
+    if not isinstance(first, Mapping):
+        return InvalidRequest.default_detail
+    kind = str(first.get("type", ""))
+    if kind == "json_invalid":
+        return "The request body is not valid JSON."
+    location = [str(part) for part in first.get("loc", ()) if isinstance(part, str | int)]
+    if location and location[0] in ("body", "query", "path", "header", "cookie", "form"):
+        location = location[1:]
+    field = ".".join(location)
+    if kind == "missing":
+        text = f"Field '{field}' is required." if field else "The request body is required."
+    else:
+        message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+        text = f"Invalid field '{field}': {message}." if field else f"Invalid body: {message}."
+    more = len(errors) - 1
+    if more:
+        text += f" ({more} more problem{'s' if more > 1 else ''})"
+    return text[:_MAX_DETAIL]
+
+
+def _code_for_status(status: int) -> str:
+    code = _CODE_BY_STATUS.get(status)
+    if code is not None:
+        return code
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "invalid_request" if status < 500 else "internal_error"
+
+
+async def _keyturn_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, KeyturnError)
+    return error_response(exc)
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError | ValidationError)
+    return json_error(400, "invalid_request", describe_validation_errors(exc.errors()))
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status >= 500:
+        return json_error(status, _code_for_status(status), INTERNAL_ERROR_DETAIL)
+    headers = dict(exc.headers or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Request failed"
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail else phrase
+    if detail == phrase:
+        detail += "."
+    return json_error(status, _code_for_status(status), detail[:_MAX_DETAIL], headers=headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    return unhandled_error_response(exc, method=request.method, path=request.url.path)
+
+
+def unhandled_error_response(exc: BaseException, *, method: str, path: str) -> JSONResponse:
+    """Log an unexpected exception and return the generic 500 response."""
+    # %r keeps control characters in the path from forging log lines.
+    logger.error("unhandled %s on %s %r", type(exc).__name__, method, path, exc_info=exc)
+    return json_error(500, "internal_error", INTERNAL_ERROR_DETAIL)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register every error handler on ``app``."""
+    app.add_exception_handler(KeyturnError, _keyturn_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(ValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    # Last resort: Starlette's ServerErrorMiddleware calls this (and re-raises)
+    # only if something escapes keyturn's own catch-all middleware.
+    app.add_exception_handler(Exception, _unhandled)
