@@ -1,0 +1,22 @@
+"""Output helpers shared by the commands: Rich for tables, one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+from rich.console import Console
+
+stdout = Console(highlight=False)
+
+
+def fail(message: str, *, code: int = 1) -> NoReturn:
+    """Print ``keyturn: error: message`` as one line on stderr and exit."""
+    line = " ".join(message.split())
+    sys.stderr.write(f"keyturn: error: {line}\n")
+    sys.exit(code)
+
+
+def note(message: str) -> None:
+    """An informational line on stderr (kept off stdout so output stays parseable)."""
+    sys.stderr.write(f"keyturn: {message}\n")
