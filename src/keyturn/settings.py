@@ -77,7 +77,16 @@ class Settings(BaseSettings):
     # --- sessions --------------------------------------------------------------------
     session_idle_timeout: int = Field(30 * 60, ge=1)
     session_max_age: int = Field(12 * 3600, ge=1)
+    remember_idle_timeout: int = Field(7 * 86_400, ge=1)
+    remember_max_age: int = Field(30 * 86_400, ge=1)
     max_sessions_per_user: int = Field(10, ge=1, le=10_000)
+    session_touch_interval: int = Field(60, ge=1, le=3600)
+    staleness_bound: float = Field(2.0, gt=0, le=5)
+
+    # --- sign-in throttling ------------------------------------------------------------
+    login_max_account_failures: int = Field(10, ge=1, le=10)
+    login_max_client_failures: int = Field(100, ge=1, le=100)
+    login_failure_window: int = Field(15 * 60, ge=60)
 
     # --- accounts --------------------------------------------------------------------
     allow_registration: bool = True
@@ -148,6 +157,8 @@ class Settings(BaseSettings):
             raise ValueError("--tls-cert and --tls-key must be given together")
         if self.session_idle_timeout > self.session_max_age:
             raise ValueError("session_idle_timeout must not exceed session_max_age")
+        if self.remember_idle_timeout > self.remember_max_age:
+            raise ValueError("remember_idle_timeout must not exceed remember_max_age")
         return self
 
     # --- derived values --------------------------------------------------------------

@@ -1,0 +1,27 @@
+"""Who is calling: the one answer every credential resolves to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Via = Literal["session", "token"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller, whether it came with a session cookie or a
+    bearer token.
+
+    ``session_id`` is the public handle of the sign-in (browser session or
+    refresh family) the credential belongs to: the ``id`` shown by
+    ``GET /auth/sessions``, never the secret session ID itself.
+    """
+
+    subject: str
+    email: str
+    roles: tuple[str, ...]
+    via: Via
+    session_id: str
+    expires_at: float
+    scopes: tuple[str, ...] = ()
