@@ -86,7 +86,9 @@ async def test_upgrade_is_idempotent(tmp_path: Path) -> None:
 async def test_upgrade_accepts_a_url(tmp_path: Path) -> None:
     """upgrade(url) makes its own engine, migrates, and leaves a current database."""
     url = sqlite_url(tmp_path / "k.db")
-    assert await upgrade(url) == ["0001"]
+    applied = await upgrade(url)
+    assert applied[0] == "0001"
+    assert applied[-1] == head_revision()
     engine = create_engine_for(url)
     try:
         await ensure_current(engine)
@@ -147,7 +149,8 @@ async def test_postgres_refuses_unmigrated_database(postgres_database_url: str) 
 @pytest.mark.postgres
 async def test_postgres_opens_after_upgrade(postgres_database_url: str) -> None:
     """After `keyturn migrate` (upgrade) the database is current and opens."""
-    assert await upgrade(postgres_database_url) == ["0001"]
+    applied = await upgrade(postgres_database_url)
+    assert (applied[0], applied[-1]) == ("0001", head_revision())
     storage = await open_storage(Settings(database_url=postgres_database_url))
     try:
         assert isinstance(storage, SqlStorage)

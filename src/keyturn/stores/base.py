@@ -82,10 +82,105 @@ class UserStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One browser sign-in, as stored.
+
+    The secret session ID never reaches the store: ``id_hash`` (SHA-256 hex of
+    it) is the key, so a dump of the store grants nothing. ``handle`` is a
+    separate public random id for listing and revoking the sign-in
+    (``GET /auth/sessions``, ``DELETE /auth/sessions/{id}``); it stays the same
+    when the secret rotates.
+    """
+
+    id_hash: str
+    handle: str
+    user_id: str
+    created_at: float
+    last_seen_at: float
+    idle_timeout: int
+    expires_at: float
+    auth_time: float
+    remember: bool = False
+    ip: str | None = None
+    user_agent: str | None = None
+
+    def is_expired(self, now: float) -> bool:
+        """True once the absolute lifetime or the idle timeout has run out at ``now``."""
+        return now >= self.expires_at or now >= self.last_seen_at + self.idle_timeout
+
+
+class SessionStore(Protocol):
+    """Browser sessions keyed by ``id_hash``, indexed by user and by handle.
+
+    Expiry is data (``expires_at``, ``last_seen_at + idle_timeout``), so a TTL
+    store such as Redis can drop keys by itself; :meth:`get` may still return an
+    expired record and the caller decides. Every method is atomic.
+    """
+
+    async def create(self, session: Session, *, max_per_user: int) -> list[Session]:
+        """Store a new session and enforce the per-user cap in the same step.
+
+        If the user then has more than ``max_per_user`` live sessions (not
+        expired at ``session.last_seen_at``, which is "now" for a new or rotated
+        session), the oldest ones (by ``created_at``) other than the new one are
+        deleted until the cap holds.
+
+        Returns:
+            The evicted sessions, oldest first (usually empty).
+
+        Raises:
+            UserNotFound: the SQL store found no account ``session.user_id``.
+        """
+        ...
+
+    async def get(self, id_hash: str) -> Session | None:
+        """The session with this hash, expired or not, or None."""
+        ...
+
+    async def get_by_handle(self, handle: str) -> Session | None:
+        """The session with this public handle, or None."""
+        ...
+
+    async def touch(self, id_hash: str, last_seen_at: float) -> None:
+        """Record activity; ``last_seen_at`` only ever moves forward.
+
+        A missing session is not an error (it may have just been revoked).
+        """
+        ...
+
+    async def delete(self, id_hash: str) -> Session | None:
+        """Delete one session and return it, or None if it was not there."""
+        ...
+
+    async def delete_for_user(
+        self, user_id: str, *, keep_id_hash: str | None = None
+    ) -> list[Session]:
+        """Delete every session of a user except ``keep_id_hash``.
+
+        Returns:
+            The deleted sessions, oldest first.
+        """
+        ...
+
+    async def list_for_user(self, user_id: str) -> list[Session]:
+        """Every stored session of a user, expired ones included, oldest first."""
+        ...
+
+    async def sweep(self, now: float) -> int:
+        """Delete every session past its absolute lifetime or idle timeout at ``now``.
+
+        Returns:
+            How many were deleted.
+        """
+        ...
+
+
 class Storage(Protocol):
     """The bundle of stores one keyturn instance works with."""
 
     users: UserStore
+    sessions: SessionStore
 
     async def ping(self) -> None:
         """Check every backend answers.

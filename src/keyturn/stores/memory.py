@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from keyturn.errors import EmailTaken, UserNotFound
-from keyturn.stores.base import User, normalize_email_key
+from keyturn.stores.base import Session, SessionStore, User, UserStore, normalize_email_key
 
 
 class MemoryUserStore:
@@ -48,11 +48,91 @@ class MemoryUserStore:
         self._by_id[user_id] = dataclasses.replace(user, **changes)  # type: ignore[arg-type]
 
 
+def _age_order(session: Session) -> tuple[float, str]:
+    return (session.created_at, session.id_hash)
+
+
+class MemorySessionStore:
+    """Sessions in a dict, with a per-user index and a handle index.
+
+    Each method runs without awaiting, so it is atomic under asyncio.
+    """
+
+    def __init__(self) -> None:
+        self._by_hash: dict[str, Session] = {}
+        self._hash_by_handle: dict[str, str] = {}
+        self._hashes_by_user: dict[str, set[str]] = {}
+
+    async def create(self, session: Session, *, max_per_user: int) -> list[Session]:
+        self._by_hash[session.id_hash] = session
+        self._hash_by_handle[session.handle] = session.id_hash
+        self._hashes_by_user.setdefault(session.user_id, set()).add(session.id_hash)
+        others = [
+            other
+            for other in self._of_user(session.user_id)
+            if other.id_hash != session.id_hash and not other.is_expired(session.last_seen_at)
+        ]
+        excess = len(others) + 1 - max_per_user
+        evicted = others[: max(excess, 0)]
+        for old in evicted:
+            self._remove(old.id_hash)
+        return evicted
+
+    async def get(self, id_hash: str) -> Session | None:
+        return self._by_hash.get(id_hash)
+
+    async def get_by_handle(self, handle: str) -> Session | None:
+        id_hash = self._hash_by_handle.get(handle)
+        return self._by_hash.get(id_hash) if id_hash else None
+
+    async def touch(self, id_hash: str, last_seen_at: float) -> None:
+        session = self._by_hash.get(id_hash)
+        if session is not None and last_seen_at > session.last_seen_at:
+            self._by_hash[id_hash] = dataclasses.replace(session, last_seen_at=last_seen_at)
+
+    async def delete(self, id_hash: str) -> Session | None:
+        return self._remove(id_hash)
+
+    async def delete_for_user(
+        self, user_id: str, *, keep_id_hash: str | None = None
+    ) -> list[Session]:
+        doomed = [s for s in self._of_user(user_id) if s.id_hash != keep_id_hash]
+        for session in doomed:
+            self._remove(session.id_hash)
+        return doomed
+
+    async def list_for_user(self, user_id: str) -> list[Session]:
+        return self._of_user(user_id)
+
+    async def sweep(self, now: float) -> int:
+        expired = [s.id_hash for s in self._by_hash.values() if s.is_expired(now)]
+        for id_hash in expired:
+            self._remove(id_hash)
+        return len(expired)
+
+    def _of_user(self, user_id: str) -> list[Session]:
+        hashes = self._hashes_by_user.get(user_id, ())
+        return sorted((self._by_hash[h] for h in hashes), key=_age_order)
+
+    def _remove(self, id_hash: str) -> Session | None:
+        session = self._by_hash.pop(id_hash, None)
+        if session is None:
+            return None
+        self._hash_by_handle.pop(session.handle, None)
+        hashes = self._hashes_by_user.get(session.user_id)
+        if hashes is not None:
+            hashes.discard(id_hash)
+            if not hashes:
+                del self._hashes_by_user[session.user_id]
+        return session
+
+
 class MemoryStorage:
     """Every store in memory."""
 
     def __init__(self) -> None:
-        self.users = MemoryUserStore()
+        self.users: UserStore = MemoryUserStore()
+        self.sessions: SessionStore = MemorySessionStore()
 
     async def ping(self) -> None:
         return None

@@ -1,0 +1,369 @@
+"""Server-side browser sessions: create, validate, rotate, revoke. No framework.
+
+The secret session ID is 256 bits from :func:`secrets.token_urlsafe`; the store
+only ever sees its SHA-256 (:meth:`SessionManager.hash_secret`). The CSRF token
+is derived from the secret with HMAC, so it needs no storage and no shared key,
+works on every instance, and changes whenever the ID rotates.
+
+Validation is built for the hot path: a bounded in-process LRU holds what the
+store said about a session (and its user) for at most ``settings.staleness_bound``
+seconds. A hit within that bound costs no I/O at all; an older entry is re-read
+from the store, which stays the truth (a deleted session or a disabled user is
+refused within the bound, and at once on the instance that revoked it).
+``last_seen_at`` is written at most once per ``settings.session_touch_interval``
+per session, so the idle timeout is exact to within that interval.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import dataclasses
+import hashlib
+import hmac
+import re
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TypeGuard
+
+from keyturn.clock import Clock
+from keyturn.errors import CsrfFailed, NotAuthenticated, NotFound
+from keyturn.settings import Settings
+from keyturn.stores.base import Session, SessionStore, User, UserStore
+
+__all__ = ["IssuedSession", "SessionManager", "ValidatedSession"]
+
+_SECRET_BYTES = 32  # 256 bits; token_urlsafe gives 43 base64url characters
+_HANDLE_BYTES = 12  # public, but unguessable so handles cannot be enumerated
+_SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{43}")
+_HANDLE_FORMAT = re.compile(r"[A-Za-z0-9_-]{16}")
+_CSRF_CONTEXT = b"keyturn-csrf-v1"
+_MAX_USER_AGENT = 512
+_MAX_IP = 64
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    """A new session: ``secret`` goes into the cookie and nowhere else."""
+
+    secret: str = dataclasses.field(repr=False)
+    session: Session
+    csrf_token: str = dataclasses.field(repr=False)
+    evicted: list[Session]
+
+
+@dataclass(frozen=True)
+class ValidatedSession:
+    """A live session and its (enabled) user, as last read from the store."""
+
+    session: Session
+    user: User
+
+
+@dataclass(slots=True)
+class _Entry:
+    validated: ValidatedSession
+    fetched_at: float  # when the store was last asked
+    last_seen: float  # newest activity seen on this instance
+    stored_last_seen: float  # newest last_seen_at known to be in the store
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    return _CONTROL_CHARACTERS.sub("", value)[:limit] or None
+
+
+class SessionManager:
+    """Browser sessions over a :class:`SessionStore`, with a local cache.
+
+    Args:
+        sessions: where sessions live (the truth).
+        users: where accounts live; a disabled or removed user ends the session.
+        settings: lifetimes, the per-user cap, the touch interval, the staleness bound.
+        clock: the time every expiry is measured by.
+        cache_size: how many validated sessions this instance keeps (LRU).
+    """
+
+    def __init__(
+        self,
+        sessions: SessionStore,
+        users: UserStore,
+        settings: Settings,
+        clock: Clock,
+        *,
+        cache_size: int = 100_000,
+    ) -> None:
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.store = sessions
+        self.users = users
+        self.settings = settings
+        self.clock = clock
+        self._cache_size = cache_size
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        self._cached_by_user: dict[str, set[str]] = {}
+
+    # --- secrets ------------------------------------------------------------------
+
+    @staticmethod
+    def hash_secret(secret: str) -> str:
+        """The store key of a secret session ID: SHA-256, hex."""
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    @staticmethod
+    def _well_formed(secret: object) -> TypeGuard[str]:
+        return isinstance(secret, str) and _SECRET_FORMAT.fullmatch(secret) is not None
+
+    def csrf_token(self, secret: str) -> str:
+        """The CSRF token of a session: base64url(HMAC-SHA256(secret, context))."""
+        digest = hmac.new(secret.encode(), _CSRF_CONTEXT, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def check_csrf(self, secret: str, submitted: str | None) -> None:
+        """Check a submitted CSRF token against the session's, in constant time.
+
+        Raises:
+            CsrfFailed: the token is missing, empty, not a string, or wrong.
+        """
+        if not isinstance(submitted, str) or not submitted or not submitted.isascii():
+            raise CsrfFailed()
+        if not hmac.compare_digest(self.csrf_token(secret), submitted):
+            raise CsrfFailed()
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def create(
+        self,
+        user: User,
+        *,
+        remember: bool = False,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        auth_time: float | None = None,
+    ) -> IssuedSession:
+        """Start a session for a user who has just proved who they are.
+
+        The ID is always generated here, never taken from the client. When the
+        user is over ``max_sessions_per_user``, the oldest sessions are evicted.
+
+        Raises:
+            NotAuthenticated: the account is disabled.
+            StoreUnavailable: the session store cannot be reached.
+        """
+        if user.disabled:
+            raise NotAuthenticated()
+        now = self.clock.now()
+        if remember:
+            idle, max_age = self.settings.remember_idle_timeout, self.settings.remember_max_age
+        else:
+            idle, max_age = self.settings.session_idle_timeout, self.settings.session_max_age
+        secret = secrets.token_urlsafe(_SECRET_BYTES)
+        session = Session(
+            id_hash=self.hash_secret(secret),
+            handle=secrets.token_urlsafe(_HANDLE_BYTES),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            idle_timeout=idle,
+            expires_at=now + max_age,
+            auth_time=now if auth_time is None else auth_time,
+            remember=remember,
+            ip=_clean(ip, _MAX_IP),
+            user_agent=_clean(user_agent, _MAX_USER_AGENT),
+        )
+        return await self._issue(secret, session, user)
+
+    async def _issue(self, secret: str, session: Session, user: User) -> IssuedSession:
+        evicted = await self.store.create(session, max_per_user=self.settings.max_sessions_per_user)
+        for old in evicted:
+            self.forget(old.id_hash)
+        now = self.clock.now()
+        self._remember(session.id_hash, _Entry(ValidatedSession(session, user), now, now, now))
+        return IssuedSession(secret, session, self.csrf_token(secret), evicted)
+
+    async def validate(self, secret: str) -> ValidatedSession:
+        """The live session (and its user) a secret session ID belongs to.
+
+        Malformed IDs are refused without a store call. An expired session is
+        deleted; a disabled or removed user has all sessions deleted.
+
+        Raises:
+            NotAuthenticated: unknown, expired or revoked session, or disabled user.
+            StoreUnavailable: the store is needed (cache miss or stale entry) but
+                cannot be reached; nothing is accepted that could not be checked.
+        """
+        if not self._well_formed(secret):
+            raise NotAuthenticated()
+        id_hash = self.hash_secret(secret)
+        now = self.clock.now()
+        entry = self._cache.get(id_hash)
+        if entry is not None and now - entry.fetched_at < self.settings.staleness_bound:
+            session = entry.validated.session
+            if now >= session.expires_at:
+                await self._drop(id_hash)
+                raise NotAuthenticated()
+            if now < entry.last_seen + session.idle_timeout:
+                self._cache.move_to_end(id_hash)
+                await self._seen(id_hash, entry, now)
+                return entry.validated
+            # Idle here; another instance may have seen the session more recently.
+        return await self._refresh(id_hash, entry, now)
+
+    async def _refresh(self, id_hash: str, entry: _Entry | None, now: float) -> ValidatedSession:
+        session = await self.store.get(id_hash)
+        if session is None:
+            self.forget(id_hash)
+            raise NotAuthenticated()
+        stored_last_seen = session.last_seen_at
+        if entry is not None and entry.last_seen > session.last_seen_at:
+            session = dataclasses.replace(session, last_seen_at=entry.last_seen)
+        if session.is_expired(now):
+            await self._drop(id_hash)
+            raise NotAuthenticated()
+        user = await self.users.get(session.user_id)
+        if user is None or user.disabled:
+            await self.store.delete_for_user(session.user_id)
+            self.forget_user(session.user_id)
+            raise NotAuthenticated()
+        fresh = _Entry(ValidatedSession(session, user), now, session.last_seen_at, stored_last_seen)
+        self._remember(id_hash, fresh)
+        await self._seen(id_hash, fresh, now)
+        return fresh.validated
+
+    async def _seen(self, id_hash: str, entry: _Entry, now: float) -> None:
+        entry.last_seen = max(entry.last_seen, now)
+        if now - entry.stored_last_seen >= self.settings.session_touch_interval:
+            await self.store.touch(id_hash, now)
+            entry.stored_last_seen = now
+
+    async def _drop(self, id_hash: str) -> None:
+        self.forget(id_hash)
+        await self.store.delete(id_hash)
+
+    async def rotate(self, secret: str, *, auth_time: float | None = None) -> IssuedSession:
+        """Give a live session a new secret ID (after a privilege or password change).
+
+        The old secret stops working at once. The sign-in keeps its public
+        handle, creation time and absolute expiry; ``auth_time`` is updated when
+        given (the password was just re-checked).
+
+        Raises:
+            NotAuthenticated: ``secret`` is not a live session (or was rotated
+                concurrently).
+            StoreUnavailable: the store cannot be reached.
+        """
+        current = await self.validate(secret)
+        old = current.session
+        self.forget(old.id_hash)
+        if await self.store.delete(old.id_hash) is None:
+            raise NotAuthenticated()
+        new_secret = secrets.token_urlsafe(_SECRET_BYTES)
+        session = dataclasses.replace(
+            old,
+            id_hash=self.hash_secret(new_secret),
+            last_seen_at=self.clock.now(),
+            auth_time=old.auth_time if auth_time is None else auth_time,
+        )
+        return await self._issue(new_secret, session, current.user)
+
+    async def revoke(self, secret: str) -> Session | None:
+        """End the session of this secret (sign out); None if there was none.
+
+        Raises:
+            StoreUnavailable: the store cannot be reached.
+        """
+        if not self._well_formed(secret):
+            return None
+        id_hash = self.hash_secret(secret)
+        self.forget(id_hash)
+        return await self.store.delete(id_hash)
+
+    async def revoke_handle(self, user_id: str, handle: str) -> Session:
+        """End one of a user's sessions, named by its public handle.
+
+        Raises:
+            NotFound: no such session, or it belongs to another user (the same
+                answer, so handles of other users cannot be probed).
+            StoreUnavailable: the store cannot be reached.
+        """
+        if not isinstance(handle, str) or _HANDLE_FORMAT.fullmatch(handle) is None:
+            raise NotFound()
+        session = await self.store.get_by_handle(handle)
+        if session is None or session.user_id != user_id:
+            raise NotFound()
+        self.forget(session.id_hash)
+        deleted = await self.store.delete(session.id_hash)
+        if deleted is None:
+            raise NotFound()
+        return deleted
+
+    async def revoke_all(
+        self, user_id: str, *, keep_secret: str | None = None
+    ) -> builtins.list[Session]:
+        """End every session of a user, except the one of ``keep_secret`` if given.
+
+        Returns:
+            The ended sessions, oldest first.
+
+        Raises:
+            StoreUnavailable: the store cannot be reached.
+        """
+        keep = self.hash_secret(keep_secret) if self._well_formed(keep_secret) else None
+        for id_hash in list(self._cached_by_user.get(user_id, ())):
+            if id_hash != keep:
+                self.forget(id_hash)
+        return await self.store.delete_for_user(user_id, keep_id_hash=keep)
+
+    async def list(self, user_id: str) -> builtins.list[Session]:
+        """A user's live sessions, oldest first, with the newest activity this
+        instance has seen.
+
+        Raises:
+            StoreUnavailable: the store cannot be reached.
+        """
+        now = self.clock.now()
+        live: builtins.list[Session] = []
+        for session in await self.store.list_for_user(user_id):
+            entry = self._cache.get(session.id_hash)
+            if entry is not None and entry.last_seen > session.last_seen_at:
+                session = dataclasses.replace(session, last_seen_at=entry.last_seen)
+            if not session.is_expired(now):
+                live.append(session)
+        return live
+
+    async def sweep(self) -> int:
+        """Delete every expired session from the store; returns how many.
+
+        Raises:
+            StoreUnavailable: the store cannot be reached.
+        """
+        return await self.store.sweep(self.clock.now())
+
+    # --- the local cache ------------------------------------------------------------
+
+    def forget(self, id_hash: str) -> None:
+        """Drop one cached session (e.g. on a revocation broadcast from another instance)."""
+        entry = self._cache.pop(id_hash, None)
+        if entry is None:
+            return
+        user_id = entry.validated.user.id
+        hashes = self._cached_by_user.get(user_id)
+        if hashes is not None:
+            hashes.discard(id_hash)
+            if not hashes:
+                del self._cached_by_user[user_id]
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop every cached session of a user (after disable or sign-out everywhere)."""
+        for id_hash in list(self._cached_by_user.get(user_id, ())):
+            self.forget(id_hash)
+
+    def _remember(self, id_hash: str, entry: _Entry) -> None:
+        self.forget(id_hash)
+        self._cache[id_hash] = entry
+        self._cached_by_user.setdefault(entry.validated.user.id, set()).add(id_hash)
+        while len(self._cache) > self._cache_size:
+            self.forget(next(iter(self._cache)))

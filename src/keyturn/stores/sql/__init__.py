@@ -1,0 +1,43 @@
+"""SQL storage for SQLite and PostgreSQL through one SQLAlchemy 2 Core package.
+
+Tables live in one :data:`metadata` (:mod:`.schema`; the Alembic migrations in
+``stores/migrations`` create exactly these); each store is a small class over an
+:class:`~sqlalchemy.ext.asyncio.AsyncEngine` (:mod:`.user_store`, :mod:`.session_store`),
+bundled by :class:`SqlStorage`. Core, not the ORM: rows map to the frozen records
+of :mod:`keyturn.stores.base` by hand, which is faster and keeps the records free
+of persistence machinery. Connections and the fail-closed error mapping are in
+:mod:`.engine`.
+
+Drivers (``aiosqlite``, ``asyncpg``) are imported by SQLAlchemy only when an
+engine first connects, so importing this package needs neither.
+"""
+
+from keyturn.stores.sql.engine import (
+    connect,
+    create_engine_for,
+    is_connection_error,
+    safe_url,
+    unavailable,
+)
+from keyturn.stores.sql.schema import NAMING_CONVENTION, metadata, sessions, users
+from keyturn.stores.sql.session_store import SqlSessionStore
+from keyturn.stores.sql.storage import SqlStorage
+from keyturn.stores.sql.user_store import SqlUserStore
+
+__all__ = [
+    "NAMING_CONVENTION",
+    "SqlSessionStore",
+    "SqlStorage",
+    "SqlUserStore",
+    "connect",
+    "create_engine_for",
+    "is_connection_error",
+    "metadata",
+    "safe_url",
+    "sessions",
+    "unavailable",
+    "users",
+]
+
+# Registers the sign-in throttle table on ``metadata`` (its store lives in ../sql_throttle.py).
+from keyturn.stores import sql_throttle as _sql_throttle  # noqa: F401

@@ -1,0 +1,40 @@
+"""The bundle of every SQL-backed store over one engine."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from keyturn.errors import StoreUnavailable
+from keyturn.stores.base import SessionStore, UserStore
+from keyturn.stores.sql.engine import connect, unavailable
+from keyturn.stores.sql.session_store import SqlSessionStore
+from keyturn.stores.sql.user_store import SqlUserStore
+
+
+class SqlStorage:
+    """Every SQL-backed store over one engine (and its connection pool)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.users: UserStore = SqlUserStore(engine)
+        self.sessions: SessionStore = SqlSessionStore(engine)
+
+    async def ping(self) -> None:
+        """Run ``SELECT 1``.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached; the message names it
+                with the password masked.
+        """
+        try:
+            async with connect(self.engine) as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # any failure to answer SELECT 1 is an outage
+            raise unavailable(self.engine, exc) from exc
+
+    async def close(self) -> None:
+        """Dispose of the engine's connection pool."""
+        await self.engine.dispose()
