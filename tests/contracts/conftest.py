@@ -6,15 +6,21 @@ and a migrated database on a real PostgreSQL server (marked ``postgres``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from limits.aio.storage import MemoryStorage as LimitsMemoryStorage
+from limits.aio.storage import Storage as LimitsStorage
 
+from keyturn.clock import FrozenClock
 from keyturn.settings import Settings
 from keyturn.stores.base import Storage, UserStore
 from keyturn.stores.factory import open_storage
 from keyturn.stores.memory import MemoryStorage
+from keyturn.stores.sql import SqlStorage
+from keyturn.stores.sql_throttle import SqlThrottleStorage
 
 
 @pytest.fixture(
@@ -44,3 +50,45 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 def users(storage: Storage) -> UserStore:
     """The user store of each storage kind."""
     return storage.users
+
+
+# --- sign-in throttle storages (limits' async Storage interface) ------------------------
+
+
+@pytest.fixture
+def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
+    """A frozen clock that every throttle storage counts time by.
+
+    limits' memory storage reads ``time.time`` directly, so it is patched to
+    this clock for the test; the SQL storage takes the clock as an argument.
+    """
+    clock = FrozenClock(time.time())
+    monkeypatch.setattr(time, "time", clock.now)
+    return clock
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("memory"),
+        pytest.param("sqlite"),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+async def throttle_storage(
+    request: pytest.FixtureRequest, tmp_path: Path, throttle_clock: FrozenClock
+) -> AsyncIterator[LimitsStorage]:
+    """A fresh, empty throttle storage of each kind, on ``throttle_clock``."""
+    if request.param == "memory":
+        yield LimitsMemoryStorage()
+        return
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'keyturn.db'}"
+        opened = await open_storage(Settings(database_url=url))
+    else:
+        url = request.getfixturevalue("postgres_database_url")
+        opened = await open_storage(Settings(database_url=url), migrate=True)
+    try:
+        assert isinstance(opened, SqlStorage)
+        yield SqlThrottleStorage(opened.engine, clock=throttle_clock)
+    finally:
+        await opened.close()

@@ -83,7 +83,12 @@ def list_users(settings: Settings) -> None:
 
 def _set_disabled(email: str, disabled: bool, settings: Settings) -> None:
     async def action(keyturn: Keyturn) -> str:
-        changed = await keyturn.accounts.set_disabled(email, disabled)
+        # Through the auth service, so disabling also ends the user's sessions
+        # and both actions are audited.
+        if disabled:
+            changed = await keyturn.auth.disable_user(email)
+        else:
+            changed = await keyturn.auth.enable_user(email)
         return changed.email
 
     changed_email = run_with_keyturn(settings, action)
@@ -94,7 +99,7 @@ def _set_disabled(email: str, disabled: bool, settings: Settings) -> None:
 @click.argument("email")
 @settings_options
 def disable(email: str, settings: Settings) -> None:
-    """Disable an account: it can no longer sign in."""
+    """Disable an account: it can no longer sign in, and its sessions end."""
     _set_disabled(email, True, settings)
 
 

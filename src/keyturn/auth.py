@@ -1,0 +1,281 @@
+"""The auth service: what the HTTP routes and the CLI call to sign people in and out.
+
+Framework-free. It composes the accounts service, the session manager, the
+sign-in throttle and the audit log, so that every entry point (``/login``,
+``/auth/login``, later the password grant) gets the same rules in the same
+order: throttle first (before any hashing), then the password, then a fresh
+session, with an audit line for every outcome.
+"""
+
+from __future__ import annotations
+
+from keyturn.accounts import Accounts
+from keyturn.audit import AuditLog, email_fingerprint
+from keyturn.clock import Clock, SystemClock
+from keyturn.errors import Forbidden, InvalidCredentials, TooManyAttempts
+from keyturn.ratelimit import LoginThrottle, throttle_key
+from keyturn.sessions import IssuedSession, SessionManager
+from keyturn.settings import Settings
+from keyturn.stores.base import User
+
+__all__ = ["AuthService"]
+
+#: The throttle's client identity when the caller does not know the address (CLI).
+UNKNOWN_CLIENT = "unknown"
+
+
+class AuthService:
+    """Sign-in, sign-out, password change and account switches, audited.
+
+    Args:
+        accounts: users and passwords.
+        sessions: server-side browser sessions.
+        throttle: counts failed sign-ins per account and client.
+        audit: where events are recorded.
+        settings: ``allow_registration`` and friends.
+        clock: the time of a fresh authentication (``auth_time``); defaults to
+            the system clock and should be the one ``sessions`` uses.
+    """
+
+    def __init__(
+        self,
+        accounts: Accounts,
+        sessions: SessionManager,
+        throttle: LoginThrottle,
+        audit: AuditLog,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.accounts = accounts
+        self.sessions = sessions
+        self.throttle = throttle
+        self.audit = audit
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+
+    async def sign_in(
+        self,
+        email: str,
+        password: str,
+        *,
+        remember: bool = False,
+        ip: str,
+        user_agent: str | None,
+        replaces_secret: str | None = None,
+    ) -> tuple[User, IssuedSession]:
+        """Check the password and open a new session.
+
+        The throttle is asked before any password hashing; an unknown address, a
+        wrong password and a disabled account are one failure, by exception and
+        by time. On success the session the browser already had
+        (``replaces_secret``) is ended: every sign-in gets a new session ID, so a
+        planted ID is worthless (session fixation). Sessions over the per-user
+        cap are evicted, oldest first, and each eviction is audited.
+
+        Raises:
+            TooManyAttempts: too many recent failures for this account or client.
+            InvalidCredentials: wrong e-mail or password, or a disabled account.
+            StoreUnavailable: a store the sign-in needs is unreachable.
+        """
+        key = throttle_key(email)
+        try:
+            await self.throttle.check(key, ip)
+        except TooManyAttempts as exc:
+            self.audit.record(
+                "sign_in",
+                outcome="throttled",
+                email_hash=email_fingerprint(email),
+                ip=ip,
+                user_agent=user_agent,
+                retry_after=exc.retry_after,
+            )
+            raise
+        try:
+            user = await self.accounts.authenticate(email, password)
+        except InvalidCredentials:
+            await self.throttle.record_failure(key, ip)
+            self.audit.record(
+                "sign_in",
+                outcome="failed",
+                email_hash=email_fingerprint(email),
+                ip=ip,
+                user_agent=user_agent,
+                reason="invalid_credentials",
+            )
+            raise
+        await self.throttle.record_success(key)
+        if replaces_secret is not None:
+            replaced = await self.sessions.revoke(replaces_secret)
+            if replaced is not None:
+                self.audit.record(
+                    "session_revoked",
+                    user_id=replaced.user_id,
+                    ip=ip,
+                    user_agent=user_agent,
+                    session=replaced.handle,
+                    reason="replaced_at_sign_in",
+                )
+        issued = await self.sessions.create(
+            user, remember=remember, ip=ip, user_agent=user_agent, auth_time=self.clock.now()
+        )
+        for evicted in issued.evicted:
+            self.audit.record(
+                "session_evicted",
+                user_id=evicted.user_id,
+                ip=ip,
+                session=evicted.handle,
+                reason="max_sessions_per_user",
+            )
+        self.audit.record(
+            "sign_in",
+            user_id=user.id,
+            email=user.email,
+            ip=ip,
+            user_agent=user_agent,
+            session=issued.session.handle,
+            remember=remember,
+        )
+        return user, issued
+
+    async def register(self, email: str, password: str) -> User:
+        """Create an account when registration is open.
+
+        Raises:
+            Forbidden: registration is closed (``--no-allow-registration``).
+            InvalidEmail, WeakPassword, EmailTaken: see :meth:`Accounts.register`.
+        """
+        if not self.settings.allow_registration:
+            raise Forbidden("Registration is closed.")
+        user = await self.accounts.register(email, password)
+        self.audit.record("registered", user_id=user.id, email=user.email)
+        return user
+
+    async def sign_out(self, secret: str, *, ip: str | None, user_agent: str | None) -> None:
+        """End the session with this secret ID; an unknown or expired one is a no-op.
+
+        Raises:
+            StoreUnavailable: the session store is unreachable.
+        """
+        session = await self.sessions.revoke(secret)
+        if session is not None:
+            self.audit.record(
+                "sign_out",
+                user_id=session.user_id,
+                ip=ip,
+                user_agent=user_agent,
+                session=session.handle,
+            )
+
+    async def sign_out_everywhere(
+        self, user_id: str, *, keep_secret: str | None = None, ip: str | None = None
+    ) -> int:
+        """End every session of a user, except ``keep_secret``'s when given.
+
+        Returns:
+            How many sessions were ended.
+
+        Raises:
+            StoreUnavailable: the session store is unreachable.
+        """
+        ended = await self.sessions.revoke_all(user_id, keep_secret=keep_secret)
+        self.audit.record(
+            "signed_out_everywhere",
+            user_id=user_id,
+            ip=ip,
+            sessions_ended=len(ended),
+            kept_current=keep_secret is not None,
+        )
+        return len(ended)
+
+    async def revoke_session(self, user_id: str, handle: str, *, ip: str | None = None) -> None:
+        """End one of the user's sessions by its public handle.
+
+        Raises:
+            NotFound: the user has no session with this handle.
+            StoreUnavailable: the session store is unreachable.
+        """
+        session = await self.sessions.revoke_handle(user_id, handle)
+        self.audit.record("session_revoked", user_id=user_id, ip=ip, session=session.handle)
+
+    async def change_password(
+        self,
+        secret: str,
+        current_password: str,
+        new_password: str,
+        *,
+        ip: str | None = None,
+    ) -> IssuedSession:
+        """Replace the caller's password, then secure the account's sessions.
+
+        The current password is re-checked (and wrong guesses count towards the
+        sign-in throttle, so a stolen session cannot be used to guess it). On
+        success this session gets a new ID (a privilege change) and every other
+        session of the user ends.
+
+        Returns:
+            The caller's session under its new secret ID; the old one is dead.
+
+        Raises:
+            NotAuthenticated: ``secret`` is not a live session.
+            TooManyAttempts: too many recent failures for this account or client.
+            InvalidCredentials: ``current_password`` is wrong.
+            WeakPassword: ``new_password`` breaks the policy.
+            StoreUnavailable: a store is unreachable.
+        """
+        validated = await self.sessions.validate(secret)
+        user = validated.user
+        client = ip or UNKNOWN_CLIENT
+        await self.throttle.check(user.email_key, client)
+        try:
+            await self.accounts.change_password(user.id, current_password, new_password)
+        except InvalidCredentials:
+            await self.throttle.record_failure(user.email_key, client)
+            self.audit.record(
+                "password_changed",
+                outcome="failed",
+                user_id=user.id,
+                ip=ip,
+                session=validated.session.handle,
+                reason="invalid_credentials",
+            )
+            raise
+        await self.throttle.record_success(user.email_key)
+        issued = await self.sessions.rotate(secret, auth_time=self.clock.now())
+        ended = await self.sessions.revoke_all(user.id, keep_secret=issued.secret)
+        self.audit.record(
+            "password_changed",
+            user_id=user.id,
+            email=user.email,
+            ip=ip,
+            session=issued.session.handle,
+            sessions_ended=len(ended),
+        )
+        return issued
+
+    async def disable_user(self, email: str) -> User:
+        """Disable an account and end all of its sessions at once (operator action).
+
+        Raises:
+            UserNotFound: no account has this address.
+            StoreUnavailable: a store is unreachable.
+        """
+        user = await self.accounts.set_disabled(email, True)
+        self.sessions.forget_user(user.id)
+        ended = await self.sessions.revoke_all(user.id)
+        self.audit.record(
+            "user_disabled", user_id=user.id, email=user.email, sessions_ended=len(ended)
+        )
+        return user
+
+    async def enable_user(self, email: str) -> User:
+        """Let a disabled account sign in again (its old sessions stay ended).
+
+        Raises:
+            UserNotFound: no account has this address.
+            StoreUnavailable: a store is unreachable.
+        """
+        user = await self.accounts.set_disabled(email, False)
+        self.sessions.forget_user(user.id)
+        self.audit.record("user_enabled", user_id=user.id, email=user.email)
+        return user

@@ -1,0 +1,227 @@
+"""Sign-in throttling: per account and per client address (SPEC "Accounts, throttling").
+
+Only failed sign-ins count. After ``login_max_account_failures`` failures for
+one account (from any address) or ``login_max_client_failures`` failures from
+one client address within ``login_failure_window`` seconds, every further
+attempt, even with the right password, is refused with
+:class:`~keyturn.errors.TooManyAttempts` until the window passes. A success
+clears the account's count (not the client's, or a stuffing client could reset
+its own count with one account it controls).
+
+Counting is done by the ``limits`` library's fixed-window strategy over any
+``limits.aio.storage.Storage``: its in-process ``MemoryStorage`` for a single
+process, :class:`~keyturn.stores.sql_throttle.SqlThrottleStorage` on the
+database otherwise (shared by every worker and host, and kept across restarts).
+A window starts at the first failure and lasts ``login_failure_window``.
+
+Storage keys never hold an e-mail address or an IP address: both are SHA-256
+hashed before they become part of a key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Sequence
+
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import Storage as LimitsStorage
+from limits.aio.strategies import FixedWindowRateLimiter
+from limits.errors import StorageError
+
+from keyturn.clock import Clock, SystemClock
+from keyturn.errors import StoreUnavailable, TooManyAttempts
+from keyturn.settings import Settings
+from keyturn.stores.base import normalize_email_key
+
+__all__ = ["LoginThrottle", "client_address", "throttle_key"]
+
+_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def throttle_key(email: str) -> str:
+    """The throttle identity of an account: the case-folded e-mail address as typed.
+
+    Whatever was typed counts, whether or not such an account exists, so the
+    throttle reveals nothing about which accounts exist.
+    """
+    return normalize_email_key(email)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class LoginThrottle:
+    """Counts failed sign-ins and refuses attempts over the limits.
+
+    The protocol for one sign-in attempt is ``check`` (before any password
+    hashing), then ``record_failure`` or ``record_success``.
+
+    ``check`` *reserves* one attempt against the account (an atomic increment),
+    so that concurrent attempts cannot all slip past a count of 9: at most
+    ``login_max_account_failures`` passwords are ever verified per account and
+    window. ``record_success`` gives the reservation back by clearing the
+    account's count; ``record_failure`` keeps it and counts the failure against
+    the client address. An attempt that ends in neither (a store outage while
+    verifying) keeps its reservation, which errs on the side of refusing.
+
+    Args:
+        storage: a ``limits`` async storage.
+        settings: supplies the limits and the window.
+        clock: the clock ``storage`` counts time with, used to turn the window's
+            reset time into ``retry_after`` seconds. Defaults to the storage's own
+            ``clock`` attribute (:class:`~keyturn.stores.sql_throttle.SqlThrottleStorage`
+            has one), else the system clock, which ``limits``' own storages use.
+    """
+
+    def __init__(
+        self,
+        storage: LimitsStorage,
+        settings: Settings,
+        clock: Clock | None = None,
+    ) -> None:
+        self.storage = storage
+        storage_clock = getattr(storage, "clock", None)
+        self.clock: Clock = clock or storage_clock or SystemClock()
+        self._limiter = FixedWindowRateLimiter(storage)
+        window = settings.login_failure_window
+        self._account_limit = RateLimitItemPerSecond(
+            settings.login_max_account_failures, window, namespace="keyturn-login-account"
+        )
+        self._client_limit = RateLimitItemPerSecond(
+            settings.login_max_client_failures, window, namespace="keyturn-login-client"
+        )
+
+    async def check(self, account_key: str, client: str) -> None:
+        """Refuse the attempt if the client or the account is over its limit,
+        otherwise reserve one attempt against the account (see the class doc).
+
+        Raises:
+            TooManyAttempts: over a limit; ``retry_after`` is the number of seconds
+                until that window passes.
+            StoreUnavailable: the throttle store cannot be reached (we fail closed).
+        """
+        account_id, client_id = _digest(account_key), _digest(client)
+        try:
+            if not await self._limiter.test(self._client_limit, client_id):
+                raise TooManyAttempts(await self._retry_after(self._client_limit, client_id))
+            if not await self._limiter.hit(self._account_limit, account_id):
+                raise TooManyAttempts(await self._retry_after(self._account_limit, account_id))
+        except TooManyAttempts:
+            raise
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    async def record_failure(self, account_key: str, client: str) -> None:
+        """Count a failed sign-in against the client address (the account's
+        count was taken by :meth:`check`).
+
+        Raises:
+            StoreUnavailable: the throttle store cannot be reached.
+        """
+        del account_key  # counted by check(); kept in the signature for clarity at call sites
+        try:
+            await self._limiter.hit(self._client_limit, _digest(client))
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    async def record_success(self, account_key: str) -> None:
+        """Clear the account's count after a successful sign-in.
+
+        Raises:
+            StoreUnavailable: the throttle store cannot be reached.
+        """
+        try:
+            await self._limiter.clear(self._account_limit, _digest(account_key))
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    async def sweep(self) -> int:
+        """Delete expired counters where the storage needs it (the SQL table does;
+        ``limits``' own storages expire keys by themselves). Returns how many.
+
+        Raises:
+            StoreUnavailable: the throttle store cannot be reached.
+        """
+        purge = getattr(self.storage, "purge_expired", None)
+        if purge is None:
+            return 0
+        try:
+            return int(await purge())
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _retry_after(self, item: RateLimitItemPerSecond, identifier: str) -> int:
+        stats = await self._limiter.get_window_stats(item, identifier)
+        remaining = stats.reset_time - self.clock.now()
+        # Never more than one window (a clock mismatch must not lock anyone out
+        # for longer), never less than a second.
+        return max(1, min(item.get_expiry(), int(remaining + 0.999)))
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        if isinstance(exc, StoreUnavailable):
+            return exc
+        if isinstance(exc, StorageError):
+            return StoreUnavailable("the sign-in throttle store is unavailable")
+        return StoreUnavailable(f"the sign-in throttle store failed: {type(exc).__name__}")
+
+
+# --- the client address ----------------------------------------------------------------
+
+
+def _parse_ip(text: str) -> _IPAddress | None:
+    """An IP address from a header entry or a peer string, tolerating a port
+    (``1.2.3.4:80``, ``[::1]:80``) and IPv4-mapped IPv6; None when it is not one."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:  # IPv4 with a port; bare IPv6 has several colons
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: _IPAddress, networks: Sequence[_IPNetwork]) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
+
+
+def client_address(
+    peer: str | None,
+    forwarded_for: str | None,
+    trusted_proxies: Sequence[str],
+) -> str:
+    """The address a request really comes from, for throttling and audit.
+
+    The socket peer, unless the peer is one of ``trusted_proxies`` (addresses or
+    CIDRs): then the right-most ``X-Forwarded-For`` entry that is not itself a
+    trusted proxy. Entries left of that are written by the client and can be
+    forged, so they are never believed. A malformed header, or one made only of
+    trusted proxies, yields the peer (or the left-most entry, respectively).
+
+    Returns:
+        A normalized IP address string, or the raw peer string when the peer is
+        not an IP address (a unix socket), or ``"unknown"`` without a peer.
+    """
+    if not peer:
+        return "unknown"
+    peer_ip = _parse_ip(peer)
+    if peer_ip is None:
+        return peer
+    networks = [ipaddress.ip_network(item, strict=False) for item in trusted_proxies]
+    if not forwarded_for or not _trusted(peer_ip, networks):
+        return str(peer_ip)
+    hops = [_parse_ip(entry) for entry in forwarded_for.split(",")]
+    for hop in reversed(hops):
+        if hop is None:
+            return str(peer_ip)
+        if not _trusted(hop, networks):
+            return str(hop)
+    first = hops[0]
+    return str(first) if first is not None else str(peer_ip)
