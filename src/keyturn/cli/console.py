@@ -7,7 +7,8 @@ from typing import NoReturn
 
 from rich.console import Console
 
-stdout = Console(highlight=False)
+#: Piped output is not wrapped at 80 columns, so scripts can read whole lines.
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 
 
 def fail(message: str, *, code: int = 1) -> NoReturn:

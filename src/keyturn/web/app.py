@@ -8,20 +8,28 @@ outside all of them as a last resort):
 2. :class:`MetricsMiddleware` - counts what the client actually received;
 3. :class:`ErrorBoundaryMiddleware` - turns escaped exceptions into generic 500s;
 4. :class:`BodyLimitMiddleware` - refuses oversized bodies before any parsing;
-5. FastAPI's exception middleware, using the handlers in :mod:`keyturn.web.errors`.
+5. :class:`AuthnMiddleware` - resolves the caller once and enforces CSRF on
+   cookie-authenticated unsafe requests (its body replay reads through the limit);
+6. FastAPI's exception middleware, using the handlers in :mod:`keyturn.web.errors`.
+
+Routes: health and metrics, the JSON auth API (``/auth/*``), the HTML pages and
+their stylesheet under ``/static``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
 
 from keyturn import __version__
 from keyturn.settings import Settings
-from keyturn.web import health, metrics
+from keyturn.web import health, metrics, routes_auth, routes_pages
+from keyturn.web.authn import AuthnMiddleware
 from keyturn.web.errors import install_error_handlers
 from keyturn.web.metrics import Metrics, MetricsMiddleware
 from keyturn.web.middleware import (
@@ -32,6 +40,8 @@ from keyturn.web.middleware import (
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
+
+STATIC_DIRECTORY = Path(__file__).parent / "static"
 
 
 def _is_started(keyturn: Keyturn) -> bool:
@@ -89,6 +99,7 @@ def create_app(settings: Settings, *, keyturn: Keyturn | None = None) -> FastAPI
 
     install_error_handlers(app)
     # add_middleware prepends: the last added is the outermost.
+    app.add_middleware(AuthnMiddleware, keyturn=keyturn)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -96,4 +107,7 @@ def create_app(settings: Settings, *, keyturn: Keyturn | None = None) -> FastAPI
 
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(routes_auth.router)
+    app.include_router(routes_pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     return app

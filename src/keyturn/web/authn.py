@@ -1,0 +1,327 @@
+"""Who is calling, resolved once per request, and CSRF enforcement (SEC-25..31).
+
+:class:`AuthnMiddleware` is pure ASGI. For every HTTP request it stores
+
+- ``scope["keyturn.principal"]``: the :class:`~keyturn.principal.Principal`, or None;
+- ``scope["keyturn.session_secret"]``: the session secret when the caller came
+  with a valid session cookie (for routes that sign out or rotate), else None;
+- ``scope["keyturn.credential"]``: ``"session"``, ``"bearer"`` or None - what
+  the request *presented*, valid or not.
+
+Credentials, in order:
+
+1. ``Authorization: Bearer ...`` - the token path (issue #4) plugs in through
+   ``bearer=``. Without it a bearer request is unauthenticated. Either way the
+   session cookie is then ignored: a bearer request never silently falls back
+   to cookie authentication (SEC-31).
+2. The ``__Host-keyturn_session`` cookie, and nothing else (SEC-05).
+
+Every cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE, ...) to any
+route of the app, host-app routes included, must pass both CSRF halves before
+the app sees it, or gets 403 ``csrf_failed``:
+
+- not cross-site: ``Sec-Fetch-Site: cross-site`` is refused, and so is an
+  ``Origin`` that is ``null`` or neither this request's own origin nor an
+  allowed one (``cors_origins``, and the ``issuer``'s origin);
+- the session's CSRF token, in the ``X-CSRF-Token`` header or, for
+  ``application/x-www-form-urlencoded`` bodies, the ``csrf_token`` field.
+  To read the field the middleware buffers the body (already capped by
+  :class:`~keyturn.web.middleware.BodyLimitMiddleware`, which sits outside)
+  and replays it to the app through a fresh ``receive``, so the route parses
+  the same bytes. Multipart forms must use the header.
+
+The sign-in and registration endpoints are exempt (``csrf_exempt_paths``): they
+create a session rather than use one, and carry their own login-CSRF defence
+(pre-session token or JSON content type, plus :func:`check_same_origin`).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from keyturn.errors import CsrfFailed, InvalidToken, NotAuthenticated, StoreUnavailable
+from keyturn.principal import Principal
+from keyturn.web.cookies import SESSION_COOKIE, read_cookie
+from keyturn.web.errors import error_response
+
+if TYPE_CHECKING:
+    from keyturn.runtime import Keyturn
+    from keyturn.settings import Settings
+
+PRINCIPAL_KEY = "keyturn.principal"
+SESSION_SCOPE_KEY = "keyturn.session_secret"
+CREDENTIAL_KEY = "keyturn.credential"
+#: The error that made a presented credential fail, for a precise 401 later.
+AUTH_ERROR_KEY = "keyturn.auth_error"
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+#: Paths that create a session and guard against login CSRF themselves.
+LOGIN_PATHS: tuple[str, ...] = ("/login", "/register", "/auth/login", "/auth/register")
+
+CSRF_HEADER = b"x-csrf-token"
+CSRF_FIELD = "csrf_token"
+
+#: Resolves a bearer token to a principal or raises ``InvalidToken`` (issue #4).
+BearerAuthenticator = Callable[[str, Scope], Awaitable[Principal]]
+
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The single value of header ``name``; None if absent or sent more than once."""
+    values = [value for key, value in scope.get("headers", ()) if key == name]
+    if len(values) != 1:
+        return None
+    value: bytes = values[0]
+    return value.decode("latin-1")
+
+
+def normalize_origin(value: str) -> str | None:
+    """``scheme://host[:port]`` lower-cased, default port dropped; None if not an origin."""
+    try:
+        parts = urllib.parse.urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if port is not None and str(port) != _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{host}"
+
+
+def request_origin(scope: Scope) -> str | None:
+    """The origin this request was addressed to: its scheme and ``Host``."""
+    scheme = str(scope.get("scheme", "http"))
+    host = _header(scope, b"host")
+    if host is None:
+        server = scope.get("server")
+        if not server:
+            return None
+        host = f"{server[0]}:{server[1]}"
+    return normalize_origin(f"{scheme}://{host}")
+
+
+def allowed_origins(settings: Settings) -> frozenset[str]:
+    """The origins besides the request's own that may send unsafe requests:
+    ``cors_origins`` and the configured ``issuer`` (the public URL, which is
+    what browsers send as ``Origin`` behind a TLS-terminating proxy)."""
+    result = set()
+    for origin in (*settings.cors_origins, settings.issuer):
+        normalized = normalize_origin(origin) if origin else None
+        if normalized:
+            result.add(normalized)
+    return frozenset(result)
+
+
+def check_same_origin(scope: Scope, allowed: frozenset[str]) -> None:
+    """Refuse a request a browser sent on behalf of another site.
+
+    ``Sec-Fetch-Site: cross-site`` is refused; so is an ``Origin`` that is
+    ``null``, unparsable, or neither the request's own origin nor in
+    ``allowed``. A request without either header (a non-browser client, an old
+    browser) passes this half; the token half still applies where it exists.
+
+    Raises:
+        CsrfFailed: the request is cross-site.
+    """
+    headers = [(k, v) for k, v in scope.get("headers", ()) if k in (b"origin", b"sec-fetch-site")]
+    fetch_sites = [v.decode("latin-1").strip().lower() for k, v in headers if k != b"origin"]
+    if "cross-site" in fetch_sites:
+        raise CsrfFailed()
+    origins = [v.decode("latin-1") for k, v in headers if k == b"origin"]
+    if not origins:
+        return
+    if len(origins) > 1:
+        raise CsrfFailed()
+    origin = normalize_origin(origins[0])  # "null" does not parse: refused
+    if origin is None or (origin != request_origin(scope) and origin not in allowed):
+        raise CsrfFailed()
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The credentials of an ``Authorization: Bearer`` header ("" if empty), else None."""
+    value = _header(scope, b"authorization")
+    if value is None:
+        raw = [v for k, v in scope.get("headers", ()) if k == b"authorization"]
+        return "" if raw else None  # several Authorization headers: unusable
+    scheme, _, credentials = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip()
+
+
+class AuthnMiddleware:
+    """Resolve the caller and enforce CSRF on cookie-authenticated unsafe requests.
+
+    Args:
+        app: the wrapped ASGI app.
+        keyturn: supplies ``sessions`` (validation, CSRF tokens) and settings.
+        bearer: resolves bearer tokens (issue #4); None means bearer requests
+            are unauthenticated.
+        csrf_exempt_paths: exact paths whose unsafe requests skip the session
+            CSRF check because they defend against login CSRF themselves.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        keyturn: Keyturn,
+        bearer: BearerAuthenticator | None = None,
+        csrf_exempt_paths: Sequence[str] = LOGIN_PATHS,
+    ) -> None:
+        self.app = app
+        self.keyturn = keyturn
+        self.bearer = bearer
+        self.csrf_exempt_paths = frozenset(csrf_exempt_paths)
+        self.allowed_origins = allowed_origins(keyturn.settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope[PRINCIPAL_KEY] = None
+        scope[SESSION_SCOPE_KEY] = None
+        scope[CREDENTIAL_KEY] = None
+        try:
+            token = bearer_token(scope)
+            if token is not None:
+                scope[CREDENTIAL_KEY] = "bearer"
+                await self._resolve_bearer(scope, token)
+            else:
+                await self._resolve_session(scope)
+                if (
+                    scope[SESSION_SCOPE_KEY] is not None
+                    and str(scope.get("method", "")).upper() not in SAFE_METHODS
+                    and scope.get("path") not in self.csrf_exempt_paths
+                ):
+                    receive = await self._check_csrf(scope, receive, scope[SESSION_SCOPE_KEY])
+        except (CsrfFailed, StoreUnavailable) as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        except _Disconnected:
+            return  # the client went away while we read its body
+        await self.app(scope, receive, send)
+
+    async def _resolve_bearer(self, scope: Scope, token: str) -> None:
+        # Seam for issue #4: tokens resolve here. No cookie fallback either way.
+        if self.bearer is None:
+            scope[AUTH_ERROR_KEY] = InvalidToken("bearer tokens are not enabled")
+            return
+        try:
+            scope[PRINCIPAL_KEY] = await self.bearer(token, scope)
+        except NotAuthenticated as exc:
+            scope[AUTH_ERROR_KEY] = exc
+
+    async def _resolve_session(self, scope: Scope) -> None:
+        secret = read_cookie(scope.get("headers", ()), SESSION_COOKIE)
+        if secret is None:
+            return
+        scope[CREDENTIAL_KEY] = "session"
+        try:
+            validated = await self.keyturn.sessions.validate(secret)
+        except NotAuthenticated as exc:
+            scope[AUTH_ERROR_KEY] = exc
+            return
+        session, user = validated.session, validated.user
+        scope[SESSION_SCOPE_KEY] = secret
+        scope[PRINCIPAL_KEY] = Principal(
+            subject=user.id,
+            email=user.email,
+            roles=tuple(user.roles),
+            via="session",
+            session_id=session.handle,
+            expires_at=min(session.expires_at, session.last_seen_at + session.idle_timeout),
+        )
+
+    async def _check_csrf(self, scope: Scope, receive: Receive, secret: str) -> Receive:
+        """Both CSRF halves; returns the ``receive`` the app must use.
+
+        Raises:
+            CsrfFailed: cross-site, or no/wrong token.
+        """
+        check_same_origin(scope, self.allowed_origins)
+        submitted = _header(scope, CSRF_HEADER)
+        if submitted is None and _is_urlencoded(scope):
+            body = await _read_body(receive)
+            receive = _replay(body, receive)
+            submitted = _form_field(body, CSRF_FIELD)
+        if not submitted:
+            raise CsrfFailed()
+        self.keyturn.sessions.check_csrf(secret, submitted)
+        return receive
+
+
+class _Disconnected(Exception):
+    """The client disconnected before its body arrived."""
+
+
+def _is_urlencoded(scope: Scope) -> bool:
+    content_type = _header(scope, b"content-type") or ""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/x-www-form-urlencoded"
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The whole request body. Size is capped by the body-limit middleware
+    outside, whose ``receive`` raises ``PayloadTooLarge`` past the limit."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that yields ``body`` once, then defers to the real one
+    (which reports the disconnect when the client goes away)."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _form_field(body: bytes, name: str) -> str | None:
+    """The one value of ``name`` in an urlencoded body; None if absent or ambiguous."""
+    try:
+        pairs = urllib.parse.parse_qsl(
+            body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=1000
+        )
+    except ValueError:
+        return None
+    values = {value for key, value in pairs if key == name}
+    return values.pop() if len(values) == 1 else None
+
+
+__all__ = [
+    "AUTH_ERROR_KEY",
+    "CREDENTIAL_KEY",
+    "LOGIN_PATHS",
+    "PRINCIPAL_KEY",
+    "SESSION_SCOPE_KEY",
+    "AuthnMiddleware",
+    "BearerAuthenticator",
+    "allowed_origins",
+    "check_same_origin",
+    "normalize_origin",
+    "request_origin",
+]
