@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Make sure the real servers the test suite starts are installed (the suite
-# itself starts and stops them). Installs Debian packages when run as root;
-# otherwise says what is missing. Under CI=true a missing service is an error.
+# itself starts and stops them), and Debian's Chromium for the browser tests
+# (Playwright drives /usr/bin/chromium; `playwright install` is never needed).
+# Installs Debian packages when run as root; otherwise says what is missing.
+# Under CI=true a missing service is an error.
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi

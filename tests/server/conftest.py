@@ -88,3 +88,23 @@ def make_app(
         return create_app(settings, keyturn=keyturn or make_keyturn(settings))
 
     return build
+
+
+# --- live servers: ``keyturn serve`` as a real process (tests/live.py) ---------------
+
+from collections.abc import Iterator  # noqa: E402 - imports kept with the block using them
+
+from tests.live import LiveServers  # noqa: E402
+
+
+@pytest.fixture
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServers]:
+    """``live_server(*serve_args, database_url=None, env=None, port_via="flag", ...)``:
+    start ``keyturn serve`` as a subprocess on a free port and a fresh SQLite file,
+    return the started :class:`~tests.live.LiveServer` once ``/healthz`` answers.
+    Every server started through it is stopped (SIGTERM, then SIGKILL) at teardown."""
+    servers = LiveServers(tmp_path_factory.mktemp("live"))
+    try:
+        yield servers
+    finally:
+        servers.stop_all()
