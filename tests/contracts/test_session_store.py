@@ -127,6 +127,18 @@ async def test_list_for_user_is_oldest_first_and_per_user(
     assert await sessions.list_for_user("nobody") == []
 
 
+async def test_list_all_spans_users_oldest_first(
+    storage: Storage, sessions: SessionStore, alice: User
+) -> None:
+    """list_all() gives every user's sessions in one age-ordered list (operator view)."""
+    bob = await add_user(storage, "bob@example.com")
+    bobs = make_session(bob, T0 + 5)
+    alices = make_session(alice, T0)
+    for session in (bobs, alices):
+        await sessions.create(session, max_per_user=10)
+    assert await sessions.list_all() == [alices, bobs]
+
+
 async def test_delete_for_user_keeps_one_and_spares_others(
     storage: Storage, sessions: SessionStore, alice: User
 ) -> None:

@@ -13,6 +13,7 @@ import click
 
 from keyturn.cli.console import fail
 from keyturn.cli.serve import migrate, serve
+from keyturn.cli.sessions import session
 from keyturn.cli.users import user
 from keyturn.errors import ConfigurationError, KeyturnError
 
@@ -26,6 +27,7 @@ def cli() -> None:
 cli.add_command(serve)
 cli.add_command(migrate)
 cli.add_command(user)
+cli.add_command(session)
 
 
 def main(argv: list[str] | None = None) -> None:

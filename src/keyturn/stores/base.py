@@ -167,6 +167,10 @@ class SessionStore(Protocol):
         """Every stored session of a user, expired ones included, oldest first."""
         ...
 
+    async def list_all(self) -> list[Session]:
+        """Every stored session of every user, oldest first (operator listings)."""
+        ...
+
     async def sweep(self, now: float) -> int:
         """Delete every session past its absolute lifetime or idle timeout at ``now``.
 

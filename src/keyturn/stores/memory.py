@@ -104,6 +104,9 @@ class MemorySessionStore:
     async def list_for_user(self, user_id: str) -> list[Session]:
         return self._of_user(user_id)
 
+    async def list_all(self) -> list[Session]:
+        return sorted(self._by_hash.values(), key=_age_order)
+
     async def sweep(self, now: float) -> int:
         expired = [s.id_hash for s in self._by_hash.values() if s.is_expired(now)]
         for id_hash in expired:

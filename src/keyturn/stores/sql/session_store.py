@@ -127,7 +127,14 @@ class SqlSessionStore:
         return await self._delete(condition)
 
     async def list_for_user(self, user_id: str) -> list[Session]:
-        query = sa.select(sessions).where(sessions.c.user_id == user_id).order_by(*_AGE_ORDER)
+        return await self._list(
+            sa.select(sessions).where(sessions.c.user_id == user_id).order_by(*_AGE_ORDER)
+        )
+
+    async def list_all(self) -> list[Session]:
+        return await self._list(sa.select(sessions).order_by(*_AGE_ORDER))
+
+    async def _list(self, query: sa.Select[Any]) -> list[Session]:
         async with connect(self._engine) as connection:
             result = await connection.execute(query)
             return [_session_from_row(row) for row in result.mappings()]
