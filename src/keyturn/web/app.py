@@ -18,6 +18,8 @@ their stylesheet under ``/static``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +29,7 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from keyturn import __version__
+from keyturn.maintenance import sweep_forever
 from keyturn.settings import Settings
 from keyturn.web import health, metrics, routes_auth, routes_pages
 from keyturn.web.authn import AuthnMiddleware
@@ -42,18 +45,6 @@ if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
 
 STATIC_DIRECTORY = Path(__file__).parent / "static"
-
-
-def _is_started(keyturn: Keyturn) -> bool:
-    """Whether the caller already started ``keyturn`` (then the caller closes it)."""
-    started = getattr(keyturn, "started", None)
-    if isinstance(started, bool):
-        return started
-    try:
-        keyturn.storage  # noqa: B018 - raises until start() has opened the stores
-    except RuntimeError:
-        return False
-    return True
 
 
 def create_app(settings: Settings, *, keyturn: Keyturn | None = None) -> FastAPI:
@@ -75,12 +66,16 @@ def create_app(settings: Settings, *, keyturn: Keyturn | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = not _is_started(runtime)
+        owned = not runtime.started
         if owned:
             await runtime.start()
+        sweeper = asyncio.create_task(sweep_forever(runtime), name="keyturn-sweeper")
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             if owned:
                 await runtime.close()
 
