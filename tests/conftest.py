@@ -61,3 +61,35 @@ def postgres_database_url(postgres_server: PostgresServer) -> Iterator[str]:
     postgres_server.sql(f'CREATE DATABASE "{name}"')
     yield postgres_server.url(name)
     postgres_server.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', check=False)
+
+
+# --- proof in the output that the real backends ran -----------------------------------
+
+_BACKEND_FIXTURES = {"postgres": "postgres_server", "chromium": "browser"}
+_backend_outcomes: dict[str, dict[str, int]] = {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a real PostgreSQL server or a real browser."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        for marker, fixture in _BACKEND_FIXTURES.items():
+            if fixture in fixtures:
+                item.add_marker(marker)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count outcomes of backend tests (runs on the xdist controller too)."""
+    if report.when != "call" and not (report.when == "setup" and not report.passed):
+        return
+    for marker in _BACKEND_FIXTURES:
+        if marker in report.keywords:
+            counts = _backend_outcomes.setdefault(marker, {})
+            counts[report.outcome] = counts.get(report.outcome, 0) + 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per real backend: how many of its tests passed, failed or skipped."""
+    for marker, counts in sorted(_backend_outcomes.items()):
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        terminalreporter.write_line(f"real {marker} tests: {summary}")
