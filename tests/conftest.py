@@ -51,12 +51,19 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 
 
 @pytest.fixture
-def postgres_database_url(postgres_server: PostgresServer) -> Iterator[str]:
+def postgres_database_url(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """A fresh, empty database for this test (as a ``postgresql+asyncpg`` URL).
 
     Synchronous on purpose (``psql`` over the server's unix socket), so async
-    fixtures may request it with ``request.getfixturevalue``.
+    fixtures may request it with ``request.getfixturevalue``. Like an operator of a
+    shared database, it sets ``KEYTURN_KEY_ENCRYPTION_KEY`` for the test (settings
+    and ``keyturn`` subprocesses read it): keyturn refuses PostgreSQL without one.
     """
+    from keyturn.keys import generate_kek
+
+    monkeypatch.setenv("KEYTURN_KEY_ENCRYPTION_KEY", generate_kek())
     name = f"kt_{uuid.uuid4().hex[:16]}"
     postgres_server.sql(f'CREATE DATABASE "{name}"')
     yield postgres_server.url(name)
@@ -73,9 +80,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that uses a real PostgreSQL server or a real browser."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
-        for marker, fixture in _BACKEND_FIXTURES.items():
-            if fixture in fixtures:
-                item.add_marker(marker)
+        if _BACKEND_FIXTURES["postgres"] in fixtures:
+            item.add_marker("postgres")
+        if item.path.parent.name == "browser" and _BACKEND_FIXTURES["chromium"] in fixtures:
+            item.add_marker("chromium")
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

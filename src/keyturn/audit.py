@@ -57,6 +57,10 @@ EVENTS: Final = frozenset(
         "user_disabled",
         "user_enabled",
         "registered",
+        "token_refreshed",
+        "refresh_reuse_detected",
+        "token_revoked",
+        "client_added",
     }
 )
 

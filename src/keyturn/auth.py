@@ -9,6 +9,8 @@ session, with an audit line for every outcome.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from keyturn.accounts import Accounts
 from keyturn.audit import AuditLog, email_fingerprint
 from keyturn.clock import Clock, SystemClock
@@ -18,10 +20,22 @@ from keyturn.sessions import IssuedSession, SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import User
 
-__all__ = ["AuthService"]
+__all__ = ["AuthService", "UserTokens"]
 
 #: The throttle's client identity when the caller does not know the address (CLI).
 UNKNOWN_CLIENT = "unknown"
+
+
+class UserTokens(Protocol):
+    """Ends a user's token sign-ins (:class:`~keyturn.refresh.RefreshFamilies`)."""
+
+    async def end_user_tokens(
+        self, user_id: str, *, cutoff: bool = True, keep: str | None = None
+    ) -> int:
+        """Revoke every refresh family of the user but ``keep`` (and, with
+        ``cutoff``, every access token issued before now); returns how many
+        families ended."""
+        ...
 
 
 class AuthService:
@@ -35,6 +49,8 @@ class AuthService:
         settings: ``allow_registration`` and friends.
         clock: the time of a fresh authentication (``auth_time``); defaults to
             the system clock and should be the one ``sessions`` uses.
+        tokens: when given, sign-out everywhere, password change and disabling
+            also end the user's refresh families and access tokens.
     """
 
     def __init__(
@@ -46,7 +62,9 @@ class AuthService:
         settings: Settings,
         *,
         clock: Clock | None = None,
+        tokens: UserTokens | None = None,
     ) -> None:
+        self.tokens = tokens
         self.accounts = accounts
         self.sessions = sessions
         self.throttle = throttle
@@ -78,33 +96,7 @@ class AuthService:
             InvalidCredentials: wrong e-mail or password, or a disabled account.
             StoreUnavailable: a store the sign-in needs is unreachable.
         """
-        key = throttle_key(email)
-        try:
-            await self.throttle.check(key, ip)
-        except TooManyAttempts as exc:
-            self.audit.record(
-                "sign_in",
-                outcome="throttled",
-                email_hash=email_fingerprint(email),
-                ip=ip,
-                user_agent=user_agent,
-                retry_after=exc.retry_after,
-            )
-            raise
-        try:
-            user = await self.accounts.authenticate(email, password)
-        except InvalidCredentials:
-            await self.throttle.record_failure(key, ip)
-            self.audit.record(
-                "sign_in",
-                outcome="failed",
-                email_hash=email_fingerprint(email),
-                ip=ip,
-                user_agent=user_agent,
-                reason="invalid_credentials",
-            )
-            raise
-        await self.throttle.record_success(key)
+        user = await self.check_credentials(email, password, ip=ip, user_agent=user_agent)
         if replaces_secret is not None:
             replaced = await self.sessions.revoke(replaces_secret)
             if replaced is not None:
@@ -138,6 +130,53 @@ class AuthService:
         )
         return user, issued
 
+    async def check_credentials(
+        self, email: str, password: str, *, ip: str, user_agent: str | None, via: str = "session"
+    ) -> User:
+        """The account for this e-mail and password, under the sign-in throttle.
+
+        The one credential check of every sign-in (``/login``, ``/auth/login``
+        and the password grant): the throttle is asked before any hashing, a
+        failure counts against the account and the client and is audited as a
+        failed ``sign_in`` (with ``via``), a success clears the account's count.
+        The caller records the successful ``sign_in``.
+
+        Raises:
+            TooManyAttempts: too many recent failures for this account or client.
+            InvalidCredentials: wrong e-mail or password, or a disabled account.
+            StoreUnavailable: a store the sign-in needs is unreachable.
+        """
+        key = throttle_key(email)
+        try:
+            await self.throttle.check(key, ip)
+        except TooManyAttempts as exc:
+            self.audit.record(
+                "sign_in",
+                outcome="throttled",
+                email_hash=email_fingerprint(email),
+                ip=ip,
+                user_agent=user_agent,
+                retry_after=exc.retry_after,
+                via=None if via == "session" else via,
+            )
+            raise
+        try:
+            user = await self.accounts.authenticate(email, password)
+        except InvalidCredentials:
+            await self.throttle.record_failure(key, ip)
+            self.audit.record(
+                "sign_in",
+                outcome="failed",
+                email_hash=email_fingerprint(email),
+                ip=ip,
+                user_agent=user_agent,
+                reason="invalid_credentials",
+                via=None if via == "session" else via,
+            )
+            raise
+        await self.throttle.record_success(key)
+        return user
+
     async def register(self, email: str, password: str) -> User:
         """Create an account when registration is open.
 
@@ -170,7 +209,9 @@ class AuthService:
     async def sign_out_everywhere(
         self, user_id: str, *, keep_secret: str | None = None, ip: str | None = None
     ) -> int:
-        """End every session of a user, except ``keep_secret``'s when given.
+        """End every session of a user, except ``keep_secret``'s when given, and
+        every refresh family; without ``keep_secret`` also every access token
+        issued before now (the per-user cut-off).
 
         Returns:
             How many sessions were ended.
@@ -178,12 +219,17 @@ class AuthService:
         Raises:
             StoreUnavailable: the session store is unreachable.
         """
+        families = 0
+        if self.tokens is not None:
+            # Keeping the current session keeps its tokens: no cut-off then.
+            families = await self.tokens.end_user_tokens(user_id, cutoff=keep_secret is None)
         ended = await self.sessions.revoke_all(user_id, keep_secret=keep_secret)
         self.audit.record(
             "signed_out_everywhere",
             user_id=user_id,
             ip=ip,
             sessions_ended=len(ended),
+            families_ended=families,
             kept_current=keep_secret is not None,
         )
         return len(ended)
@@ -211,7 +257,8 @@ class AuthService:
         The current password is re-checked (and wrong guesses count towards the
         sign-in throttle, so a stolen session cannot be used to guess it). On
         success this session gets a new ID (a privilege change) and every other
-        session of the user ends.
+        session of the user ends, with every refresh family and every access token
+        issued before now (the caller's session included).
 
         Returns:
             The caller's session under its new secret ID; the old one is dead.
@@ -225,6 +272,42 @@ class AuthService:
         """
         validated = await self.sessions.validate(secret)
         user = validated.user
+        await self.replace_password(
+            user, current_password, new_password, ip=ip, session=validated.session.handle
+        )
+        issued = await self.sessions.rotate(secret, auth_time=self.clock.now())
+        ended = await self.sessions.revoke_all(user.id, keep_secret=issued.secret)
+        if self.tokens is not None:
+            await self.tokens.end_user_tokens(user.id, cutoff=True)
+        self.audit.record(
+            "password_changed",
+            user_id=user.id,
+            email=user.email,
+            ip=ip,
+            session=issued.session.handle,
+            sessions_ended=len(ended),
+        )
+        return issued
+
+    async def replace_password(
+        self,
+        user: User,
+        current_password: str,
+        new_password: str,
+        *,
+        ip: str | None,
+        session: str | None,
+    ) -> None:
+        """Re-check ``current_password`` under the sign-in throttle and store the
+        new one; a wrong guess counts and is audited. Ending sessions and tokens
+        is the caller's (see :meth:`change_password`).
+
+        Raises:
+            TooManyAttempts: too many recent failures for this account or client.
+            InvalidCredentials: ``current_password`` is wrong.
+            WeakPassword: ``new_password`` breaks the policy.
+            StoreUnavailable: a store is unreachable.
+        """
         client = ip or UNKNOWN_CLIENT
         await self.throttle.check(user.email_key, client)
         try:
@@ -236,25 +319,15 @@ class AuthService:
                 outcome="failed",
                 user_id=user.id,
                 ip=ip,
-                session=validated.session.handle,
+                session=session,
                 reason="invalid_credentials",
             )
             raise
         await self.throttle.record_success(user.email_key)
-        issued = await self.sessions.rotate(secret, auth_time=self.clock.now())
-        ended = await self.sessions.revoke_all(user.id, keep_secret=issued.secret)
-        self.audit.record(
-            "password_changed",
-            user_id=user.id,
-            email=user.email,
-            ip=ip,
-            session=issued.session.handle,
-            sessions_ended=len(ended),
-        )
-        return issued
 
     async def disable_user(self, email: str) -> User:
-        """Disable an account and end all of its sessions at once (operator action).
+        """Disable an account and end all of its sessions and tokens at once
+        (operator action).
 
         Raises:
             UserNotFound: no account has this address.
@@ -262,6 +335,8 @@ class AuthService:
         """
         user = await self.accounts.set_disabled(email, True)
         self.sessions.forget_user(user.id)
+        if self.tokens is not None:
+            await self.tokens.end_user_tokens(user.id, cutoff=True)
         ended = await self.sessions.revoke_all(user.id)
         self.audit.record(
             "user_disabled", user_id=user.id, email=user.email, sessions_ended=len(ended)

@@ -156,3 +156,35 @@ class NotFound(KeyturnError):
 
     code = "not_found"
     default_detail = "Not found."
+
+
+# --- OAuth 2.0 (RFC 6749 section 5.2 error codes) ----------------------------------
+
+
+class InvalidGrant(InvalidRequest):
+    """The refresh token (or password grant) is invalid, expired, revoked, used,
+    or was issued to another client. One answer for all, so nothing is probed."""
+
+    code = "invalid_grant"
+    default_detail = "The grant is invalid, expired or revoked."
+
+
+class InvalidClient(KeyturnError):
+    """Client authentication failed: unknown client, wrong or missing secret."""
+
+    code = "invalid_client"
+    default_detail = "Client authentication failed."
+
+
+class UnsupportedGrantType(InvalidRequest):
+    """The ``grant_type`` is not one keyturn supports."""
+
+    code = "unsupported_grant_type"
+    default_detail = "The grant type is not supported."
+
+
+class InvalidScope(InvalidRequest):
+    """The requested ``scope`` is malformed."""
+
+    code = "invalid_scope"
+    default_detail = "The requested scope is invalid."

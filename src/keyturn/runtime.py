@@ -4,6 +4,7 @@ same thing the same way."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import TracebackType
 
 from limits.aio.storage import MemoryStorage as LimitsMemoryStorage
@@ -12,12 +13,19 @@ from limits.aio.storage import Storage as LimitsStorage
 from keyturn.accounts import Accounts
 from keyturn.audit import AuditLog
 from keyturn.auth import AuthService
+from keyturn.clients import Clients
 from keyturn.clock import Clock, SystemClock
+from keyturn.keyring_manager import KeyManager
+from keyturn.keys import KekSource, KeyEncryptor, generate_kek, resolve_kek
 from keyturn.passwords import PasswordHasher, PasswordPolicy
 from keyturn.ratelimit import LoginThrottle
+from keyturn.refresh import RefreshFamilies
+from keyturn.revocation import RevocationList
 from keyturn.sessions import SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import Storage
+from keyturn.token_service import TokenService
+from keyturn.tokens import TokenIssuer, TokenVerifier
 
 
 class Keyturn:
@@ -41,6 +49,7 @@ class Keyturn:
         clock: Clock | None = None,
         hasher: PasswordHasher | None = None,
         throttle_storage: LimitsStorage | None = None,
+        key_encryptor: KeyEncryptor | None = None,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
@@ -55,6 +64,16 @@ class Keyturn:
         self._throttle: LoginThrottle | None = None
         self._sessions: SessionManager | None = None
         self._auth: AuthService | None = None
+        self._key_encryptor = key_encryptor
+        self._revocations: RevocationList | None = None
+        self._refresh_families: RefreshFamilies | None = None
+        self._clients: Clients | None = None
+        self._tokens: TokenService | None = None
+        self._keys: KeyManager | None = None
+        self._token_issuer: TokenIssuer | None = None
+        self._token_verifier: TokenVerifier | None = None
+        #: The ``.kek`` file :meth:`start` just created (SQLite default), else None.
+        self.generated_kek_file: Path | None = None
 
     async def start(self, *, migrate: bool | None = None) -> None:
         """Open the stores (migrating a SQLite file unless ``migrate=False``).
@@ -67,6 +86,8 @@ class Keyturn:
             from keyturn.stores.factory import open_storage
 
             self._storage = await open_storage(self.settings, migrate=migrate)
+        await self._load_keys()
+        await self._start_revocations()
         self._started = True
 
     async def close(self) -> None:
@@ -75,6 +96,8 @@ class Keyturn:
             self._audit.close()
         self._audit = self._throttle = self._sessions = self._auth = None
         self._accounts = None
+        self._keys = self._token_issuer = self._token_verifier = None
+        self._revocations = self._refresh_families = self._clients = self._tokens = None
         self._started = False
         if self._storage is not None and self._owns_storage:
             await self._storage.close()
@@ -130,7 +153,11 @@ class Keyturn:
         if self._sessions is None:
             storage = self.storage
             self._sessions = SessionManager(
-                storage.sessions, storage.users, self.settings, self.clock
+                storage.sessions,
+                storage.users,
+                self.settings,
+                self.clock,
+                listener=self.revocations,
             )
         return self._sessions
 
@@ -145,8 +172,123 @@ class Keyturn:
                 self.audit,
                 self.settings,
                 clock=self.clock,
+                tokens=self.refresh_families,
             )
         return self._auth
+
+    # --- signing keys and access tokens ----------------------------------------
+
+    async def _load_keys(self) -> None:
+        """Resolve the key-encryption key and load (or create) the signing keys."""
+        if self._keys is not None:
+            return
+        encryptor = self._key_encryptor or self._resolve_kek().encryptor
+        self._key_encryptor = encryptor  # also seals kept refresh responses
+        manager = KeyManager(self.storage.keys, encryptor, self.settings, self.clock)
+        await manager.load()
+        issuer = TokenIssuer(manager.ring, self.settings, self.clock)
+        verifier = TokenVerifier(manager.ring, self.settings, self.clock)
+        manager.subscribe(issuer.use_keyring)
+        manager.subscribe(verifier.use_keyring)
+        self._keys, self._token_issuer, self._token_verifier = manager, issuer, verifier
+
+    def _resolve_kek(self) -> KekSource:
+        """:func:`resolve_kek` for storage we opened (or a SQL storage handed in);
+        an injected non-SQL storage (memory) gets the configured key or an
+        ephemeral one, since its keys die with the process anyway."""
+        from keyturn.stores.sql import SqlStorage
+
+        if self._owns_storage or isinstance(self.storage, SqlStorage):
+            source = resolve_kek(self.settings)
+            self.generated_kek_file = source.created
+            return source
+        if self.settings.key_encryption_key is not None:
+            return KekSource(KeyEncryptor.from_settings(self.settings))
+        return KekSource(KeyEncryptor.from_text(generate_kek()), ephemeral=True)
+
+    @property
+    def keys(self) -> KeyManager:
+        """The signing keys: current ring, rotation, JWKS, reloads."""
+        if self._keys is None:
+            raise RuntimeError("Keyturn.start() has not been called")
+        return self._keys
+
+    @property
+    def token_issuer(self) -> TokenIssuer:
+        """Signs access tokens with the current signing key (follows rotations)."""
+        if self._token_issuer is None:
+            raise RuntimeError("Keyturn.start() has not been called")
+        return self._token_issuer
+
+    @property
+    def token_verifier(self) -> TokenVerifier:
+        """Verifies access tokens against the current ring (follows rotations and
+        reloads; revocation is the caller's)."""
+        if self._token_verifier is None:
+            raise RuntimeError("Keyturn.start() has not been called")
+        return self._token_verifier
+
+    # --- refresh families, revocation, clients, the token service ---------------
+
+    async def _start_revocations(self) -> None:
+        """Load the revocation replica. An unreachable store does not stop the
+        start: the replica stays unsynced, and strict checks fail closed
+        (``StoreUnavailable``) until it syncs."""
+        import contextlib
+
+        from keyturn.errors import StoreUnavailable
+
+        if self._revocations is None:
+            self._revocations = RevocationList(self.storage.revocations, self.settings, self.clock)
+            with contextlib.suppress(StoreUnavailable):
+                await self._revocations.start()
+
+    @property
+    def revocations(self) -> RevocationList:
+        """The in-process replica of the revocation list (jti, sid, user cut-off)."""
+        if self._revocations is None:
+            raise RuntimeError("Keyturn.start() has not been called")
+        return self._revocations
+
+    @property
+    def refresh_families(self) -> RefreshFamilies:
+        """Refresh families: issue, rotate, grace window, reuse detection."""
+        if self._refresh_families is None:
+            if self._key_encryptor is None:
+                raise RuntimeError("Keyturn.start() has not been called")
+            self._refresh_families = RefreshFamilies(
+                self.storage.refresh,
+                self.revocations,
+                self._key_encryptor,
+                self.settings,
+                self.clock,
+            )
+        return self._refresh_families
+
+    @property
+    def clients(self) -> Clients:
+        """OAuth clients: registration and client authentication."""
+        if self._clients is None:
+            self._clients = Clients(self.storage.clients, self.clock)
+        return self._clients
+
+    @property
+    def tokens(self) -> TokenService:
+        """The token service: grants, bearer authentication, revoke, introspect."""
+        if self._tokens is None:
+            self._tokens = TokenService(
+                auth=self.auth,
+                families=self.refresh_families,
+                revocations=self.revocations,
+                clients=self.clients,
+                users=self.storage.users,
+                issuer=lambda: self.token_issuer,
+                verifier=lambda: self.token_verifier,
+                audit=self.audit,
+                settings=self.settings,
+                clock=self.clock,
+            )
+        return self._tokens
 
     async def __aenter__(self) -> Keyturn:
         await self.start()

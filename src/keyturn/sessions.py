@@ -24,15 +24,16 @@ import hmac
 import re
 import secrets
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import Protocol, TypeGuard
 
 from keyturn.clock import Clock
 from keyturn.errors import CsrfFailed, NotAuthenticated, NotFound
 from keyturn.settings import Settings
 from keyturn.stores.base import Session, SessionStore, User, UserStore
 
-__all__ = ["IssuedSession", "SessionManager", "ValidatedSession"]
+__all__ = ["IssuedSession", "SessionListener", "SessionManager", "ValidatedSession"]
 
 _SECRET_BYTES = 32  # 256 bits; token_urlsafe gives 43 base64url characters
 _HANDLE_BYTES = 12  # public, but unguessable so handles cannot be enumerated
@@ -70,6 +71,17 @@ class _Entry:
     stored_last_seen: float  # newest last_seen_at known to be in the store
 
 
+class SessionListener(Protocol):
+    """Told about every session that ended by revocation (sign-out, eviction,
+    revoke by handle, sign-out everywhere, disabled user); not about expiry.
+    The revocation list uses it so access tokens minted from a session
+    (``sid`` = its handle) die with it."""
+
+    async def sessions_ended(self, sessions: Sequence[Session]) -> None:
+        """Called after ``sessions`` were deleted from the store."""
+        ...
+
+
 def _clean(value: str | None, limit: int) -> str | None:
     if value is None:
         return None
@@ -85,6 +97,7 @@ class SessionManager:
         settings: lifetimes, the per-user cap, the touch interval, the staleness bound.
         clock: the time every expiry is measured by.
         cache_size: how many validated sessions this instance keeps (LRU).
+        listener: told about every revoked session (see :class:`SessionListener`).
     """
 
     def __init__(
@@ -95,7 +108,9 @@ class SessionManager:
         clock: Clock,
         *,
         cache_size: int = 100_000,
+        listener: SessionListener | None = None,
     ) -> None:
+        self.listener = listener
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
         self.store = sessions
@@ -180,6 +195,7 @@ class SessionManager:
         evicted = await self.store.create(session, max_per_user=self.settings.max_sessions_per_user)
         for old in evicted:
             self.forget(old.id_hash)
+        await self._ended(evicted)
         now = self.clock.now()
         self._remember(session.id_hash, _Entry(ValidatedSession(session, user), now, now, now))
         return IssuedSession(secret, session, self.csrf_token(secret), evicted)
@@ -225,8 +241,9 @@ class SessionManager:
             raise NotAuthenticated()
         user = await self.users.get(session.user_id)
         if user is None or user.disabled:
-            await self.store.delete_for_user(session.user_id)
+            ended = await self.store.delete_for_user(session.user_id)
             self.forget_user(session.user_id)
+            await self._ended(ended)
             raise NotAuthenticated()
         fresh = _Entry(ValidatedSession(session, user), now, session.last_seen_at, stored_last_seen)
         self._remember(id_hash, fresh)
@@ -279,7 +296,10 @@ class SessionManager:
             return None
         id_hash = self.hash_secret(secret)
         self.forget(id_hash)
-        return await self.store.delete(id_hash)
+        session = await self.store.delete(id_hash)
+        if session is not None:
+            await self._ended([session])
+        return session
 
     async def revoke_handle(self, user_id: str, handle: str) -> Session:
         """End one of a user's sessions, named by its public handle.
@@ -298,6 +318,7 @@ class SessionManager:
         deleted = await self.store.delete(session.id_hash)
         if deleted is None:
             raise NotFound()
+        await self._ended([deleted])
         return deleted
 
     async def revoke_all(
@@ -315,7 +336,9 @@ class SessionManager:
         for id_hash in list(self._cached_by_user.get(user_id, ())):
             if id_hash != keep:
                 self.forget(id_hash)
-        return await self.store.delete_for_user(user_id, keep_id_hash=keep)
+        ended = await self.store.delete_for_user(user_id, keep_id_hash=keep)
+        await self._ended(ended)
+        return ended
 
     async def list(self, user_id: str) -> builtins.list[Session]:
         """A user's live sessions, oldest first, with the newest activity this
@@ -341,6 +364,10 @@ class SessionManager:
             StoreUnavailable: the store cannot be reached.
         """
         return await self.store.sweep(self.clock.now())
+
+    async def _ended(self, sessions: Sequence[Session]) -> None:
+        if sessions and self.listener is not None:
+            await self.listener.sessions_ended(sessions)
 
     # --- the local cache ------------------------------------------------------------
 

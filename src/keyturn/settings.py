@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     audience: str | None = None
     access_token_ttl: int = Field(900, ge=1, le=86_400)
     refresh_token_ttl: int = Field(30 * 86_400, ge=60)
+    refresh_max_age: int = Field(90 * 86_400, ge=60)
     refresh_grace: int = Field(5, ge=0, le=10)
     clock_leeway: int = Field(5, ge=0, le=300)
     signing_alg: SigningAlgorithm = "ES256"
@@ -159,6 +160,8 @@ class Settings(BaseSettings):
             raise ValueError("session_idle_timeout must not exceed session_max_age")
         if self.remember_idle_timeout > self.remember_max_age:
             raise ValueError("remember_idle_timeout must not exceed remember_max_age")
+        if self.refresh_token_ttl > self.refresh_max_age:
+            raise ValueError("refresh_token_ttl must not exceed refresh_max_age")
         return self
 
     # --- derived values --------------------------------------------------------------

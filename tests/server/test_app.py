@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from keyturn.errors import StoreUnavailable
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
-from keyturn.stores.memory import MemoryUserStore
+from keyturn.stores.memory import MemoryKeyStore, MemoryUserStore
+from keyturn.stores.memory_tokens import MemoryRevocationStore
 from keyturn.web import health
 from keyturn.web.metrics import Metrics
 
@@ -26,6 +27,8 @@ class DownStorage:
 
     def __init__(self) -> None:
         self.users = MemoryUserStore()
+        self.keys = MemoryKeyStore()  # signing keys load at start; only ping is down
+        self.revocations = MemoryRevocationStore()  # the replica loads at start too
 
     async def ping(self) -> None:
         raise StoreUnavailable()

@@ -6,6 +6,7 @@ Each test starts the installed ``keyturn`` command in a subprocess (see
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sqlite3
@@ -97,6 +98,23 @@ def test_several_workers_serve_healthz(live_server: LiveServers) -> None:
         pass
 
 
+def test_first_serve_generates_a_kek_file_and_says_so_once(live_server: LiveServers) -> None:
+    """The embedded default writes keyturn.db.kek (0600) beside the database, says
+    "back it up" on the first start only, and publishes one signing key."""
+    first = live_server()
+    with first.client() as client:
+        jwks = client.get("/.well-known/jwks.json").json()
+    kek = first.workdir / "keyturn.db.kek"
+    assert f"generated a key-encryption key in {kek}; back it up" in first.stderr
+    assert kek.stat().st_mode & 0o777 == 0o600
+    assert len(jwks["keys"]) == 1
+    first.stop()
+    again = live_server(database_url=first.database_url)
+    with again.client() as client:
+        assert client.get("/.well-known/jwks.json").json() == jwks
+    assert "generated a key-encryption key" not in again.stderr
+
+
 def test_https_serves_a_generated_certificate_with_hsts(live_server: LiveServers) -> None:
     """``--https`` serves TLS with a generated localhost certificate and sends HSTS."""
     server = live_server("--https")
@@ -167,7 +185,8 @@ def test_serve_runs_on_postgres_after_migrate(
     """After ``keyturn migrate`` the same URL serves and ``/healthz`` reports the database ok."""
     migrated = run_keyturn("migrate", "--database-url", postgres_database_url)
     assert migrated.returncode == 0, migrated.stderr
-    server = live_server(database_url=postgres_database_url)
+    kek = {"KEYTURN_KEY_ENCRYPTION_KEY": os.environ["KEYTURN_KEY_ENCRYPTION_KEY"]}
+    server = live_server(database_url=postgres_database_url, env=kek)
     with server.client() as client:
         response = client.get("/healthz")
     assert response.status_code == 200

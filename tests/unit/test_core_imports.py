@@ -21,6 +21,10 @@ OPTIONAL_CORE_MODULES = (
     "keyturn.accounts",
     "keyturn.runtime",
     "keyturn.stores.sql",
+    "keyturn.keys",
+    "keyturn.tokens",
+    "keyturn.token_cache",
+    "keyturn.keyring_manager",
 )
 FRAMEWORKS = ("starlette", "fastapi")
 

@@ -11,9 +11,12 @@ import sys
 
 import click
 
+from keyturn.cli.clients import client
 from keyturn.cli.console import fail
+from keyturn.cli.keys import key
 from keyturn.cli.serve import migrate, serve
 from keyturn.cli.sessions import session
+from keyturn.cli.tokens import token
 from keyturn.cli.users import user
 from keyturn.errors import ConfigurationError, KeyturnError
 
@@ -28,6 +31,9 @@ cli.add_command(serve)
 cli.add_command(migrate)
 cli.add_command(user)
 cli.add_command(session)
+cli.add_command(key)
+cli.add_command(token)
+cli.add_command(client)
 
 
 def main(argv: list[str] | None = None) -> None:

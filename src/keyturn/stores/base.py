@@ -16,7 +16,10 @@ Conventions every implementation keeps:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from keyturn.keys import SigningKey
 
 
 def normalize_email_key(email: str) -> str:
@@ -180,11 +183,246 @@ class SessionStore(Protocol):
         ...
 
 
+class KeyStore(Protocol):
+    """Token signing keys (see :mod:`keyturn.keys`), keyed by ``kid``.
+
+    ``SigningKey.private_key`` reaches the store already sealed by
+    :class:`~keyturn.keys.KeyEncryptor` and comes back exactly as given: stores never
+    see plaintext key material.
+    """
+
+    async def add(self, key: SigningKey) -> None:
+        """Store a new key (its ``private_key`` already encrypted).
+
+        Raises:
+            ValueError: a key with this ``kid`` exists.
+        """
+        ...
+
+    async def list(self) -> list[SigningKey]:
+        """Every stored key, newest (by ``created_at``, then ``kid``) first."""
+        ...
+
+    async def retire(self, kid: str, at: float) -> None:
+        """Set ``retired_at`` to ``at`` unless the key is already retired earlier.
+
+        A missing key is not an error.
+        """
+        ...
+
+    async def delete_expired(self, before: float) -> int:
+        """Delete every key retired before ``before`` (the caller picks a time long
+        after its last token expired). Returns how many were deleted."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshFamily:
+    """One token sign-in: every refresh token rotated from one password grant.
+
+    ``id`` is the public handle (the ``sid`` of the family's access tokens and the
+    ``id`` of its ``"kind": "token"`` row in ``GET /auth/sessions``). The family
+    ends at ``expires_at`` however often it is refreshed (the absolute cap), or
+    when ``revoked_at`` is set.
+    """
+
+    id: str
+    user_id: str
+    client_id: str | None
+    scope: str
+    created_at: float
+    last_used_at: float
+    expires_at: float
+    ip: str | None = None
+    user_agent: str | None = None
+    revoked_at: float | None = None
+
+    def is_live(self, now: float) -> bool:
+        """True while neither revoked nor past the absolute cap at ``now``."""
+        return self.revoked_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """One refresh token of a family, as stored: only its SHA-256 (hex).
+
+    ``used_at`` is set when it is rotated; until ``grace_until`` the successor
+    response it produced is kept in ``grace_payload``, encrypted by the caller
+    (the store never sees it in the clear).
+    """
+
+    token_hash: str
+    family_id: str
+    issued_at: float
+    expires_at: float
+    used_at: float | None = None
+    grace_until: float | None = None
+    grace_payload: bytes | None = field(default=None, repr=False)
+
+
+class RefreshStore(Protocol):
+    """Refresh families and their tokens (keyed by ``token_hash``)."""
+
+    async def create_family(self, family: RefreshFamily, token: RefreshToken) -> None:
+        """Store a new family and its first token in one step.
+
+        Raises:
+            UserNotFound: the SQL store found no account ``family.user_id``.
+        """
+        ...
+
+    async def get_token(self, token_hash: str) -> tuple[RefreshToken, RefreshFamily] | None:
+        """The token with this hash and its family, or None."""
+        ...
+
+    async def rotate(
+        self,
+        token_hash: str,
+        successor: RefreshToken,
+        *,
+        now: float,
+        grace_until: float | None,
+        grace_payload: bytes | None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> bool:
+        """Mark ``token_hash`` used and store ``successor``, atomically.
+
+        The conditional update ``used_at IS NULL`` (and the family not revoked)
+        and the insert of the successor happen in one transaction, so of any
+        number of concurrent callers, on any number of instances, exactly one
+        gets True. The family's ``last_used_at`` (and ``ip``/``user_agent`` when
+        given) are updated with it.
+
+        Returns:
+            True when this call rotated the token; False when it was already used,
+            is unknown, or its family is revoked (nothing is written then).
+        """
+        ...
+
+    async def clear_grace(self, token_hash: str) -> None:
+        """Forget the kept successor response of a used token (window over)."""
+        ...
+
+    async def get_family(self, family_id: str) -> RefreshFamily | None:
+        """The family with this handle, or None."""
+        ...
+
+    async def list_families(self, user_id: str) -> list[RefreshFamily]:
+        """Every stored family of a user (revoked and expired ones included),
+        oldest first."""
+        ...
+
+    async def revoke_family(self, family_id: str, now: float) -> RefreshFamily | None:
+        """Revoke a family (keeping an earlier ``revoked_at``) and wipe the kept
+        successor responses of its tokens.
+
+        Returns:
+            The family as now stored, or None when there is no such family.
+        """
+        ...
+
+    async def revoke_for_user(self, user_id: str, now: float) -> list[RefreshFamily]:
+        """Revoke every unrevoked family of a user, as :meth:`revoke_family` does.
+
+        Returns:
+            The families revoked by this call, oldest first.
+        """
+        ...
+
+    async def sweep(self, now: float) -> int:
+        """Delete families past their absolute cap (with their tokens) and tokens
+        past their own expiry, and wipe kept responses whose window is over.
+
+        Returns:
+            How many families and tokens were deleted.
+        """
+        ...
+
+
+RevocationKind = Literal["jti", "sid", "user"]
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One entry of the revocation list.
+
+    ``kind`` says what ``value`` names: an access token's ``jti``, a ``sid``
+    (refresh family or browser session handle) or a user id whose tokens issued
+    before ``created_at`` are cut off. ``expires_at`` is when the entry can be
+    forgotten: no token it could refuse is alive after it. ``seq`` is assigned
+    by the store, increasing, for incremental sync (0 before it is stored).
+    """
+
+    kind: RevocationKind
+    value: str
+    created_at: float
+    expires_at: float
+    seq: int = 0
+
+
+class RevocationStore(Protocol):
+    """An append-only log of revocations that every instance replicates."""
+
+    async def add(self, entry: Revocation) -> Revocation:
+        """Append an entry.
+
+        Returns:
+            The entry with its ``seq``.
+        """
+        ...
+
+    async def changes(self, *, after_seq: int, since: float, now: float) -> list[Revocation]:
+        """Entries with ``seq > after_seq`` or ``created_at >= since``, not expired
+        at ``now``, in ``seq`` order. ``after_seq=0, since=inf`` loads everything live."""
+        ...
+
+    async def sweep(self, now: float) -> int:
+        """Delete entries expired at ``now``; returns how many."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """An OAuth client. ``secret_hash`` (SHA-256 hex of a 256-bit random secret)
+    is set for confidential clients only."""
+
+    id: str
+    name: str
+    confidential: bool
+    created_at: float
+    secret_hash: str | None = field(default=None, repr=False)
+
+
+class ClientStore(Protocol):
+    """OAuth clients, keyed by ``id``."""
+
+    async def add(self, client: Client) -> None:
+        """Store a new client.
+
+        Raises:
+            ValueError: a client with this id exists.
+        """
+        ...
+
+    async def get(self, client_id: str) -> Client | None:
+        """The client with this id, or None."""
+        ...
+
+    async def list(self) -> list[Client]:
+        """Every client, oldest first."""
+        ...
+
+
 class Storage(Protocol):
     """The bundle of stores one keyturn instance works with."""
 
     users: UserStore
     sessions: SessionStore
+    keys: KeyStore
+    refresh: RefreshStore
+    revocations: RevocationStore
+    clients: ClientStore
 
     async def ping(self) -> None:
         """Check every backend answers.

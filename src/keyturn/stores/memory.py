@@ -9,7 +9,23 @@ from __future__ import annotations
 import dataclasses
 
 from keyturn.errors import EmailTaken, UserNotFound
-from keyturn.stores.base import Session, SessionStore, User, UserStore, normalize_email_key
+from keyturn.keys import SigningKey
+from keyturn.stores.base import (
+    ClientStore,
+    KeyStore,
+    RefreshStore,
+    RevocationStore,
+    Session,
+    SessionStore,
+    User,
+    UserStore,
+    normalize_email_key,
+)
+from keyturn.stores.memory_tokens import (
+    MemoryClientStore,
+    MemoryRefreshStore,
+    MemoryRevocationStore,
+)
 
 
 class MemoryUserStore:
@@ -130,12 +146,46 @@ class MemorySessionStore:
         return session
 
 
+class MemoryKeyStore:
+    """Signing keys in a dict keyed by ``kid``."""
+
+    def __init__(self) -> None:
+        self._by_kid: dict[str, SigningKey] = {}
+
+    async def add(self, key: SigningKey) -> None:
+        if key.kid in self._by_kid:
+            raise ValueError(f"signing key {key.kid!r} already exists")
+        self._by_kid[key.kid] = key
+
+    async def list(self) -> list[SigningKey]:
+        return sorted(self._by_kid.values(), key=lambda k: (k.created_at, k.kid), reverse=True)
+
+    async def retire(self, kid: str, at: float) -> None:
+        key = self._by_kid.get(kid)
+        if key is not None:
+            self._by_kid[kid] = key.retire(at)
+
+    async def delete_expired(self, before: float) -> int:
+        doomed = [
+            kid
+            for kid, key in self._by_kid.items()
+            if key.retired_at is not None and key.retired_at < before
+        ]
+        for kid in doomed:
+            del self._by_kid[kid]
+        return len(doomed)
+
+
 class MemoryStorage:
     """Every store in memory."""
 
     def __init__(self) -> None:
         self.users: UserStore = MemoryUserStore()
         self.sessions: SessionStore = MemorySessionStore()
+        self.keys: KeyStore = MemoryKeyStore()
+        self.refresh: RefreshStore = MemoryRefreshStore()
+        self.revocations: RevocationStore = MemoryRevocationStore()
+        self.clients: ClientStore = MemoryClientStore()
 
     async def ping(self) -> None:
         return None

@@ -12,8 +12,10 @@ outside all of them as a last resort):
    cookie-authenticated unsafe requests (its body replay reads through the limit);
 6. FastAPI's exception middleware, using the handlers in :mod:`keyturn.web.errors`.
 
-Routes: health and metrics, the JSON auth API (``/auth/*``), the HTML pages and
-their stylesheet under ``/static``.
+Routes: health and metrics, the JSON auth API (``/auth/*``), the OAuth endpoints
+(``/oauth/*``, exempt from the session CSRF check: they never use the cookie),
+discovery (``/.well-known/*``), the HTML pages and their stylesheet under
+``/static``.
 """
 
 from __future__ import annotations
@@ -31,8 +33,15 @@ from starlette.staticfiles import StaticFiles
 from keyturn import __version__
 from keyturn.maintenance import sweep_forever
 from keyturn.settings import Settings
-from keyturn.web import health, metrics, routes_auth, routes_pages
-from keyturn.web.authn import AuthnMiddleware
+from keyturn.web import (
+    health,
+    metrics,
+    routes_auth,
+    routes_oauth,
+    routes_pages,
+    routes_wellknown,
+)
+from keyturn.web.authn import LOGIN_PATHS, AuthnMiddleware
 from keyturn.web.errors import install_error_handlers
 from keyturn.web.metrics import Metrics, MetricsMiddleware
 from keyturn.web.middleware import (
@@ -94,7 +103,11 @@ def create_app(settings: Settings, *, keyturn: Keyturn | None = None) -> FastAPI
 
     install_error_handlers(app)
     # add_middleware prepends: the last added is the outermost.
-    app.add_middleware(AuthnMiddleware, keyturn=keyturn)
+    app.add_middleware(
+        AuthnMiddleware,
+        keyturn=keyturn,
+        csrf_exempt_paths=(*LOGIN_PATHS, *routes_oauth.OAUTH_PATHS),
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ErrorBoundaryMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -103,6 +116,8 @@ def create_app(settings: Settings, *, keyturn: Keyturn | None = None) -> FastAPI
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(routes_auth.router)
+    app.include_router(routes_oauth.router)
+    app.include_router(routes_wellknown.router)
     app.include_router(routes_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     return app

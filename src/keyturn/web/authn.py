@@ -10,11 +10,18 @@
 
 Credentials, in order:
 
-1. ``Authorization: Bearer ...`` - the token path (issue #4) plugs in through
-   ``bearer=``. Without it a bearer request is unauthenticated. Either way the
-   session cookie is then ignored: a bearer request never silently falls back
-   to cookie authentication (SEC-31).
+1. ``Authorization: Bearer ...`` - resolved by ``bearer=`` (by default
+   :func:`token_authenticator`: ``keyturn.tokens.authenticate_bearer``). Every
+   failure is the one :class:`~keyturn.errors.InvalidToken` (401 with
+   ``WWW-Authenticate: Bearer error="invalid_token"``); only a store outage is
+   reported as such (503). The session cookie is then ignored: a bearer request
+   never silently falls back to cookie authentication (SEC-31). The verified
+   claims are kept in ``scope["keyturn.token_claims"]``.
 2. The ``__Host-keyturn_session`` cookie, and nothing else (SEC-05).
+
+An ``access_token`` in the query string is never accepted (RFC 6750 section 2.3,
+SEC-63): alone it is an invalid token, next to an ``Authorization`` header it is
+400 ``invalid_request`` (one request, one method).
 
 Every cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE, ...) to any
 route of the app, host-app routes included, must pass both CSRF halves before
@@ -37,13 +44,20 @@ create a session rather than use one, and carry their own login-CSRF defence
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keyturn.errors import CsrfFailed, InvalidToken, NotAuthenticated, StoreUnavailable
+from keyturn.errors import (
+    CsrfFailed,
+    InvalidRequest,
+    InvalidToken,
+    NotAuthenticated,
+    StoreUnavailable,
+)
 from keyturn.principal import Principal
 from keyturn.web.cookies import SESSION_COOKIE, read_cookie
 from keyturn.web.errors import error_response
@@ -52,11 +66,15 @@ if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
     from keyturn.settings import Settings
 
+logger = logging.getLogger("keyturn.web")
+
 PRINCIPAL_KEY = "keyturn.principal"
 SESSION_SCOPE_KEY = "keyturn.session_secret"
 CREDENTIAL_KEY = "keyturn.credential"
 #: The error that made a presented credential fail, for a precise 401 later.
 AUTH_ERROR_KEY = "keyturn.auth_error"
+#: The :class:`~keyturn.tokens.AccessTokenClaims` of a bearer-authenticated request.
+TOKEN_CLAIMS_KEY = "keyturn.token_claims"  # noqa: S105 (a scope key, not a secret)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -68,6 +86,28 @@ CSRF_FIELD = "csrf_token"
 
 #: Resolves a bearer token to a principal or raises ``InvalidToken`` (issue #4).
 BearerAuthenticator = Callable[[str, Scope], Awaitable[Principal]]
+
+
+def token_authenticator(keyturn: Keyturn) -> BearerAuthenticator:
+    """The default bearer resolver: ``keyturn.tokens.authenticate_bearer`` (signature,
+    claims and revocation, in process), keeping the claims in the scope."""
+
+    async def authenticate(token: str, scope: Scope) -> Principal:
+        claims, principal = await keyturn.tokens.authenticate_bearer(token)
+        scope[TOKEN_CLAIMS_KEY] = claims
+        return principal
+
+    return authenticate
+
+
+def query_token(scope: Scope) -> bool:
+    """Whether the query string carries an ``access_token`` parameter."""
+    query: bytes = scope.get("query_string", b"")
+    if b"access_token" not in query:  # the cheap test first: the hot path has none
+        return False
+    names = urllib.parse.parse_qs(query.decode("latin-1"), keep_blank_values=True)
+    return "access_token" in names
+
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
@@ -165,9 +205,9 @@ class AuthnMiddleware:
 
     Args:
         app: the wrapped ASGI app.
-        keyturn: supplies ``sessions`` (validation, CSRF tokens) and settings.
-        bearer: resolves bearer tokens (issue #4); None means bearer requests
-            are unauthenticated.
+        keyturn: supplies ``sessions`` (validation, CSRF tokens), ``tokens`` and
+            settings.
+        bearer: resolves bearer tokens; None means :func:`token_authenticator`.
         csrf_exempt_paths: exact paths whose unsafe requests skip the session
             CSRF check because they defend against login CSRF themselves.
     """
@@ -182,7 +222,7 @@ class AuthnMiddleware:
     ) -> None:
         self.app = app
         self.keyturn = keyturn
-        self.bearer = bearer
+        self.bearer = bearer if bearer is not None else token_authenticator(keyturn)
         self.csrf_exempt_paths = frozenset(csrf_exempt_paths)
         self.allowed_origins = allowed_origins(keyturn.settings)
 
@@ -195,7 +235,12 @@ class AuthnMiddleware:
         scope[CREDENTIAL_KEY] = None
         try:
             token = bearer_token(scope)
-            if token is not None:
+            if query_token(scope):
+                if token is not None or _header(scope, b"authorization") is not None:
+                    raise InvalidRequest("Send the access token in one place only.")
+                scope[CREDENTIAL_KEY] = "bearer"
+                scope[AUTH_ERROR_KEY] = InvalidToken("query_string")
+            elif token is not None:
                 scope[CREDENTIAL_KEY] = "bearer"
                 await self._resolve_bearer(scope, token)
             else:
@@ -206,7 +251,7 @@ class AuthnMiddleware:
                     and scope.get("path") not in self.csrf_exempt_paths
                 ):
                     receive = await self._check_csrf(scope, receive, scope[SESSION_SCOPE_KEY])
-        except (CsrfFailed, StoreUnavailable) as exc:
+        except (CsrfFailed, InvalidRequest, StoreUnavailable) as exc:
             await error_response(exc)(scope, receive, send)
             return
         except _Disconnected:
@@ -214,14 +259,27 @@ class AuthnMiddleware:
         await self.app(scope, receive, send)
 
     async def _resolve_bearer(self, scope: Scope, token: str) -> None:
-        # Seam for issue #4: tokens resolve here. No cookie fallback either way.
-        if self.bearer is None:
-            scope[AUTH_ERROR_KEY] = InvalidToken("bearer tokens are not enabled")
+        """Resolve a bearer token; no cookie fallback, whatever the outcome.
+
+        Raises:
+            StoreUnavailable: a store the check needs is down (503, never an accept).
+        """
+        if not token:
+            scope[AUTH_ERROR_KEY] = InvalidToken("empty")
             return
         try:
             scope[PRINCIPAL_KEY] = await self.bearer(token, scope)
-        except NotAuthenticated as exc:
+        except StoreUnavailable:
+            raise
+        except InvalidToken as exc:
             scope[AUTH_ERROR_KEY] = exc
+        except NotAuthenticated:
+            scope[AUTH_ERROR_KEY] = InvalidToken("not_authenticated")
+        except Exception as exc:  # fail closed: a surprise is a refused token, not a 500
+            logger.error("bearer authentication failed unexpectedly", exc_info=exc)
+            scope[AUTH_ERROR_KEY] = InvalidToken("unexpected")
+        if scope[PRINCIPAL_KEY] is None:
+            scope.pop(TOKEN_CLAIMS_KEY, None)
 
     async def _resolve_session(self, scope: Scope) -> None:
         secret = read_cookie(scope.get("headers", ()), SESSION_COOKIE)
@@ -318,10 +376,13 @@ __all__ = [
     "LOGIN_PATHS",
     "PRINCIPAL_KEY",
     "SESSION_SCOPE_KEY",
+    "TOKEN_CLAIMS_KEY",
     "AuthnMiddleware",
     "BearerAuthenticator",
     "allowed_origins",
     "check_same_origin",
     "normalize_origin",
+    "query_token",
     "request_origin",
+    "token_authenticator",
 ]

@@ -23,6 +23,7 @@ from keyturn.errors import (
     CsrfFailed,
     EmailTaken,
     Forbidden,
+    InvalidClient,
     InvalidCredentials,
     InvalidEmail,
     InvalidRequest,
@@ -49,6 +50,7 @@ STATUS_BY_ERROR: Mapping[type[KeyturnError], int] = {
     NotAuthenticated: 401,
     InvalidToken: 401,
     InvalidCredentials: 401,
+    InvalidClient: 401,
     CsrfFailed: 403,
     Forbidden: 403,
     NotFound: 404,
@@ -122,6 +124,37 @@ def error_response(exc: KeyturnError) -> JSONResponse:
     if isinstance(exc, TooManyAttempts):
         headers["Retry-After"] = str(exc.retry_after)
     return json_error(status, exc.code, exc.detail, headers=headers)
+
+
+#: What every ``/oauth/token`` and ``/oauth/*`` answer carries (RFC 6749 section 5.1).
+OAUTH_NO_STORE: Mapping[str, str] = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def oauth_error_response(exc: KeyturnError) -> JSONResponse:
+    """A keyturn error as an RFC 6749 section 5.2 error: ``{"error",
+    "error_description"}`` with ``Cache-Control: no-store``.
+
+    ``invalid_client`` is 401 with ``WWW-Authenticate: Basic``; a refused
+    password (``invalid_credentials``) or an unusable account is the same
+    ``invalid_grant`` as a bad refresh token; throttling keeps its 429 and
+    ``Retry-After``; a store outage stays 503. Anything else unexpected is the
+    generic 500.
+    """
+    if isinstance(exc, InvalidCredentials | NotAuthenticated):
+        code, status, detail = "invalid_grant", 400, "The grant is invalid, expired or revoked."
+    else:
+        code, status, detail = exc.code, status_for(exc), exc.detail
+    headers = dict(OAUTH_NO_STORE)
+    if isinstance(exc, InvalidClient):
+        status = 401
+        headers["WWW-Authenticate"] = 'Basic realm="keyturn"'
+    elif status == 500:
+        logger.error("unmapped keyturn error %s", type(exc).__name__, exc_info=exc)
+        code, detail = "server_error", INTERNAL_ERROR_DETAIL
+    if isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after)
+    body = {"error": code, "error_description": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def describe_validation_errors(errors: Sequence[Any]) -> str:

@@ -9,6 +9,11 @@ public handle and the CSRF token, never the secret.
 CSRF for cookie-authenticated calls is enforced before these handlers run, by
 :class:`~keyturn.web.authn.AuthnMiddleware`; sign-in and registration add the
 content-type rule and :func:`~keyturn.web.authn.check_same_origin` themselves.
+
+Every endpoint that needs a caller takes either credential: a session cookie or
+an access token (``Authorization: Bearer``, no CSRF token needed). A token
+caller's sign-in is its ``sid``: the refresh family (or, for a token minted by
+``POST /auth/token``, the browser session) it belongs to.
 """
 
 from __future__ import annotations
@@ -21,9 +26,16 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keyturn.clock import isoformat
-from keyturn.errors import InvalidCredentials, NotAuthenticated, TooManyAttempts
+from keyturn.errors import (
+    Forbidden,
+    InvalidCredentials,
+    InvalidToken,
+    NotAuthenticated,
+    NotFound,
+    TooManyAttempts,
+)
 from keyturn.principal import Principal
-from keyturn.web.authn import allowed_origins, check_same_origin
+from keyturn.web.authn import TOKEN_CLAIMS_KEY, allowed_origins, check_same_origin
 from keyturn.web.cookies import (
     PRE_SESSION_COOKIE,
     clear_pre_session_cookie,
@@ -42,7 +54,8 @@ from keyturn.web.dependencies import (
 if TYPE_CHECKING:
     from keyturn.sessions import IssuedSession
     from keyturn.settings import Settings
-    from keyturn.stores.base import Session, User
+    from keyturn.stores.base import RefreshFamily, Session, User
+    from keyturn.tokens import AccessTokenClaims
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -147,7 +160,7 @@ def _require_same_origin(request: Request) -> None:
 
 
 def _session_principal(request: Request, principal: Principal) -> str:
-    """The caller's session secret. Bearer callers get their own branch in #4.
+    """The caller's session secret.
 
     Raises:
         NotAuthenticated: the caller did not come with a session cookie.
@@ -156,6 +169,23 @@ def _session_principal(request: Request, principal: Principal) -> str:
     if principal.via != "session" or secret is None:
         raise NotAuthenticated()
     return secret
+
+
+def _token_claims(request: Request) -> AccessTokenClaims:
+    """The verified claims of a bearer caller's access token.
+
+    Raises:
+        InvalidToken: the request was not authenticated by a token.
+    """
+    claims: AccessTokenClaims | None = request.scope.get(TOKEN_CLAIMS_KEY)
+    if claims is None:
+        raise InvalidToken("no_claims")
+    return claims
+
+
+def family_expiry(family: RefreshFamily, refresh_token_ttl: int) -> float:
+    """When a refresh family ends if unused: disuse or its absolute cap."""
+    return min(family.expires_at, family.last_used_at + refresh_token_ttl)
 
 
 # --- endpoints ------------------------------------------------------------------------
@@ -188,7 +218,11 @@ async def login(request: Request) -> JSONResponse:
 
 @router.post("/logout", status_code=204)
 async def logout(request: Request, principal: CurrentPrincipal) -> Response:
-    """End the caller's session and clear its cookie."""
+    """End the caller's session and clear its cookie; a token caller's token and
+    its refresh family are revoked instead."""
+    if principal.via == "token":
+        await get_keyturn(request).tokens.logout_token(_token_claims(request))
+        return Response(status_code=204)
     secret = _session_principal(request, principal)
     await get_keyturn(request).auth.sign_out(
         secret, ip=client_ip(request), user_agent=user_agent(request)
@@ -200,17 +234,21 @@ async def logout(request: Request, principal: CurrentPrincipal) -> Response:
 
 @router.post("/logout-all", status_code=204)
 async def logout_all(request: Request, principal: CurrentPrincipal) -> Response:
-    """End every session of the caller, this one included, and clear the cookie."""
-    await get_keyturn(request).auth.sign_out_everywhere(principal.subject, ip=client_ip(request))
+    """End every session, refresh family and access token of the caller, this
+    one included, and clear the cookie of a cookie caller."""
+    await get_keyturn(request).tokens.logout_all(principal.subject, ip=client_ip(request))
     response = Response(status_code=204)
-    clear_session_cookie(response)
+    if principal.via == "session":
+        clear_session_cookie(response)
     return response
 
 
 @router.get("/whoami")
 async def whoami(request: Request, principal: CurrentPrincipal) -> JSONResponse:
     """Who the caller is; cookie callers also get their CSRF token in a header,
-    so a reloaded single-page app can recover it without a new sign-in."""
+    so a reloaded single-page app can recover it without a new sign-in. For a
+    token caller ``session_id`` is the token's ``sid`` and ``expires_at`` its
+    ``exp``."""
     headers: dict[str, str] = {}
     secret = session_secret(request)
     if principal.via == "session" and secret is not None:
@@ -223,53 +261,178 @@ async def whoami(request: Request, principal: CurrentPrincipal) -> JSONResponse:
         "session_id": principal.session_id,
         "expires_at": isoformat(principal.expires_at),
     }
+    if principal.via == "token":
+        claims = _token_claims(request)
+        body["session_id"], body["expires_at"] = claims.sid, isoformat(claims.exp)
     return JSONResponse(body, headers=headers)
 
 
 @router.get("/sessions")
 async def list_sessions(request: Request, principal: CurrentPrincipal) -> JSONResponse:
-    """The caller's active sign-ins, oldest first; ``current`` marks this one."""
-    sessions = await get_keyturn(request).sessions.list(principal.subject)
-    return JSONResponse(
-        [
-            {
-                "id": session.handle,
-                "kind": "browser",
-                "created_at": isoformat(session.created_at),
-                "last_seen_at": isoformat(session.last_seen_at),
-                "expires_at": isoformat(session_expiry(session)),
-                "ip": session.ip,
-                "user_agent": session.user_agent,
-                "current": session.handle == principal.session_id,
-            }
-            for session in sessions
-        ]
-    )
+    """The caller's active sign-ins, browser sessions and refresh families
+    (``"kind": "token"``), oldest first; ``current`` marks the caller's own."""
+    keyturn = get_keyturn(request)
+    sessions = await keyturn.sessions.list(principal.subject)
+    families = await keyturn.tokens.list_families(principal.subject)
+    ttl = keyturn.settings.refresh_token_ttl
+    rows: list[tuple[float, dict[str, Any]]] = [
+        (
+            session.created_at,
+            _sign_in_row(
+                session.handle,
+                "browser",
+                session.created_at,
+                session.last_seen_at,
+                session_expiry(session),
+                session.ip,
+                session.user_agent,
+                principal,
+            ),
+        )
+        for session in sessions
+    ]
+    rows += [
+        (
+            family.created_at,
+            _sign_in_row(
+                family.id,
+                "token",
+                family.created_at,
+                family.last_used_at,
+                family_expiry(family, ttl),
+                family.ip,
+                family.user_agent,
+                principal,
+            ),
+        )
+        for family in families
+    ]
+    rows.sort(key=lambda row: row[0])
+    return JSONResponse([row for _, row in rows])
+
+
+def _sign_in_row(
+    handle: str,
+    kind: str,
+    created_at: float,
+    last_seen_at: float,
+    expires_at: float,
+    ip: str | None,
+    agent: str | None,
+    principal: Principal,
+) -> dict[str, Any]:
+    return {
+        "id": handle,
+        "kind": kind,
+        "created_at": isoformat(created_at),
+        "last_seen_at": isoformat(last_seen_at),
+        "expires_at": isoformat(expires_at),
+        "ip": ip,
+        "user_agent": agent,
+        "current": handle == principal.session_id,
+    }
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
 async def revoke_session(
     request: Request, session_id: str, principal: CurrentPrincipal
 ) -> Response:
-    """End one of the caller's sign-ins (404 ``not_found`` if it is not theirs)."""
-    await get_keyturn(request).auth.revoke_session(
-        principal.subject, session_id, ip=client_ip(request)
-    )
+    """End one of the caller's sign-ins, a browser session or a refresh family
+    (404 ``not_found`` if it is not theirs)."""
+    keyturn = get_keyturn(request)
+    try:
+        await keyturn.auth.revoke_session(principal.subject, session_id, ip=client_ip(request))
+    except NotFound:
+        await keyturn.tokens.revoke_family(principal.subject, session_id)
     response = Response(status_code=204)
-    if session_id == principal.session_id:
+    if principal.via == "session" and session_id == principal.session_id:
         clear_session_cookie(response)
     return response
 
 
 @router.post("/password", status_code=204)
 async def change_password(request: Request, principal: CurrentPrincipal) -> Response:
-    """Change the password: this session gets a new ID (cookie and CSRF token),
-    every other session of the user ends."""
-    secret = _session_principal(request, principal)
+    """Change the password, then end every other sign-in and every access token
+    of the user. A cookie caller's session gets a new ID (cookie and CSRF token);
+    a token caller keeps its refresh family, whose next refresh gets a new
+    access token."""
     body = await _json_body(request, PasswordChangeBody)
-    issued = await get_keyturn(request).auth.change_password(
+    keyturn = get_keyturn(request)
+    if principal.via == "token":
+        await _change_password_with_token(request, _token_claims(request), body)
+        return Response(status_code=204)
+    secret = _session_principal(request, principal)
+    issued = await keyturn.auth.change_password(
         secret, body.current_password, body.new_password, ip=client_ip(request)
     )
     response = Response(status_code=204, headers={CSRF_RESPONSE_HEADER: issued.csrf_token})
     attach_session(response, request, issued)
     return response
+
+
+async def _change_password_with_token(
+    request: Request, claims: AccessTokenClaims, body: PasswordChangeBody
+) -> None:
+    """The bearer twin of :meth:`AuthService.change_password`: re-check the
+    password under the sign-in throttle, then end every browser session and every
+    other refresh family. Their access tokens die with their ``sid``s; the
+    caller's own family (and its tokens) is kept, as the cookie flow keeps the
+    caller's session.
+
+    Raises:
+        InvalidToken: the token's user is gone.
+        TooManyAttempts, InvalidCredentials, WeakPassword, StoreUnavailable.
+    """
+    keyturn = get_keyturn(request)
+    ip = client_ip(request)
+    user = await keyturn.storage.users.get(claims.sub)
+    if user is None:
+        raise InvalidToken("user")
+    await keyturn.throttle.check(user.email_key, ip)
+    try:
+        await keyturn.accounts.change_password(user.id, body.current_password, body.new_password)
+    except InvalidCredentials:
+        await keyturn.throttle.record_failure(user.email_key, ip)
+        keyturn.audit.record(
+            "password_changed",
+            outcome="failed",
+            user_id=user.id,
+            ip=ip,
+            session=claims.sid,
+            reason="invalid_credentials",
+        )
+        raise
+    await keyturn.throttle.record_success(user.email_key)
+    ended = await keyturn.sessions.revoke_all(user.id)
+    families = [f for f in await keyturn.tokens.list_families(user.id) if f.id != claims.sid]
+    for family in families:
+        await keyturn.refresh_families.revoke(family.id)
+    keyturn.audit.record(
+        "password_changed",
+        user_id=user.id,
+        email=user.email,
+        ip=ip,
+        session=claims.sid,
+        sessions_ended=len(ended),
+        families_ended=len(families),
+        via="token",
+    )
+
+
+@router.post("/token")
+async def session_token(request: Request, principal: CurrentPrincipal) -> JSONResponse:
+    """Mint a short access token for the caller's browser session: bound to the
+    session (``sid`` is its handle, so it dies with it), no refresh token.
+    Cookie callers only (the CSRF check has already run)."""
+    if principal.via != "session":
+        raise Forbidden("A session cookie is required to mint a session token.")
+    keyturn = get_keyturn(request)
+    validated = await keyturn.sessions.validate(_session_principal(request, principal))
+    await keyturn.keys.reload_if_stale()  # sign with the newest key (see /oauth/token)
+    issued = await keyturn.tokens.session_token(validated)
+    body = {
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

@@ -44,11 +44,23 @@ def app_from_environment() -> FastAPI:
     return create_app(settings)
 
 
-async def _preflight(settings: Settings) -> None:
+async def _preflight(settings: Settings, announce: Callable[[str], None]) -> None:
     """Open the database once before serving: migrate a SQLite file, refuse an
-    un-migrated PostgreSQL, fail fast on an unreachable one (one clear line)."""
+    un-migrated PostgreSQL, fail fast on an unreachable one (one clear line).
+    Also resolve the key-encryption key (saying once if it was just generated) and
+    load the signing keys, so a wrong key fails here and workers find a key."""
+    from keyturn.clock import SystemClock
+    from keyturn.keyring_manager import KeyManager
+    from keyturn.keys import resolve_kek
+
     storage = await open_storage(settings)
-    await storage.close()
+    try:
+        kek = resolve_kek(settings)
+        if kek.created is not None:
+            announce(f"generated a key-encryption key in {kek.created}; back it up")
+        await KeyManager(storage.keys, kek.encryptor, settings, SystemClock()).load()
+    finally:
+        await storage.close()
 
 
 def _tls_files(settings: Settings, announce: Callable[[str], None]) -> tuple[str, str] | None:
@@ -69,7 +81,7 @@ def run(settings: Settings, *, announce: Callable[[str], None]) -> None:
         DatabaseNotMigrated: PostgreSQL needs ``keyturn migrate`` first.
         StoreUnavailable: the database cannot be reached.
     """
-    asyncio.run(_preflight(settings))
+    asyncio.run(_preflight(settings, announce))
     tls = _tls_files(settings, announce)
     scheme = "https" if tls else "http"
     announce(

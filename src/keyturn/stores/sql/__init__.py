@@ -12,6 +12,7 @@ Drivers (``aiosqlite``, ``asyncpg``) are imported by SQLAlchemy only when an
 engine first connects, so importing this package needs neither.
 """
 
+from keyturn.stores.sql.client_store import SqlClientStore
 from keyturn.stores.sql.engine import (
     connect,
     create_engine_for,
@@ -19,13 +20,20 @@ from keyturn.stores.sql.engine import (
     safe_url,
     unavailable,
 )
-from keyturn.stores.sql.schema import NAMING_CONVENTION, metadata, sessions, users
+from keyturn.stores.sql.key_store import SqlKeyStore
+from keyturn.stores.sql.refresh_store import SqlRefreshStore
+from keyturn.stores.sql.revocation_store import SqlRevocationStore
+from keyturn.stores.sql.schema import NAMING_CONVENTION, metadata, sessions, signing_keys, users
 from keyturn.stores.sql.session_store import SqlSessionStore
 from keyturn.stores.sql.storage import SqlStorage
 from keyturn.stores.sql.user_store import SqlUserStore
 
 __all__ = [
     "NAMING_CONVENTION",
+    "SqlClientStore",
+    "SqlKeyStore",
+    "SqlRefreshStore",
+    "SqlRevocationStore",
     "SqlSessionStore",
     "SqlStorage",
     "SqlUserStore",
@@ -35,6 +43,7 @@ __all__ = [
     "metadata",
     "safe_url",
     "sessions",
+    "signing_keys",
     "unavailable",
     "users",
 ]

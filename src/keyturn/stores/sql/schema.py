@@ -53,3 +53,79 @@ sessions = sa.Table(
     sa.Column("ip", sa.String(64), nullable=True),
     sa.Column("user_agent", sa.String(512), nullable=True),
 )
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(64), primary_key=True),  # RFC 7638 thumbprint
+    sa.Column("alg", sa.String(16), nullable=False),
+    sa.Column("private_key", sa.LargeBinary, nullable=False),  # sealed by KeyEncryptor
+    sa.Column("public_jwk", sa.Text, nullable=False),  # JSON object
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("retired_at", sa.Float, nullable=True),
+)
+
+refresh_families = sa.Table(
+    "refresh_families",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # public handle, the tokens' sid
+    sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("client_id", sa.String(64), nullable=True),
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Column("ip", sa.String(64), nullable=True),
+    sa.Column("user_agent", sa.String(512), nullable=True),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # SHA-256 hex of the token
+    sa.Column(
+        "family_id",
+        sa.String(32),
+        sa.ForeignKey("refresh_families.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("issued_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Column("used_at", sa.Float, nullable=True),
+    sa.Column("grace_until", sa.Float, nullable=True),
+    sa.Column("grace_payload", sa.LargeBinary, nullable=True),  # sealed with the KEK
+)
+
+revocations = sa.Table(
+    "revocations",
+    metadata,
+    # INTEGER PRIMARY KEY on SQLite is the rowid (increasing); BIGSERIAL-like on PostgreSQL.
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("value", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
+oauth_clients = sa.Table(
+    "oauth_clients",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("confidential", sa.Boolean, nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=True),  # SHA-256 hex of the secret
+    sa.Column("created_at", sa.Float, nullable=False),
+)

@@ -6,8 +6,19 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.errors import StoreUnavailable
-from keyturn.stores.base import SessionStore, UserStore
+from keyturn.stores.base import (
+    ClientStore,
+    KeyStore,
+    RefreshStore,
+    RevocationStore,
+    SessionStore,
+    UserStore,
+)
+from keyturn.stores.sql.client_store import SqlClientStore
 from keyturn.stores.sql.engine import connect, unavailable
+from keyturn.stores.sql.key_store import SqlKeyStore
+from keyturn.stores.sql.refresh_store import SqlRefreshStore
+from keyturn.stores.sql.revocation_store import SqlRevocationStore
 from keyturn.stores.sql.session_store import SqlSessionStore
 from keyturn.stores.sql.user_store import SqlUserStore
 
@@ -19,6 +30,10 @@ class SqlStorage:
         self.engine = engine
         self.users: UserStore = SqlUserStore(engine)
         self.sessions: SessionStore = SqlSessionStore(engine)
+        self.keys: KeyStore = SqlKeyStore(engine)
+        self.refresh: RefreshStore = SqlRefreshStore(engine)
+        self.revocations: RevocationStore = SqlRevocationStore(engine)
+        self.clients: ClientStore = SqlClientStore(engine)
 
     async def ping(self) -> None:
         """Run ``SELECT 1``.

@@ -1,0 +1,51 @@
+"""``keyturn client add NAME [--confidential] [--json]``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from keyturn.cli.console import stdout
+from keyturn.cli.options import settings_options
+from keyturn.cli.users import run_with_keyturn
+from keyturn.clients import NewClient
+from keyturn.runtime import Keyturn
+from keyturn.settings import Settings
+
+
+@click.group()
+def client() -> None:
+    """Manage OAuth clients."""
+
+
+@client.command("add")
+@click.argument("name")
+@click.option(
+    "--confidential",
+    is_flag=True,
+    help="Give the client a secret (servers, gateways, introspection callers).",
+)
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret"}.')
+@settings_options
+def add(name: str, confidential: bool, as_json: bool, settings: Settings) -> None:
+    """Register a client. A confidential client's secret is shown once, here only."""
+
+    async def action(keyturn: Keyturn) -> NewClient:
+        created = await keyturn.clients.add(name, confidential=confidential)
+        keyturn.audit.record(
+            "client_added",
+            client_id=created.client.id,
+            name=created.client.name,
+            confidential=confidential,
+        )
+        return created
+
+    created = run_with_keyturn(settings, action)
+    if as_json:
+        click.echo(json.dumps(created.to_dict()))
+        return
+    stdout.print(f"client_id     {created.client.id}")
+    if created.secret is not None:
+        stdout.print(f"client_secret {created.secret}")
+        stdout.print("Store the secret now: it is kept only as a hash and cannot be shown again.")

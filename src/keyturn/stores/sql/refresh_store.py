@@ -1,0 +1,243 @@
+"""Refresh families and tokens in ``refresh_families`` and ``refresh_tokens``.
+
+Rotation is one conditional ``UPDATE ... WHERE token_hash = ? AND used_at IS NULL
+AND <family not revoked>`` followed by the successor's ``INSERT`` in the same
+transaction. On PostgreSQL a concurrent second ``UPDATE`` waits for the first
+transaction's row lock and then re-checks its ``WHERE`` against the committed
+row, so it matches nothing; SQLite serializes writers outright. Either way,
+exactly one caller rotates a token, on any number of instances.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from keyturn.errors import UserNotFound
+from keyturn.stores.base import RefreshFamily, RefreshToken
+from keyturn.stores.sql.engine import connect
+from keyturn.stores.sql.schema import refresh_families, refresh_tokens, users
+
+_families = refresh_families
+_tokens = refresh_tokens
+
+
+def _family_from_row(row: sa.RowMapping) -> RefreshFamily:
+    return RefreshFamily(
+        id=row["id"],
+        user_id=row["user_id"],
+        client_id=row["client_id"],
+        scope=row["scope"],
+        created_at=float(row["created_at"]),
+        last_used_at=float(row["last_used_at"]),
+        expires_at=float(row["expires_at"]),
+        ip=row["ip"],
+        user_agent=row["user_agent"],
+        revoked_at=None if row["revoked_at"] is None else float(row["revoked_at"]),
+    )
+
+
+def _family_values(family: RefreshFamily) -> dict[str, Any]:
+    return {
+        "id": family.id,
+        "user_id": family.user_id,
+        "client_id": family.client_id,
+        "scope": family.scope,
+        "created_at": family.created_at,
+        "last_used_at": family.last_used_at,
+        "expires_at": family.expires_at,
+        "ip": family.ip,
+        "user_agent": family.user_agent,
+        "revoked_at": family.revoked_at,
+    }
+
+
+def _token_values(token: RefreshToken) -> dict[str, Any]:
+    return {
+        "token_hash": token.token_hash,
+        "family_id": token.family_id,
+        "issued_at": token.issued_at,
+        "expires_at": token.expires_at,
+        "used_at": token.used_at,
+        "grace_until": token.grace_until,
+        "grace_payload": token.grace_payload,
+    }
+
+
+_AGE_ORDER = (_families.c.created_at, _families.c.id)
+
+
+class SqlRefreshStore:
+    """Families keyed by ``id`` (deleted with their user), tokens keyed by
+    ``token_hash`` (deleted with their family)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create_family(self, family: RefreshFamily, token: RefreshToken) -> None:
+        try:
+            async with connect(self._engine, write=True) as connection:
+                await connection.execute(_families.insert().values(**_family_values(family)))
+                await connection.execute(_tokens.insert().values(**_token_values(token)))
+        except sa_exc.IntegrityError:
+            if not await self._user_exists(family.user_id):
+                raise UserNotFound() from None
+            raise
+
+    async def get_token(self, token_hash: str) -> tuple[RefreshToken, RefreshFamily] | None:
+        query = (
+            sa.select(_tokens, _families)
+            .join(_families, _families.c.id == _tokens.c.family_id)
+            .where(_tokens.c.token_hash == token_hash)
+        )
+        async with connect(self._engine) as connection:
+            row = (await connection.execute(query)).first()
+        if row is None:
+            return None
+        fields = row._mapping
+        token = RefreshToken(
+            token_hash=fields[_tokens.c.token_hash],
+            family_id=fields[_tokens.c.family_id],
+            issued_at=float(fields[_tokens.c.issued_at]),
+            expires_at=float(fields[_tokens.c.expires_at]),
+            used_at=_opt(fields[_tokens.c.used_at]),
+            grace_until=_opt(fields[_tokens.c.grace_until]),
+            grace_payload=_opt_bytes(fields[_tokens.c.grace_payload]),
+        )
+        family = RefreshFamily(
+            id=fields[_families.c.id],
+            user_id=fields[_families.c.user_id],
+            client_id=fields[_families.c.client_id],
+            scope=fields[_families.c.scope],
+            created_at=float(fields[_families.c.created_at]),
+            last_used_at=float(fields[_families.c.last_used_at]),
+            expires_at=float(fields[_families.c.expires_at]),
+            ip=fields[_families.c.ip],
+            user_agent=fields[_families.c.user_agent],
+            revoked_at=_opt(fields[_families.c.revoked_at]),
+        )
+        return token, family
+
+    async def rotate(
+        self,
+        token_hash: str,
+        successor: RefreshToken,
+        *,
+        now: float,
+        grace_until: float | None,
+        grace_payload: bytes | None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> bool:
+        family_live = (
+            sa.select(_families.c.id)
+            .where(_families.c.id == _tokens.c.family_id, _families.c.revoked_at.is_(None))
+            .exists()
+        )
+        mark_used = (
+            _tokens.update()
+            .where(_tokens.c.token_hash == token_hash, _tokens.c.used_at.is_(None), family_live)
+            .values(used_at=now, grace_until=grace_until, grace_payload=grace_payload)
+        )
+        family_changes: dict[str, Any] = {
+            "last_used_at": sa.case(
+                (_families.c.last_used_at < now, now), else_=_families.c.last_used_at
+            )
+        }
+        if ip is not None:
+            family_changes["ip"] = ip
+        if user_agent is not None:
+            family_changes["user_agent"] = user_agent
+        async with connect(self._engine, write=True) as connection:
+            result = await connection.execute(mark_used)
+            if result.rowcount != 1:
+                return False
+            await connection.execute(_tokens.insert().values(**_token_values(successor)))
+            await connection.execute(
+                _families.update()
+                .where(_families.c.id == successor.family_id)
+                .values(**family_changes)
+            )
+        return True
+
+    async def clear_grace(self, token_hash: str) -> None:
+        statement = (
+            _tokens.update()
+            .where(_tokens.c.token_hash == token_hash, _tokens.c.grace_payload.is_not(None))
+            .values(grace_payload=None)
+        )
+        async with connect(self._engine, write=True) as connection:
+            await connection.execute(statement)
+
+    async def get_family(self, family_id: str) -> RefreshFamily | None:
+        query = sa.select(_families).where(_families.c.id == family_id)
+        async with connect(self._engine) as connection:
+            row = (await connection.execute(query)).mappings().first()
+        return _family_from_row(row) if row is not None else None
+
+    async def list_families(self, user_id: str) -> list[RefreshFamily]:
+        query = sa.select(_families).where(_families.c.user_id == user_id).order_by(*_AGE_ORDER)
+        async with connect(self._engine) as connection:
+            result = await connection.execute(query)
+            return [_family_from_row(row) for row in result.mappings()]
+
+    async def revoke_family(self, family_id: str, now: float) -> RefreshFamily | None:
+        revoked = await self._revoke(_families.c.id == family_id, now)
+        if revoked:
+            return revoked[0]
+        return await self.get_family(family_id)
+
+    async def revoke_for_user(self, user_id: str, now: float) -> list[RefreshFamily]:
+        return await self._revoke(_families.c.user_id == user_id, now)
+
+    async def _revoke(self, condition: sa.ColumnElement[bool], now: float) -> list[RefreshFamily]:
+        statement = (
+            _families.update()
+            .where(condition, _families.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(*_families.c)
+        )
+        async with connect(self._engine, write=True) as connection:
+            result = await connection.execute(statement)
+            revoked = [_family_from_row(row) for row in result.mappings()]
+            doomed = sa.select(_families.c.id).where(condition)
+            await connection.execute(
+                _tokens.update()
+                .where(_tokens.c.family_id.in_(doomed), _tokens.c.grace_payload.is_not(None))
+                .values(grace_payload=None)
+            )
+        return sorted(revoked, key=lambda family: (family.created_at, family.id))
+
+    async def sweep(self, now: float) -> int:
+        async with connect(self._engine, write=True) as connection:
+            expired = sa.select(_families.c.id).where(_families.c.expires_at <= now)
+            tokens = await connection.execute(
+                _tokens.delete().where(
+                    sa.or_(_tokens.c.expires_at <= now, _tokens.c.family_id.in_(expired))
+                )
+            )
+            families = await connection.execute(
+                _families.delete().where(_families.c.expires_at <= now)
+            )
+            await connection.execute(
+                _tokens.update()
+                .where(_tokens.c.grace_payload.is_not(None), _tokens.c.grace_until <= now)
+                .values(grace_payload=None)
+            )
+        return int(tokens.rowcount) + int(families.rowcount)
+
+    async def _user_exists(self, user_id: str) -> bool:
+        query = sa.select(users.c.id).where(users.c.id == user_id)
+        async with connect(self._engine) as connection:
+            return (await connection.execute(query)).first() is not None
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _opt_bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)

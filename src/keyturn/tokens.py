@@ -1,0 +1,413 @@
+"""Access tokens: RFC 9068 JWTs, issued and verified.
+
+:class:`TokenIssuer` signs with the key ring's newest key; :class:`TokenVerifier`
+checks a bearer token and returns its :class:`AccessTokenClaims`, or raises
+:class:`~keyturn.errors.InvalidToken` with a ``reason`` for logs. Every failure is
+that one exception, whatever the input.
+
+Division of labour: joserfc parses and verifies the JWS. keyturn first validates the
+*input* strictly (size, exactly three base64url segments, a header that is a UTF-8
+JSON object without duplicate members), applies its header policy (``typ``, ``alg``
+pinned to the key named by ``kid``, no ``crit``, ``b64``, ``jwk``, ``jku``, ``x5u``,
+``x5c``, ``x5t``), and only then hands the token to ``joserfc.jws.deserialize_compact``
+with that one key and a registry allowing only that key's algorithm. After the
+signature holds, the payload is parsed as strictly as the header and the claim rules
+run (every claim present with its exact JSON type; ``iss``, ``aud``, ``exp``, ``nbf``,
+``iat`` with the leeway). Signing goes through ``joserfc.jws.serialize_compact``.
+See ``docs/tokens.md``.
+
+Revocation is not checked here: the caller applies it to every verified token,
+cached or not (see :mod:`keyturn.token_cache`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from joserfc import jws
+from joserfc.errors import BadSignatureError, ExceededSizeError, JoseError, SecurityWarning
+from joserfc.util import urlsafe_b64decode
+
+from keyturn.clock import Clock
+from keyturn.errors import InvalidToken
+from keyturn.keys import ALGORITHMS, KeyRing, VerificationKey
+from keyturn.settings import Settings
+from keyturn.token_cache import DEFAULT_MAX_ENTRIES, VerifiedTokenCache
+
+__all__ = [
+    "ACCESS_TOKEN_TYPE",
+    "MAX_TOKEN_LENGTH",
+    "AccessTokenClaims",
+    "TokenIssuer",
+    "TokenVerifier",
+    "verify_signature",
+]
+
+#: The ``typ`` header of our access tokens (RFC 9068 section 2.1).
+ACCESS_TOKEN_TYPE: Final = "at+jwt"  # noqa: S105 (a media type, not a secret)
+#: Longer strings are refused before any parsing (our tokens are well under 1 KB).
+MAX_TOKEN_LENGTH: Final = 8192
+
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_ACCESS_TOKEN_TYPES = frozenset({ACCESS_TOKEN_TYPE, "application/" + ACCESS_TOKEN_TYPE})
+_ALLOWED_HEADERS = frozenset({"typ", "alg", "kid"})
+#: Headers that would name key material: never trusted (RFC 8725 section 3.10).
+_KEY_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"})
+
+#: One joserfc registry per algorithm, each allowing only that algorithm: the pin is
+#: enforced by joserfc too, not only by our pre-check. Built once (a registry per call
+#: would cost a dict copy per token).
+_REGISTRIES: Final[dict[str, jws.JWSRegistry]] = {
+    alg: jws.JWSRegistry(algorithms=[alg]) for alg in ALGORITHMS
+}
+
+# joserfc warns on every use of the JOSE name "EdDSA" (RFC 9864 prefers "Ed25519").
+# SPEC fixes the name EdDSA, so exactly that warning is silenced, nothing else.
+warnings.filterwarnings(
+    "ignore", message=re.escape("EdDSA is deprecated via RFC 9864"), category=SecurityWarning
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenClaims:
+    """The claims of a verified (or freshly issued) access token.
+
+    ``sid`` is the sign-in the token belongs to (browser session or refresh family);
+    ``scope`` is space-separated as in RFC 6749; ``aud`` is a tuple when the token
+    carried a list. Times are whole POSIX seconds.
+    """
+
+    iss: str
+    sub: str
+    aud: str | tuple[str, ...]
+    exp: int
+    iat: int
+    jti: str
+    sid: str
+    scope: str = ""
+    roles: tuple[str, ...] = ()
+    nbf: int | None = None
+    client_id: str | None = None
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """``scope`` split into its space-separated values."""
+        return tuple(self.scope.split())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON claim set, optional members only when set."""
+        claims: dict[str, Any] = {
+            "iss": self.iss,
+            "sub": self.sub,
+            "aud": list(self.aud) if isinstance(self.aud, tuple) else self.aud,
+            "exp": self.exp,
+            "iat": self.iat,
+            "jti": self.jti,
+            "sid": self.sid,
+            "scope": self.scope,
+            "roles": list(self.roles),
+        }
+        if self.nbf is not None:
+            claims["nbf"] = self.nbf
+        if self.client_id is not None:
+            claims["client_id"] = self.client_id
+        return claims
+
+
+class TokenIssuer:
+    """Signs access tokens with the key ring's current signing key.
+
+    The header is exactly ``{"typ":"at+jwt","alg":...,"kid":...}``; ``iss`` and
+    ``aud`` come from ``settings.public_issuer`` and ``settings.token_audience``.
+    """
+
+    __slots__ = ("_clock", "_keyring", "_settings")
+
+    def __init__(self, keyring: KeyRing, settings: Settings, clock: Clock) -> None:
+        self._keyring = keyring
+        self._settings = settings
+        self._clock = clock
+
+    def use_keyring(self, keyring: KeyRing) -> None:
+        """Sign with ``keyring`` from now on (after a rotation)."""
+        self._keyring = keyring
+
+    def issue(
+        self,
+        user_id: str,
+        *,
+        sid: str,
+        roles: Sequence[str] = (),
+        scope: str = "",
+        client_id: str | None = None,
+        ttl: int | None = None,
+    ) -> tuple[str, AccessTokenClaims]:
+        """A signed access token for ``user_id`` in sign-in ``sid``, and its claims.
+
+        ``ttl`` may shorten the lifetime below ``settings.access_token_ttl`` but never
+        lengthen it: key retirement windows are sized by that setting.
+
+        Raises:
+            ValueError: ``ttl`` outside ``1..settings.access_token_ttl``.
+            ConfigurationError: the ring has no active signing key.
+        """
+        lifetime = self._settings.access_token_ttl if ttl is None else ttl
+        if not 1 <= lifetime <= self._settings.access_token_ttl:
+            raise ValueError(f"ttl must be between 1 and {self._settings.access_token_ttl}")
+        record, key, _ = self._keyring.signer()
+        iat = int(self._clock.now())
+        claims = AccessTokenClaims(
+            iss=self._settings.public_issuer,
+            sub=user_id,
+            aud=self._settings.token_audience,
+            exp=iat + lifetime,
+            iat=iat,
+            jti=secrets.token_urlsafe(16),
+            sid=sid,
+            scope=scope,
+            roles=tuple(roles),
+            client_id=client_id,
+        )
+        header = {"typ": ACCESS_TOKEN_TYPE, "alg": record.alg, "kid": record.kid}
+        payload = json.dumps(claims.to_dict(), separators=(",", ":")).encode()
+        token = jws.serialize_compact(header, payload, key, registry=_REGISTRIES[record.alg])
+        return token, claims
+
+
+class TokenVerifier:
+    """Verifies access tokens against a key ring; see the module docstring.
+
+    ``cache_entries`` bounds the :class:`~keyturn.token_cache.VerifiedTokenCache`
+    consulted before any parsing; 0 turns the cache off.
+    """
+
+    __slots__ = ("_audience", "_cache", "_clock", "_issuer", "_keyring", "_leeway")
+
+    def __init__(
+        self,
+        keyring: KeyRing,
+        settings: Settings,
+        clock: Clock,
+        *,
+        cache_entries: int = DEFAULT_MAX_ENTRIES,
+    ) -> None:
+        self._keyring = keyring
+        self._clock = clock
+        self._issuer = settings.public_issuer
+        self._audience = settings.token_audience
+        self._leeway = float(settings.clock_leeway)
+        self._cache = VerifiedTokenCache(cache_entries) if cache_entries > 0 else None
+
+    @property
+    def cache(self) -> VerifiedTokenCache | None:
+        """The verified-token cache, or None when disabled."""
+        return self._cache
+
+    def use_keyring(self, keyring: KeyRing) -> None:
+        """Verify with ``keyring`` from now on, and forget cached tokens (a key may
+        have been withdrawn)."""
+        self._keyring = keyring
+        if self._cache is not None:
+            self._cache.clear()
+
+    def verify(self, token: str) -> AccessTokenClaims:
+        """The claims of ``token`` if it is a valid access token from us.
+
+        Raises:
+            InvalidToken: for every failure, with ``reason`` naming it (for logs and
+                ``keyturn token verify``; never shown to the caller).
+        """
+        try:
+            if not isinstance(token, str):
+                raise InvalidToken("not_a_string")
+            if len(token) > MAX_TOKEN_LENGTH:
+                raise InvalidToken("too_large")
+            now = self._clock.now()
+            cache = self._cache
+            if cache is not None:
+                cached = cache.get(token, now)
+                if cached is not None:
+                    return cached
+            claims = self._verify(token, now)
+            if cache is not None and now < claims.exp:
+                cache.put(token, claims)
+            return claims
+        except InvalidToken:
+            raise
+        except Exception as exc:  # fail closed: a bug or library surprise is a 401, not a 500
+            raise InvalidToken(f"unexpected:{type(exc).__name__}") from exc
+
+    def _verify(self, token: str, now: float) -> AccessTokenClaims:
+        if _COMPACT_JWS.fullmatch(token) is None:
+            raise InvalidToken("malformed")
+        header_segment = token[: token.index(".")]
+        header = _json_object(_b64decode(header_segment))
+
+        extra = header.keys() - _ALLOWED_HEADERS
+        if extra:
+            if extra & _KEY_HEADERS:
+                raise InvalidToken("key_header")
+            if "crit" in extra:
+                raise InvalidToken("crit")
+            if "b64" in extra:
+                raise InvalidToken("b64")
+            raise InvalidToken("unexpected_header")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in _ACCESS_TOKEN_TYPES:
+            raise InvalidToken("typ")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise InvalidToken("kid")
+        try:
+            key = self._keyring.verification_key(kid, now=now)
+        except KeyError:
+            raise InvalidToken("unknown_kid") from None
+        if header.get("alg") != key.alg:
+            raise InvalidToken("alg")
+
+        obj = _deserialize(token, key)
+        return self._claims(_json_object(obj.payload), now)
+
+    def _claims(self, payload: dict[str, Any], now: float) -> AccessTokenClaims:
+        """RFC 7519/9068 claim rules, every claim required with its exact JSON type."""
+        iss = _claim(payload, "iss", str)
+        sub = _claim(payload, "sub", str)
+        aud = _claim(payload, "aud", (str, list))
+        exp = _claim(payload, "exp", int)
+        iat = _claim(payload, "iat", int)
+        jti = _claim(payload, "jti", str)
+        sid = _claim(payload, "sid", str)
+        scope = _claim(payload, "scope", str, allow_empty=True)
+        roles = _claim(payload, "roles", list, allow_empty=True)
+        nbf = _claim(payload, "nbf", int, required=False)
+        client_id = _claim(payload, "client_id", str, required=False)
+
+        if iss != self._issuer:
+            raise InvalidToken("invalid_claim:iss")
+        if aud != self._audience:
+            if not (isinstance(aud, list) and self._audience in aud):
+                raise InvalidToken("invalid_claim:aud")
+            if not all(isinstance(item, str) for item in aud):
+                raise InvalidToken("invalid_claim:aud")
+        # RFC 7519 4.1.4: not accepted "on or after" exp; the leeway absorbs clock skew.
+        if exp <= now - self._leeway:
+            raise InvalidToken("expired")
+        if nbf is not None and nbf > now + self._leeway:
+            raise InvalidToken("invalid_claim:nbf")
+        if iat > now + self._leeway:
+            raise InvalidToken("invalid_claim:iat")
+        if not all(isinstance(role, str) for role in roles):
+            raise InvalidToken("invalid_claim:roles")
+
+        return AccessTokenClaims(
+            iss=self._issuer,  # verified equal; one shared string across cached entries
+            sub=sub,
+            aud=self._audience if aud == self._audience else tuple(aud),
+            exp=exp,
+            iat=iat,
+            jti=jti,
+            sid=sid,
+            scope=scope,
+            roles=tuple(roles),
+            nbf=nbf,
+            client_id=client_id,
+        )
+
+
+def _claim(
+    payload: dict[str, Any],
+    name: str,
+    kind: type | tuple[type, ...],
+    *,
+    required: bool = True,
+    allow_empty: bool = False,
+) -> Any:
+    """``payload[name]`` if it has JSON type ``kind`` (never a bool for ``int``) and,
+    unless ``allow_empty``, is not empty; None for an absent optional claim."""
+    value = payload.get(name)
+    if value is None:
+        if required or name in payload:
+            raise InvalidToken(f"missing_claim:{name}" if required else f"invalid_claim:{name}")
+        return None
+    if not isinstance(value, kind) or value is True or value is False:
+        raise InvalidToken(f"invalid_claim:{name}")
+    if not allow_empty and not value and value != 0:
+        raise InvalidToken(f"invalid_claim:{name}")
+    return value
+
+
+def verify_signature(signing_input: str, signature_segment: str, key: VerificationKey) -> bool:
+    """Whether ``header.payload.signature`` is a JWS that joserfc accepts with ``key``
+    and only the key's algorithm.
+
+    This is the exact joserfc step of :meth:`TokenVerifier.verify` (without our
+    pre-checks and claim rules); the RFC test vectors go through it. Anything joserfc
+    refuses (a bad signature, an undecodable header, a disallowed ``alg``) is False.
+    """
+    try:
+        _deserialize(f"{signing_input}.{signature_segment}", key)
+    except InvalidToken:
+        return False
+    return True
+
+
+def _deserialize(token: str, key: VerificationKey) -> jws.CompactSignature:
+    """joserfc's parse and signature check of a compact JWS, with ``key`` and a
+    registry allowing only ``key.alg``.
+
+    Raises:
+        InvalidToken: ``signature`` for a bad signature, ``too_large``, ``malformed``
+            or ``jose:<joserfc error code>`` for anything else joserfc refuses.
+    """
+    try:
+        return jws.deserialize_compact(token, key.key, registry=_REGISTRIES[key.alg])
+    except BadSignatureError:
+        raise InvalidToken("signature") from None
+    except ExceededSizeError:
+        raise InvalidToken("too_large") from None
+    except JoseError as exc:
+        raise InvalidToken(f"jose:{exc.error}") from None
+    except ValueError:  # joserfc's own decoding errors outside its tree
+        raise InvalidToken("malformed") from None
+
+
+def _b64decode(segment: str) -> bytes:
+    """Strict base64url (joserfc's decoder refuses padding and non-canonical tails)."""
+    try:
+        return urlsafe_b64decode(segment.encode("ascii"))
+    except ValueError:  # binascii.Error is a ValueError
+        raise InvalidToken("malformed") from None
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise InvalidToken("duplicate_member")
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidToken("malformed")  # NaN, Infinity: not JSON
+
+
+#: Built once: ``json.loads`` with hooks would build a new decoder on every call.
+_STRICT_JSON = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    """Decoded header or payload bytes: a UTF-8 JSON object with unique member names."""
+    try:
+        value = _STRICT_JSON.decode(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError
+        raise InvalidToken("malformed") from None
+    if not isinstance(value, dict):
+        raise InvalidToken("malformed")
+    return value

@@ -1,0 +1,78 @@
+"""Discovery: ``/.well-known/jwks.json`` and the RFC 8414 metadata documents.
+
+Every URL is built from ``settings.public_issuer``, the same string our tokens
+carry in ``iss``, so a downstream service that knows only the issuer finds the
+keys that verify its tokens (see :mod:`keyturn.verify`). Both documents are
+public and change rarely: they may be cached for five minutes. A verifier that
+meets an unknown ``kid`` before then refetches the JWKS (rotation signs at once).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from keyturn.web.dependencies import get_keyturn
+
+router = APIRouter(prefix="/.well-known", tags=["discovery"])
+
+#: Cache lifetime of the JWKS and metadata documents, in seconds.
+DISCOVERY_MAX_AGE: Final = 300
+_CACHE_HEADERS: Final = {"Cache-Control": f"public, max-age={DISCOVERY_MAX_AGE}"}
+
+JWKS_PATH: Final = "/.well-known/jwks.json"
+METADATA_PATH: Final = "/.well-known/oauth-authorization-server"
+
+
+def authorization_server_metadata(issuer: str) -> dict[str, Any]:
+    """RFC 8414 metadata for ``issuer`` (no trailing slash).
+
+    There is no authorization endpoint (no redirect-based grants), so
+    ``response_types_supported`` is empty.
+    """
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}{JWKS_PATH}",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "grant_types_supported": ["password", "refresh_token"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+    }
+
+
+@router.get("/jwks.json")
+async def jwks(request: Request) -> JSONResponse:
+    """The public signing keys, each with ``kid``, ``alg`` and ``use: "sig"``."""
+    manager = get_keyturn(request).keys
+    await manager.reload_if_stale()  # a `keyturn key rotate` elsewhere shows up here
+    return JSONResponse(manager.jwks(), headers=_CACHE_HEADERS)
+
+
+@router.get("/oauth-authorization-server")
+async def oauth_metadata(request: Request) -> JSONResponse:
+    """RFC 8414 authorization server metadata."""
+    issuer = get_keyturn(request).settings.public_issuer
+    return JSONResponse(authorization_server_metadata(issuer), headers=_CACHE_HEADERS)
+
+
+@router.get("/openid-configuration")
+async def openid_configuration(request: Request) -> JSONResponse:
+    """The same metadata where OpenID-minded clients look for it."""
+    return await oauth_metadata(request)
+
+
+__all__ = ["DISCOVERY_MAX_AGE", "authorization_server_metadata", "router"]

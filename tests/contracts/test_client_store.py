@@ -1,0 +1,27 @@
+"""The ClientStore contract, run against every implementation."""
+
+from __future__ import annotations
+
+import pytest
+
+from keyturn.stores.base import Client, Storage
+
+T0 = 1_800_000_000.0
+
+
+async def test_add_get_and_list(storage: Storage) -> None:
+    """Stored clients come back by id and in creation order."""
+    public = Client("c-public", "SPA", False, T0)
+    confidential = Client("c-conf", "Gateway", True, T0 + 1, secret_hash="a" * 64)
+    await storage.clients.add(confidential)
+    await storage.clients.add(public)
+    assert await storage.clients.get("c-conf") == confidential
+    assert await storage.clients.get("missing") is None
+    assert await storage.clients.list() == [public, confidential]
+
+
+async def test_duplicate_id_is_refused(storage: Storage) -> None:
+    """Two clients cannot share an id."""
+    await storage.clients.add(Client("same", "one", False, T0))
+    with pytest.raises(ValueError, match="already exists"):
+        await storage.clients.add(Client("same", "two", False, T0))

@@ -1,0 +1,76 @@
+"""Discovery documents: ``/.well-known/jwks.json`` and RFC 8414 metadata."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from fastapi import FastAPI
+from joserfc.util import urlsafe_b64decode
+from tests.server.token_support import (
+    BASE,
+    app,
+    bearer,
+    browser,
+    build_app,
+    client,
+    clock,
+    database_url,
+    keyturn_of,
+    tokens,
+)
+
+from keyturn.keys import PRIVATE_JWK_MEMBERS
+
+__all__ = ["app", "browser", "build_app", "client", "clock", "database_url"]
+
+
+def kid_of(token: str) -> str:
+    header = json.loads(urlsafe_b64decode(token.split(".")[0].encode()))
+    kid: str = header["kid"]
+    return kid
+
+
+async def test_jwks_publishes_public_signing_keys_only(client: httpx.AsyncClient) -> None:
+    """Every key has kid, alg and use "sig", no private member; cacheable for 5 minutes."""
+    response = await client.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=300"
+    keys = response.json()["keys"]
+    assert keys
+    for key in keys:
+        assert key["use"] == "sig" and key["alg"] in ("ES256", "EdDSA", "RS256") and key["kid"]
+        assert not set(key) & PRIVATE_JWK_MEMBERS
+    assert len({key["kid"] for key in keys}) == len(keys)
+
+
+async def test_metadata_is_built_from_the_issuer(client: httpx.AsyncClient) -> None:
+    """Both metadata paths serve the same RFC 8414 document with URLs under the issuer."""
+    oauth = await client.get("/.well-known/oauth-authorization-server")
+    openid = await client.get("/.well-known/openid-configuration")
+    assert oauth.status_code == openid.status_code == 200
+    assert oauth.json() == openid.json()
+    body = oauth.json()
+    assert body["issuer"] == BASE
+    assert body["token_endpoint"] == f"{BASE}/oauth/token"
+    assert body["jwks_uri"] == f"{BASE}/.well-known/jwks.json"
+    assert body["revocation_endpoint"] == f"{BASE}/oauth/revoke"
+    assert body["introspection_endpoint"] == f"{BASE}/oauth/introspect"
+    assert body["grant_types_supported"] == ["password", "refresh_token"]
+    assert body["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic"]
+    assert "client_secret_basic" in body["token_endpoint_auth_methods_supported"]
+
+
+async def test_rotation_publishes_the_new_key_and_keeps_the_old(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """After a rotation new tokens carry the new kid, both kids are in the JWKS and
+    a token signed by the old key still works."""
+    old = (await tokens(client))["access_token"]
+    await keyturn_of(app).keys.rotate()
+    new = (await tokens(client))["access_token"]
+    assert kid_of(new) != kid_of(old)
+    kids = {key["kid"] for key in (await client.get("/.well-known/jwks.json")).json()["keys"]}
+    assert {kid_of(old), kid_of(new)} <= kids
+    assert (await client.get("/auth/whoami", headers=bearer(old))).status_code == 200
+    assert (await client.get("/auth/whoami", headers=bearer(new))).status_code == 200
