@@ -38,7 +38,10 @@ pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -ra
 
 bench: $(VENV)/.installed-dev
+	./scripts/install-bench-tools.sh
 	$(BIN)/python benchmarks/passwords.py
+	$(BIN)/python benchmarks/sessions.py
+	$(BIN)/python benchmarks/tokens.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

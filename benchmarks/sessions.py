@@ -1,0 +1,261 @@
+"""What a session costs per request on this machine (issue #3, item 11).
+
+Run ``python benchmarks/sessions.py [--rounds N] [--duration S] [--quick]``.
+
+1. **In process**: the median cost of :meth:`keyturn.sessions.SessionManager.validate`
+   on a cache hit (the hot path: a SHA-256 and a dict lookup, no I/O) and on a miss
+   (the entry is forgotten first, so the store is read: session and user), for the
+   memory store and the SQLite store (a WAL file holding ``--rows`` sessions).
+   Each rep times a batch of each case in a rotated order; a figure is the median
+   over reps.
+2. **Over HTTP**: ``GET /auth/whoami`` with a session cookie against unauthenticated
+   routes of the same ``keyturn serve`` (one worker pinned to CPU 0, ``wrk -t1 -c32``
+   pinned to CPU 1, alternating rounds; see ``benchmarks/harness.py``). The user and
+   the session are made through the real API (``POST /auth/register``, ``POST
+   /auth/login``). The ratio is the median of the per-round ratios; the aim is
+   ``whoami >= 0.9x`` the no-auth route.
+
+The no-auth routes: ``/static/keyturn.css`` (the cheapest unauthenticated 2xx route
+the server has; Starlette's ``StaticFiles`` does a ``stat`` and a file read in
+worker threads), ``/openapi.json`` (a cached schema served as JSON, no I/O) and
+``/healthz`` (a database ping: not cheap, shown for reference). ``/.well-known/
+jwks.json`` is added when the server has it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from rich.console import Console, RenderableType
+from rich.table import Table
+
+from harness import (
+    LoadResult,
+    alternate,
+    bench_server,
+    load_tool_name,
+    login,
+    machine_caption,
+    register,
+    run_load,
+)
+from keyturn.clock import SystemClock
+from keyturn.sessions import SessionManager
+from keyturn.settings import Settings
+from keyturn.stores.base import Storage, User
+from keyturn.stores.factory import open_storage
+from keyturn.stores.memory import MemoryStorage
+
+PASSWORD = "correct horse battery staple"
+
+AsyncOp = Callable[[], Awaitable[object]]
+
+console = Console()
+
+
+# --- 1. in process ----------------------------------------------------------------------
+
+
+async def _batch_us(op: AsyncOp, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        await op()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+async def _calibrate(op: AsyncOp, batch_ms: float) -> int:
+    await op()
+    per_call = max(await _batch_us(op, 20), 0.1)
+    return max(20, int(batch_ms * 1000 / per_call))
+
+
+async def _fill(storage: Storage, manager: SessionManager, rows: int) -> str:
+    """``rows`` sessions over ``rows // 10`` users; returns the secret of one of them."""
+    users = max(1, rows // 10)
+    secret = ""
+    for u in range(users):
+        user = User(
+            id=str(uuid.uuid4()),
+            email=f"user{u}@example.com",
+            password_hash="$argon2id$unused",
+            created_at=time.time(),
+        )
+        await storage.users.add(user)
+        for _ in range(min(10, rows - u * 10)):
+            secret = (await manager.create(user, ip="127.0.0.1", user_agent="bench")).secret
+    return secret
+
+
+async def _validation_samples(rows: int, reps: int, batch_ms: float) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory(prefix="keyturn-bench-") as tmp:
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{Path(tmp) / 'keyturn.db'}")
+        sqlite = await open_storage(settings)
+        stores: dict[str, Storage] = {"memory": MemoryStorage(), "SQLite": sqlite}
+        ops: dict[str, AsyncOp] = {}
+        try:
+            for name, storage in stores.items():
+                manager = SessionManager(storage.sessions, storage.users, settings, SystemClock())
+                secret = await _fill(storage, manager, rows)
+                id_hash = SessionManager.hash_secret(secret)
+
+                def hit(
+                    manager: SessionManager = manager, secret: str = secret
+                ) -> Awaitable[object]:
+                    return manager.validate(secret)
+
+                async def miss(
+                    manager: SessionManager = manager, secret: str = secret, id_hash: str = id_hash
+                ) -> object:
+                    manager.forget(id_hash)
+                    return await manager.validate(secret)
+
+                ops[f"{name} hit"] = hit
+                ops[f"{name} miss"] = miss
+            sizes = {name: await _calibrate(op, batch_ms) for name, op in ops.items()}
+            samples: dict[str, list[float]] = {name: [] for name in ops}
+            names = list(ops)
+            for rep in range(reps):
+                shift = rep % len(names)
+                for name in names[shift:] + names[:shift]:
+                    samples[name].append(await _batch_us(ops[name], sizes[name]))
+            return samples
+        finally:
+            await sqlite.close()
+
+
+def validation_section(args: argparse.Namespace) -> RenderableType:
+    """Table: µs per ``SessionManager.validate`` call, hit and miss, memory and SQLite."""
+    samples = asyncio.run(_validation_samples(args.rows, args.reps, args.batch_ms))
+    table = Table(
+        title=f"SessionManager.validate, µs per call (median of {args.reps} reps, "
+        f"{args.rows:,} sessions in the store)"
+    )
+    table.add_column("store")
+    for column in ("cache hit µs", "miss µs", "miss / hit", "hit: max req/s/core"):
+        table.add_column(column, justify="right")
+    for store in ("memory", "SQLite"):
+        hit, miss = samples[f"{store} hit"], samples[f"{store} miss"]
+        ratio = statistics.median(m / h for m, h in zip(miss, hit, strict=True))
+        table.add_row(
+            store,
+            f"{statistics.median(hit):.1f}",
+            f"{statistics.median(miss):.1f}",
+            f"{ratio:.0f}x",
+            f"{1e6 / statistics.median(hit):,.0f}",
+        )
+    table.caption = (
+        f"{machine_caption(pinned=False)}\n"
+        "hit: the entry is younger than the staleness bound (no I/O). miss: the entry was "
+        "forgotten, so the store is read (session + user). A hit is what nearly every "
+        "request pays; a miss happens once per session per staleness bound "
+        "(2 s by default)."
+    )
+    return table
+
+
+# --- 2. over HTTP ---------------------------------------------------------------------
+
+
+def http_section(args: argparse.Namespace) -> RenderableType:
+    """Table: whoami with a session cookie against no-auth routes, same server."""
+    with bench_server(["--workers", "1"]) as server:
+        register(server, "bench@example.com", PASSWORD)
+        signed_in = login(server, "bench@example.com", PASSWORD)
+        routes: dict[str, tuple[str, dict[str, str]]] = {
+            "GET /auth/whoami (session cookie)": ("/auth/whoami", signed_in.headers),
+            "GET /static/keyturn.css (no auth)": ("/static/keyturn.css", {}),
+            "GET /openapi.json (no auth)": ("/openapi.json", {}),
+            "GET /healthz (no auth, DB ping)": ("/healthz", {}),
+        }
+        with server.client() as client:
+            if client.get("/.well-known/jwks.json").status_code == 200:
+                routes["GET /.well-known/jwks.json (no auth)"] = ("/.well-known/jwks.json", {})
+            whoami = client.get("/auth/whoami", headers=signed_in.headers)
+            if whoami.status_code != 200 or whoami.json().get("via") != "session":
+                raise RuntimeError(f"whoami with the cookie: {whoami.status_code} {whoami.text}")
+
+        def case(path: str, headers: dict[str, str], duration: float) -> Callable[[], LoadResult]:
+            return lambda: run_load(
+                server.url + path,
+                headers=headers,
+                connections=args.connections,
+                duration=duration,
+                tool=args.tool,
+            )
+
+        for path, headers in routes.values():  # warm-up: caches, allocator, CPU frequency
+            case(path, headers, min(2.0, args.duration))()
+        rounds = alternate(
+            {name: case(path, headers, args.duration) for name, (path, headers) in routes.items()},
+            args.rounds,
+            progress=lambda line: console.log(line),
+        )
+    whoami_name = next(iter(routes))
+    table = Table(
+        title=f"GET /auth/whoami with a session cookie vs no-auth routes, same server "
+        f"(median of {args.rounds} alternating rounds of {args.duration:g} s, "
+        f"{args.connections} connections)"
+    )
+    table.add_column("route")
+    for column in ("req/s", "min-max req/s", "whoami / route", "p50 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="right")
+    for name in routes:
+        low, high = rounds.spread(name)
+        ratio = "-" if name == whoami_name else f"{rounds.ratio(whoami_name, name):.2f}x"
+        table.add_row(
+            name,
+            f"{rounds.median(name, 'requests_per_s'):,.0f}",
+            f"{low:,.0f}-{high:,.0f}",
+            ratio,
+            f"{rounds.median(name, 'p50'):.1f}",
+            f"{rounds.median(name, 'p99'):.1f}",
+            str(rounds.errors(name)),
+        )
+    table.caption = (
+        f"{machine_caption()}\nload generator: {load_tool_name(args.tool)}. "
+        "whoami / route: median of the same-round req/s ratios (target >= 0.90x). "
+        "errors: non-2xx answers plus socket errors, all rounds."
+    )
+    return table
+
+
+SECTIONS: list[Callable[[argparse.Namespace], RenderableType]] = [
+    validation_section,
+    http_section,
+]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every section and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--reps", type=int, default=15, help="in-process reps (default 15)")
+    parser.add_argument("--batch-ms", type=float, default=100.0, help="ms per in-process batch")
+    parser.add_argument("--rows", type=int, default=10_000, help="sessions in each store")
+    parser.add_argument("--rounds", type=int, default=5, help="HTTP rounds (default 5)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per HTTP run")
+    parser.add_argument("--connections", type=int, default=32, help="HTTP connections")
+    parser.add_argument(
+        "--tool", choices=("auto", "wrk", "python"), default="auto", help="load generator"
+    )
+    parser.add_argument("--quick", action="store_true", help="few short rounds (a smoke run)")
+    parser.add_argument("--only", choices=("validate", "http"), help="run one section")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.reps, args.rows, args.rounds, args.duration = 5, 1000, 2, 3.0
+    sections = SECTIONS
+    if args.only is not None:
+        sections = [validation_section if args.only == "validate" else http_section]
+    for section in sections:
+        console.print(section(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
