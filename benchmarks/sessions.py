@@ -15,11 +15,8 @@ Run ``python benchmarks/sessions.py [--rounds N] [--duration S] [--quick]``.
    /auth/login``). The ratio is the median of the per-round ratios; the aim is
    ``whoami >= 0.9x`` the no-auth route.
 
-The no-auth routes: ``/static/keyturn.css`` (the cheapest unauthenticated 2xx route
-the server has; Starlette's ``StaticFiles`` does a ``stat`` and a file read in
-worker threads), ``/openapi.json`` (a cached schema served as JSON, no I/O) and
-``/healthz`` (a database ping: not cheap, shown for reference). ``/.well-known/
-jwks.json`` is added when the server has it.
+The no-auth baseline is ``/livez`` (a small JSON answer through the same middleware
+stack, no I/O); ``/healthz`` (a database ping: not cheap) is shown for reference.
 """
 
 from __future__ import annotations
@@ -171,13 +168,10 @@ def http_section(args: argparse.Namespace) -> RenderableType:
         signed_in = login(server, "bench@example.com", PASSWORD)
         routes: dict[str, tuple[str, dict[str, str]]] = {
             "GET /auth/whoami (session cookie)": ("/auth/whoami", signed_in.headers),
-            "GET /static/keyturn.css (no auth)": ("/static/keyturn.css", {}),
-            "GET /openapi.json (no auth)": ("/openapi.json", {}),
+            "GET /livez (no auth)": ("/livez", {}),
             "GET /healthz (no auth, DB ping)": ("/healthz", {}),
         }
         with server.client() as client:
-            if client.get("/.well-known/jwks.json").status_code == 200:
-                routes["GET /.well-known/jwks.json (no auth)"] = ("/.well-known/jwks.json", {})
             whoami = client.get("/auth/whoami", headers=signed_in.headers)
             if whoami.status_code != 200 or whoami.json().get("via") != "session":
                 raise RuntimeError(f"whoami with the cookie: {whoami.status_code} {whoami.text}")

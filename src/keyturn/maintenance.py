@@ -1,5 +1,6 @@
-"""Housekeeping that keeps the stores small: expired sessions and stale
-throttle counters are deleted periodically, not on the request path."""
+"""Housekeeping that keeps the stores small: expired sessions, stale throttle
+counters, dead refresh tokens, old revocation entries and long-retired keys are
+deleted periodically, not on the request path."""
 
 from __future__ import annotations
 
@@ -25,9 +26,14 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
     Raises:
         StoreUnavailable: a store could not be reached.
     """
+    now = keyturn.clock.now()
     return {
         "sessions": await keyturn.sessions.sweep(),
         "throttle": await keyturn.throttle.sweep(),
+        "tokens": await keyturn.tokens.sweep(),
+        # A retired key is kept a day past the last moment a token it signed
+        # could verify, so `keyturn key list` still explains recent refusals.
+        "keys": await keyturn.storage.keys.delete_expired(now - keyturn.keys.window - 86_400),
     }
 
 

@@ -284,6 +284,7 @@ class Keyturn:
                 users=self.storage.users,
                 issuer=lambda: self.token_issuer,
                 verifier=lambda: self.token_verifier,
+                keys=lambda: self.keys,
                 audit=self.audit,
                 settings=self.settings,
                 clock=self.clock,

@@ -16,6 +16,7 @@ per session, so the idle timeout is exact to within that interval.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import builtins
 import dataclasses
@@ -119,6 +120,8 @@ class SessionManager:
         self.clock = clock
         self._cache_size = cache_size
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        # One store read per stale session, however many requests wait on it.
+        self._refreshing: dict[str, asyncio.Future[ValidatedSession]] = {}
         self._cached_by_user: dict[str, set[str]] = {}
 
     # --- secrets ------------------------------------------------------------------
@@ -226,7 +229,13 @@ class SessionManager:
                 await self._seen(id_hash, entry, now)
                 return entry.validated
             # Idle here; another instance may have seen the session more recently.
-        return await self._refresh(id_hash, entry, now)
+        pending = self._refreshing.get(id_hash)
+        if pending is None:
+            pending = asyncio.ensure_future(self._refresh(id_hash, entry, now))
+            self._refreshing[id_hash] = pending
+            pending.add_done_callback(lambda _: self._refreshing.pop(id_hash, None))
+        # shield: one cancelled request must not cancel the refresh the others await
+        return await asyncio.shield(pending)
 
     async def _refresh(self, id_hash: str, entry: _Entry | None, now: float) -> ValidatedSession:
         session = await self.store.get(id_hash)
@@ -252,9 +261,14 @@ class SessionManager:
 
     async def _seen(self, id_hash: str, entry: _Entry, now: float) -> None:
         entry.last_seen = max(entry.last_seen, now)
-        if now - entry.stored_last_seen >= self.settings.session_touch_interval:
-            await self.store.touch(id_hash, now)
-            entry.stored_last_seen = now
+        previous = entry.stored_last_seen
+        if now - previous >= self.settings.session_touch_interval:
+            entry.stored_last_seen = now  # before the await: concurrent requests skip it
+            try:
+                await self.store.touch(id_hash, now)
+            except BaseException:
+                entry.stored_last_seen = previous
+                raise
 
     async def _drop(self, id_hash: str) -> None:
         self.forget(id_hash)

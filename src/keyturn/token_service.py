@@ -30,6 +30,7 @@ from keyturn.auth import AuthService
 from keyturn.clients import Clients
 from keyturn.clock import Clock
 from keyturn.errors import InvalidGrant, InvalidScope, InvalidToken, NotAuthenticated, NotFound
+from keyturn.keyring_manager import KeyManager
 from keyturn.principal import Principal
 from keyturn.refresh import RefreshFamilies, RefreshReuse
 from keyturn.revocation import RevocationList
@@ -141,6 +142,7 @@ class TokenService:
         users: UserStore,
         issuer: Callable[[], TokenIssuer],
         verifier: Callable[[], TokenVerifier],
+        keys: Callable[[], KeyManager] | None = None,
         audit: AuditLog,
         settings: Settings,
         clock: Clock,
@@ -153,6 +155,7 @@ class TokenService:
         self.users = users
         self._issuer = issuer
         self._verifier = verifier
+        self._keys = keys
         self.audit = audit
         self.settings = settings
         self.clock = clock
@@ -328,7 +331,7 @@ class TokenService:
             StoreUnavailable: the replica or the user cache is stale past the
                 bound and the store cannot be reached (fail closed).
         """
-        claims = self._verifier().verify(token)
+        claims = await self._verify(token)
         if self.strict:
             await self.revocations.ensure_fresh()
             self.revocations.check(claims)
@@ -345,6 +348,21 @@ class TokenService:
             scopes=claims.scopes,
         )
         return claims, principal
+
+    async def _verify(self, token: str) -> AccessTokenClaims:
+        """Signature and claims, following key rotations made by other instances or
+        the CLI: the ring is re-read when older than the staleness bound, and once
+        more (rate-limited) when a token names a ``kid`` we have not seen yet."""
+        if self._keys is None:
+            return self._verifier().verify(token)
+        keys = self._keys()
+        await keys.reload_if_stale()
+        try:
+            return self._verifier().verify(token)
+        except InvalidToken as exc:
+            if exc.reason == "unknown_kid" and await keys.on_unknown_kid():
+                return self._verifier().verify(token)
+            raise
 
     async def _user(self, user_id: str) -> User | None:
         now = self.clock.now()
@@ -395,7 +413,7 @@ class TokenService:
             )
             return
         try:
-            claims = self._verifier().verify(token)
+            claims = await self._verify(token)
         except InvalidToken:
             return
         await self.revocations.revoke_jti(claims.jti, claims.exp)
@@ -418,7 +436,7 @@ class TokenService:
         if found is not None:
             return await self._introspect_refresh(*found)
         try:
-            claims = self._verifier().verify(token)
+            claims = await self._verify(token)
             await self.revocations.ensure_fresh()
             self.revocations.check(claims)
         except InvalidToken:

@@ -53,6 +53,24 @@ async def test_sweep_removes_expired_throttle_rows(keyturn: Keyturn) -> None:
     await keyturn.close()
 
 
+async def test_sweep_deletes_keys_long_retired_but_keeps_verifying_ones(keyturn: Keyturn) -> None:
+    """A key retired more than a day past its verification window is deleted;
+    the signing key and a just-retired key stay."""
+    clock = keyturn.clock
+    assert isinstance(clock, FrozenClock)
+    first = keyturn.keys.ring.signing_key.kid
+    await keyturn.keys.rotate()
+    clock.advance(keyturn.keys.window + 86_400 + 1)
+    second = keyturn.keys.ring.signing_key.kid
+    await keyturn.keys.rotate()
+    removed = await sweep_once(keyturn)
+    assert removed["keys"] == 1
+    remaining = {key.kid for key in await keyturn.storage.keys.list()}
+    assert first not in remaining
+    assert second in remaining
+    await keyturn.close()
+
+
 async def test_sweep_loop_survives_an_unreachable_store(
     keyturn: Keyturn, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import dataclasses
@@ -37,6 +38,7 @@ class Counting:
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
+            await asyncio.sleep(0)  # a real store yields to the event loop
             if self.fail:
                 raise StoreUnavailable("down")
             return await method(*args, **kwargs)
@@ -287,6 +289,30 @@ async def test_stale_entry_is_reread(env: Env) -> None:
     env.clock.advance(2.5)
     await env.manager.validate(issued.secret)
     assert env.sessions.calls["get"] == 1 and env.users.calls["get"] == 1
+
+
+async def test_concurrent_requests_share_one_refresh(env: Env) -> None:
+    """32 requests arriving together on a stale entry cause one store read, not 32."""
+    issued = await env.manager.create(await env.user())
+    env.reset_counts()
+    env.clock.advance(2.5)
+    results = await asyncio.gather(*(env.manager.validate(issued.secret) for _ in range(32)))
+    assert {r.session.handle for r in results} == {issued.session.handle}
+    assert env.sessions.calls["get"] == 1 and env.users.calls["get"] == 1
+
+
+async def test_a_failed_shared_refresh_fails_every_waiter_and_is_retried(env: Env) -> None:
+    """If the shared refresh cannot reach the store, all waiters get StoreUnavailable
+    and the next request tries again instead of reusing the failure."""
+    issued = await env.manager.create(await env.user())
+    env.clock.advance(2.5)
+    env.sessions.fail = True
+    outcomes = await asyncio.gather(
+        *(env.manager.validate(issued.secret) for _ in range(4)), return_exceptions=True
+    )
+    assert all(isinstance(outcome, StoreUnavailable) for outcome in outcomes)
+    env.sessions.fail = False
+    assert (await env.manager.validate(issued.secret)).session.handle == issued.session.handle
 
 
 async def test_touch_is_written_at_most_once_per_interval(env: Env) -> None:

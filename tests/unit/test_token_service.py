@@ -5,6 +5,7 @@ session tokens and sign-outs."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -530,3 +531,44 @@ async def test_list_and_revoke_families(keyturn: Keyturn) -> None:
     assert await keyturn.tokens.list_families(issued.claims.sub) == []
     with pytest.raises(InvalidToken):
         await keyturn.tokens.authenticate_bearer(issued.access_token)
+
+
+async def test_bearer_follows_a_key_rotated_by_another_instance(make_keyturn: MakeKeyturn) -> None:
+    """A token signed with a key another instance just rotated in is accepted at once:
+    the unknown kid makes this instance re-read the key store (rate-limited)."""
+    storage = MemoryStorage()
+    clock = FrozenClock()
+    one = await make_keyturn(storage, clock)
+    other = await make_keyturn(storage, clock)
+    await other.keys.rotate()
+    granted = await other.tokens.password_grant(
+        EMAIL, PASSWORD, scope="", client_id=None, ip=IP, user_agent=UA
+    )
+    claims, principal = await one.tokens.authenticate_bearer(granted.access_token)
+    assert claims.sub == principal.subject
+    assert principal.email == EMAIL
+
+
+async def test_unknown_kid_reloads_are_rate_limited(make_keyturn: MakeKeyturn) -> None:
+    """Garbage kids cannot make an instance hit the key store on every request."""
+    keyturn = await make_keyturn()
+    reads = 0
+    original = keyturn.storage.keys.list
+
+    async def counting_list() -> Any:
+        nonlocal reads
+        reads += 1
+        return await original()
+
+    keyturn.storage.keys.list = counting_list  # type: ignore[method-assign]
+    granted = await keyturn.tokens.password_grant(
+        EMAIL, PASSWORD, scope="", client_id=None, ip=IP, user_agent=UA
+    )
+    header, payload, signature = granted.access_token.split(".")
+    forged_header = json.loads(base64.urlsafe_b64decode(header + "=="))
+    for attempt in range(20):
+        forged_header["kid"] = f"unknown-{attempt}"
+        encoded = base64.urlsafe_b64encode(json.dumps(forged_header).encode()).rstrip(b"=").decode()
+        with pytest.raises(InvalidToken):
+            await keyturn.tokens.authenticate_bearer(f"{encoded}.{payload}.{signature}")
+    assert reads <= 1

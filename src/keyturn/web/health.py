@@ -1,4 +1,4 @@
-"""``GET /healthz``: liveness with a store check.
+"""``GET /healthz``: readiness with a store check; ``GET /livez``: liveness alone.
 
 A store that does not answer within :data:`PING_TIMEOUT` seconds counts as
 unavailable, so a load balancer sees 503 instead of a hanging probe.
@@ -25,6 +25,16 @@ STATELESS_WARNING = (
 )
 
 router = APIRouter()
+
+
+@router.get("/livez")
+async def livez() -> JSONResponse:
+    """200 while the process serves requests; checks nothing else.
+
+    For orchestrators that restart unresponsive processes (a store outage is no
+    reason to restart keyturn), and the no-auth baseline of the benchmarks.
+    """
+    return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/healthz")

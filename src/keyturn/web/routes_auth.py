@@ -359,7 +359,12 @@ async def change_password(request: Request, principal: CurrentPrincipal) -> Resp
     body = await _json_body(request, PasswordChangeBody)
     keyturn = get_keyturn(request)
     if principal.via == "token":
-        await _change_password_with_token(request, _token_claims(request), body)
+        await keyturn.tokens.change_password(
+            _token_claims(request),
+            body.current_password,
+            body.new_password,
+            ip=client_ip(request),
+        )
         return Response(status_code=204)
     secret = _session_principal(request, principal)
     issued = await keyturn.auth.change_password(
@@ -368,55 +373,6 @@ async def change_password(request: Request, principal: CurrentPrincipal) -> Resp
     response = Response(status_code=204, headers={CSRF_RESPONSE_HEADER: issued.csrf_token})
     attach_session(response, request, issued)
     return response
-
-
-async def _change_password_with_token(
-    request: Request, claims: AccessTokenClaims, body: PasswordChangeBody
-) -> None:
-    """The bearer twin of :meth:`AuthService.change_password`: re-check the
-    password under the sign-in throttle, then end every browser session and every
-    other refresh family. Their access tokens die with their ``sid``s; the
-    caller's own family (and its tokens) is kept, as the cookie flow keeps the
-    caller's session.
-
-    Raises:
-        InvalidToken: the token's user is gone.
-        TooManyAttempts, InvalidCredentials, WeakPassword, StoreUnavailable.
-    """
-    keyturn = get_keyturn(request)
-    ip = client_ip(request)
-    user = await keyturn.storage.users.get(claims.sub)
-    if user is None:
-        raise InvalidToken("user")
-    await keyturn.throttle.check(user.email_key, ip)
-    try:
-        await keyturn.accounts.change_password(user.id, body.current_password, body.new_password)
-    except InvalidCredentials:
-        await keyturn.throttle.record_failure(user.email_key, ip)
-        keyturn.audit.record(
-            "password_changed",
-            outcome="failed",
-            user_id=user.id,
-            ip=ip,
-            session=claims.sid,
-            reason="invalid_credentials",
-        )
-        raise
-    await keyturn.throttle.record_success(user.email_key)
-    ended = await keyturn.sessions.revoke_all(user.id)
-    families = [f for f in await keyturn.tokens.list_families(user.id) if f.id != claims.sid]
-    for family in families:
-        await keyturn.refresh_families.revoke(family.id)
-    keyturn.audit.record(
-        "password_changed",
-        user_id=user.id,
-        email=user.email,
-        ip=ip,
-        session=claims.sid,
-        sessions_ended=len(ended),
-        families_ended=len(families),
-        via="token",
-    )
 
 
 @router.post("/token")
