@@ -42,8 +42,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+from rich.table import Table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -457,3 +459,68 @@ def alternate(
                     f"p99 {result.p99:.1f} ms, errors {result.errors}"
                 )
     return out
+
+
+# --- one server, several routes, side by side ---------------------------------------------
+
+Routes = Mapping[str, tuple[str, Mapping[str, str]]]
+
+
+def compare_routes(
+    server: LiveServer,
+    routes: Routes,
+    args: Any,
+    *,
+    title: str,
+    log: Callable[[str], None] = print,
+) -> Table:
+    """Load each route of one server in alternating rounds; a table of req/s,
+    latencies and the first route's throughput as a ratio of each other's.
+
+    ``routes`` maps a label to ``(path, headers)``; the first is the one measured
+    against the others. ``args`` carries ``rounds``, ``duration``,
+    ``connections`` and ``tool`` (the benchmarks' common flags).
+    """
+
+    def case(path: str, headers: Mapping[str, str], duration: float) -> Callable[[], LoadResult]:
+        return lambda: run_load(
+            server.url + path,
+            headers=dict(headers),
+            connections=args.connections,
+            duration=duration,
+            tool=args.tool,
+        )
+
+    for path, headers in routes.values():  # warm-up: caches, allocator, CPU frequency
+        case(path, headers, min(2.0, args.duration))()
+    rounds = alternate(
+        {name: case(path, headers, args.duration) for name, (path, headers) in routes.items()},
+        args.rounds,
+        progress=log,
+    )
+    measured = next(iter(routes))
+    table = Table(
+        title=f"{title} (median of {args.rounds} alternating rounds of {args.duration:g} s, "
+        f"{args.connections} connections)"
+    )
+    table.add_column("route")
+    for column in ("req/s", "min-max req/s", "first / route", "p50 ms", "p99 ms", "errors"):
+        table.add_column(column, justify="right")
+    for name in routes:
+        low, high = rounds.spread(name)
+        ratio = "-" if name == measured else f"{rounds.ratio(measured, name):.2f}x"
+        table.add_row(
+            name,
+            f"{rounds.median(name, 'requests_per_s'):,.0f}",
+            f"{low:,.0f}-{high:,.0f}",
+            ratio,
+            f"{rounds.median(name, 'p50'):.1f}",
+            f"{rounds.median(name, 'p99'):.1f}",
+            str(rounds.errors(name)),
+        )
+    table.caption = (
+        f"{machine_caption()}\nload generator: {load_tool_name(args.tool)}. "
+        "first / route: median of the same-round req/s ratios (target >= 0.90x). "
+        "errors: non-2xx answers plus socket errors, all rounds."
+    )
+    return table

@@ -35,14 +35,11 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 
 from harness import (
-    LoadResult,
-    alternate,
     bench_server,
-    load_tool_name,
+    compare_routes,
     login,
     machine_caption,
     register,
-    run_load,
 )
 from keyturn.clock import SystemClock
 from keyturn.sessions import SessionManager
@@ -166,59 +163,21 @@ def http_section(args: argparse.Namespace) -> RenderableType:
     with bench_server(["--workers", "1"]) as server:
         register(server, "bench@example.com", PASSWORD)
         signed_in = login(server, "bench@example.com", PASSWORD)
-        routes: dict[str, tuple[str, dict[str, str]]] = {
-            "GET /auth/whoami (session cookie)": ("/auth/whoami", signed_in.headers),
-            "GET /livez (no auth)": ("/livez", {}),
-            "GET /healthz (no auth, DB ping)": ("/healthz", {}),
-        }
         with server.client() as client:
             whoami = client.get("/auth/whoami", headers=signed_in.headers)
             if whoami.status_code != 200 or whoami.json().get("via") != "session":
                 raise RuntimeError(f"whoami with the cookie: {whoami.status_code} {whoami.text}")
-
-        def case(path: str, headers: dict[str, str], duration: float) -> Callable[[], LoadResult]:
-            return lambda: run_load(
-                server.url + path,
-                headers=headers,
-                connections=args.connections,
-                duration=duration,
-                tool=args.tool,
-            )
-
-        for path, headers in routes.values():  # warm-up: caches, allocator, CPU frequency
-            case(path, headers, min(2.0, args.duration))()
-        rounds = alternate(
-            {name: case(path, headers, args.duration) for name, (path, headers) in routes.items()},
-            args.rounds,
-            progress=lambda line: console.log(line),
+        return compare_routes(
+            server,
+            {
+                "GET /auth/whoami (session cookie)": ("/auth/whoami", signed_in.headers),
+                "GET /livez (no auth)": ("/livez", {}),
+                "GET /healthz (no auth, DB ping)": ("/healthz", {}),
+            },
+            args,
+            title="GET /auth/whoami with a session cookie vs no-auth routes, same server",
+            log=console.log,
         )
-    whoami_name = next(iter(routes))
-    table = Table(
-        title=f"GET /auth/whoami with a session cookie vs no-auth routes, same server "
-        f"(median of {args.rounds} alternating rounds of {args.duration:g} s, "
-        f"{args.connections} connections)"
-    )
-    table.add_column("route")
-    for column in ("req/s", "min-max req/s", "whoami / route", "p50 ms", "p99 ms", "errors"):
-        table.add_column(column, justify="right")
-    for name in routes:
-        low, high = rounds.spread(name)
-        ratio = "-" if name == whoami_name else f"{rounds.ratio(whoami_name, name):.2f}x"
-        table.add_row(
-            name,
-            f"{rounds.median(name, 'requests_per_s'):,.0f}",
-            f"{low:,.0f}-{high:,.0f}",
-            ratio,
-            f"{rounds.median(name, 'p50'):.1f}",
-            f"{rounds.median(name, 'p99'):.1f}",
-            str(rounds.errors(name)),
-        )
-    table.caption = (
-        f"{machine_caption()}\nload generator: {load_tool_name(args.tool)}. "
-        "whoami / route: median of the same-round req/s ratios (target >= 0.90x). "
-        "errors: non-2xx answers plus socket errors, all rounds."
-    )
-    return table
 
 
 SECTIONS: list[Callable[[argparse.Namespace], RenderableType]] = [

@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -39,13 +39,17 @@ from joserfc import jwt as joserfc_jwt
 from joserfc.errors import SecurityWarning
 from joserfc.jwk import import_key
 from joserfc.util import urlsafe_b64decode
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
+from harness import bench_server, compare_routes, register
 from keyturn.clock import SystemClock
 from keyturn.keys import ALGORITHMS, KeyRing, SigningKey, generate_key, load_private_key
 from keyturn.settings import Settings
 from keyturn.tokens import TokenIssuer, TokenVerifier
+
+if TYPE_CHECKING:
+    from tests.live import LiveServer
 
 ISSUER = "https://auth.example.com"
 
@@ -257,8 +261,51 @@ def token_verification_section(args: argparse.Namespace) -> RenderableType:
     return table
 
 
+PASSWORD = "correct horse battery staple"
+
+
+def bearer_token(server: LiveServer, email: str) -> str:
+    """An access token from the password grant of ``/oauth/token`` (a real sign-in)."""
+    register(server, email, PASSWORD)
+    with server.client() as client:
+        response = client.post(
+            "/oauth/token",
+            data={"grant_type": "password", "username": email, "password": PASSWORD},
+        )
+        if response.status_code != 200:
+            raise RuntimeError(f"POST /oauth/token: {response.status_code} {response.text}")
+        token = str(response.json()["access_token"])
+        whoami = client.get("/auth/whoami", headers={"Authorization": f"Bearer {token}"})
+        if whoami.status_code != 200 or whoami.json().get("via") != "token":
+            raise RuntimeError(f"whoami with the token: {whoami.status_code} {whoami.text}")
+    return token
+
+
+def http_section(args: argparse.Namespace) -> RenderableType:
+    """Tables: whoami with a bearer token against /livez, in strict and stateless modes."""
+    tables = []
+    for mode in ("strict", "stateless"):
+        with bench_server(["--workers", "1", "--revocation-mode", mode]) as server:
+            headers = {"Authorization": f"Bearer {bearer_token(server, 'bench@example.com')}"}
+            tables.append(
+                compare_routes(
+                    server,
+                    {
+                        f"GET /auth/whoami (bearer, {mode})": ("/auth/whoami", headers),
+                        "GET /livez (no auth)": ("/livez", {}),
+                    },
+                    args,
+                    title=f"GET /auth/whoami with a bearer token, revocation mode {mode}",
+                )
+            )
+    return Group(*tables)
+
+
 #: Each section takes the parsed arguments and returns something Rich can print.
-SECTIONS: list[Callable[[argparse.Namespace], RenderableType]] = [token_verification_section]
+SECTIONS: dict[str, Callable[[argparse.Namespace], RenderableType]] = {
+    "verify": token_verification_section,
+    "http": http_section,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -268,13 +315,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--batch-ms", type=float, default=60.0, help="target length of one batch (default 60)"
     )
+    parser.add_argument("--rounds", type=int, default=5, help="HTTP rounds (default 5)")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per HTTP run")
+    parser.add_argument("--connections", type=int, default=32, help="HTTP connections")
+    parser.add_argument("--tool", choices=("auto", "wrk", "python"), default="auto")
+    parser.add_argument("--only", choices=tuple(SECTIONS), help="run one section")
     args = parser.parse_args(argv)
     # joserfc warns on every "EdDSA" use (RFC 9864 prefers "Ed25519"); the warning
     # machinery still runs and is part of its measured cost, the printing is not.
     warnings.simplefilter("ignore", SecurityWarning)
     console = Console(width=None if sys.stdout.isatty() else 120)
-    for section in SECTIONS:
-        console.print(section(args))
+    for name, section in SECTIONS.items():
+        if args.only in (None, name):
+            console.print(section(args))
 
 
 if __name__ == "__main__":

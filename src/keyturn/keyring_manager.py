@@ -31,6 +31,7 @@ from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable
 from keyturn.keys import KeyEncryptor, KeyRing, SigningKey, generate_key
 from keyturn.settings import Settings, SigningAlgorithm
+from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import KeyStore
 
 __all__ = ["KeyManager", "KeyState", "key_state"]
@@ -80,6 +81,7 @@ class KeyManager:
         self._checked_at = -math.inf
         self._unknown_kid_at = -math.inf
         self._lock = asyncio.Lock()
+        self._background: SingleFlight[str, bool] = SingleFlight()
         self._listeners: list[Callable[[KeyRing], None]] = []
 
     @property
@@ -160,6 +162,15 @@ class KeyManager:
         if now - self._checked_at < self._bound and now < self._rebuild_at:
             return False
         return await self._reload(now, unknown_kid=False)
+
+    def reload_soon(self) -> None:
+        """:meth:`reload_if_stale` in the background, for the request path: the
+        current ring keeps verifying while the store is read (a token signed by a
+        key we do not know yet goes through :meth:`on_unknown_kid` instead)."""
+        now = self._clock.now()
+        if now - self._checked_at < self._bound and now < self._rebuild_at:
+            return
+        self._background.start("reload", self.reload_if_stale)
 
     async def on_unknown_kid(self) -> bool:
         """A token named a ``kid`` we do not have: re-read the store at once, but at

@@ -52,6 +52,7 @@ from typing import Final
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken, StoreUnavailable
 from keyturn.settings import Settings
+from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import Revocation, RevocationKind, RevocationStore, Session
 from keyturn.tokens import AccessTokenClaims
 
@@ -80,6 +81,7 @@ class RevocationList:
         self._last_seq = 0
         self._synced_at: float | None = None  # when the last successful sync started
         self._lock = asyncio.Lock()
+        self._syncs: SingleFlight[str, None] = SingleFlight()
 
     # --- replication ------------------------------------------------------------------
 
@@ -99,22 +101,32 @@ class RevocationList:
 
     async def ensure_fresh(self) -> None:
         """Sync when the last sync is ``staleness_bound`` old or older; otherwise
-        return at once. Concurrent callers share one sync.
+        return at once (starting a background sync past half the bound, so under
+        steady traffic no request waits for it). Concurrent callers share one sync.
 
         Raises:
             StoreUnavailable: the sync failed and the replica is now older than
                 the bound (never started counts as infinitely old).
         """
-        if self._is_fresh(self.clock.now()):
+        now = self.clock.now()
+        if self._is_fresh(now):
+            synced = self._synced_at
+            if synced is not None and now - synced >= self.settings.staleness_bound / 2:
+                self._syncs.start("sync", self._sync_if_stale)
             return
+        await self._syncs.run("sync", self._sync_if_stale)
+
+    async def _sync_if_stale(self) -> None:
         async with self._lock:
-            now = self.clock.now()
-            if self._is_fresh(now):
-                return
+            synced = self._synced_at
+            if synced is not None and self.clock.now() - synced < self.settings.staleness_bound / 2:
+                return  # another caller synced while this one waited for the lock
             try:
                 since = math.inf if self._synced_at is None else self._synced_at - OVERLAP
                 await self._sync(since=since)
             except StoreUnavailable:
+                if self._is_fresh(self.clock.now()):
+                    return  # a background sync failed; the replica is still in bounds
                 raise StoreUnavailable("the revocation list cannot be synced") from None
 
     def _is_fresh(self, now: float) -> bool:

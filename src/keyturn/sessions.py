@@ -16,7 +16,6 @@ per session, so the idle timeout is exact to within that interval.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import builtins
 import dataclasses
@@ -32,6 +31,7 @@ from typing import Protocol, TypeGuard
 from keyturn.clock import Clock
 from keyturn.errors import CsrfFailed, NotAuthenticated, NotFound
 from keyturn.settings import Settings
+from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import Session, SessionStore, User, UserStore
 
 __all__ = ["IssuedSession", "SessionListener", "SessionManager", "ValidatedSession"]
@@ -121,7 +121,7 @@ class SessionManager:
         self._cache_size = cache_size
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         # One store read per stale session, however many requests wait on it.
-        self._refreshing: dict[str, asyncio.Future[ValidatedSession]] = {}
+        self._loads: SingleFlight[str, ValidatedSession] = SingleFlight()
         self._cached_by_user: dict[str, set[str]] = {}
 
     # --- secrets ------------------------------------------------------------------
@@ -219,23 +219,23 @@ class SessionManager:
         id_hash = self.hash_secret(secret)
         now = self.clock.now()
         entry = self._cache.get(id_hash)
-        if entry is not None and now - entry.fetched_at < self.settings.staleness_bound:
+        bound = self.settings.staleness_bound
+        if entry is not None and now - entry.fetched_at < bound:
             session = entry.validated.session
             if now >= session.expires_at:
                 await self._drop(id_hash)
                 raise NotAuthenticated()
             if now < entry.last_seen + session.idle_timeout:
                 self._cache.move_to_end(id_hash)
+                if now - entry.fetched_at >= bound / 2:
+                    # Refresh ahead, in the background: under steady traffic the
+                    # entry never goes stale and no request waits for the store.
+                    current = entry
+                    self._loads.start(id_hash, lambda: self._refresh(id_hash, current, now))
                 await self._seen(id_hash, entry, now)
                 return entry.validated
             # Idle here; another instance may have seen the session more recently.
-        pending = self._refreshing.get(id_hash)
-        if pending is None:
-            pending = asyncio.ensure_future(self._refresh(id_hash, entry, now))
-            self._refreshing[id_hash] = pending
-            pending.add_done_callback(lambda _: self._refreshing.pop(id_hash, None))
-        # shield: one cancelled request must not cancel the refresh the others await
-        return await asyncio.shield(pending)
+        return await self._loads.run(id_hash, lambda: self._refresh(id_hash, entry, now))
 
     async def _refresh(self, id_hash: str, entry: _Entry | None, now: float) -> ValidatedSession:
         session = await self.store.get(id_hash)

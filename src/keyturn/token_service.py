@@ -36,6 +36,7 @@ from keyturn.refresh import RefreshFamilies, RefreshReuse
 from keyturn.revocation import RevocationList
 from keyturn.sessions import ValidatedSession
 from keyturn.settings import Settings
+from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import RefreshFamily, RefreshToken, User, UserStore
 from keyturn.tokens import AccessTokenClaims, TokenIssuer, TokenVerifier
 
@@ -161,6 +162,7 @@ class TokenService:
         self.clock = clock
         self.strict = settings.revocation_mode == "strict"
         self._user_cache: OrderedDict[str, _CachedUser] = OrderedDict()
+        self._user_loads: SingleFlight[str, User | None] = SingleFlight()
         self._user_cache_size = max(1, user_cache_size)
 
     # --- grants ---------------------------------------------------------------------
@@ -356,7 +358,7 @@ class TokenService:
         if self._keys is None:
             return self._verifier().verify(token)
         keys = self._keys()
-        await keys.reload_if_stale()
+        keys.reload_soon()
         try:
             return self._verifier().verify(token)
         except InvalidToken as exc:
@@ -367,15 +369,22 @@ class TokenService:
     async def _user(self, user_id: str) -> User | None:
         now = self.clock.now()
         cached = self._user_cache.get(user_id)
-        if cached is not None and now - cached.fetched_at < self.settings.staleness_bound:
+        bound = self.settings.staleness_bound
+        if cached is not None and now - cached.fetched_at < bound:
+            if now - cached.fetched_at >= bound / 2:  # refresh ahead, nobody waits
+                self._user_loads.start(user_id, lambda: self._load_user(user_id))
             return cached.user
         try:
-            user = await self.users.get(user_id)
+            return await self._user_loads.run(user_id, lambda: self._load_user(user_id))
         except Exception:
             if cached is not None and not self.strict:
                 return cached.user  # stateless mode: a stale answer beats an outage
             raise
-        self._store_user(user_id, _CachedUser(user, now))
+
+    async def _load_user(self, user_id: str) -> User | None:
+        started = self.clock.now()
+        user = await self.users.get(user_id)
+        self._store_user(user_id, _CachedUser(user, started))
         return user
 
     def _remember_user(self, user: User) -> None:

@@ -3,6 +3,7 @@ staleness bound, fail closed when stale, cut-off granularity, expiry of entries.
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
@@ -86,6 +87,23 @@ async def test_another_instance_sees_a_revocation_within_the_bound(clock: Frozen
     b.check(token)  # still inside b's staleness bound: not yet seen
     clock.advance(SETTINGS.staleness_bound)
     await b.ensure_fresh()
+    with pytest.raises(InvalidToken):
+        b.check(token)
+
+
+async def test_replica_syncs_ahead_in_the_background(clock: FrozenClock) -> None:
+    """Past half the bound a check returns at once and starts a background sync, so
+    the next check sees another instance's revocation without having waited."""
+    store = MemoryRevocationStore()
+    a, b = RevocationList(store, SETTINGS, clock), RevocationList(store, SETTINGS, clock)
+    await a.start()
+    await b.start()
+    token = claims(clock)
+    await a.revoke_sids([token.sid])
+    clock.advance(SETTINGS.staleness_bound * 0.6)
+    await b.ensure_fresh()  # returns without waiting; the sync runs behind it
+    for _ in range(5):
+        await asyncio.sleep(0)
     with pytest.raises(InvalidToken):
         b.check(token)
 

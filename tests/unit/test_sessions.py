@@ -301,6 +301,35 @@ async def test_concurrent_requests_share_one_refresh(env: Env) -> None:
     assert env.sessions.calls["get"] == 1 and env.users.calls["get"] == 1
 
 
+async def test_entry_is_refreshed_ahead_in_the_background(env: Env) -> None:
+    """Past half the staleness bound a request is answered from the cache at once
+    while one background read renews the entry, so steady traffic never waits."""
+    issued = await env.manager.create(await env.user())
+    env.reset_counts()
+    env.clock.advance(1.5)  # bound is 2 s
+    await env.manager.validate(issued.secret)
+    for _ in range(5):
+        await asyncio.sleep(0)  # let the background read finish
+    assert env.sessions.calls["get"] == 1
+    env.clock.advance(1.5)  # 3 s after creation, 1.5 s after the renewal: still fresh
+    await env.manager.validate(issued.secret)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert env.sessions.calls["get"] == 2  # renewed ahead again, never waited on
+
+
+async def test_background_refresh_notices_a_revocation_elsewhere(env: Env) -> None:
+    """A session deleted by another instance is refused once a refresh has seen it."""
+    issued = await env.manager.create(await env.user())
+    await env.storage.sessions.delete(issued.session.id_hash)
+    env.clock.advance(1.5)
+    await env.manager.validate(issued.secret)  # answered from the cache, refresh started
+    for _ in range(5):
+        await asyncio.sleep(0)
+    with pytest.raises(NotAuthenticated):
+        await env.manager.validate(issued.secret)
+
+
 async def test_a_failed_shared_refresh_fails_every_waiter_and_is_retried(env: Env) -> None:
     """If the shared refresh cannot reach the store, all waiters get StoreUnavailable
     and the next request tries again instead of reusing the failure."""

@@ -113,11 +113,13 @@ def create_app(settings: Settings, *, keyturn: Keyturn | None = None) -> FastAPI
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(SecurityHeadersMiddleware)
 
+    # Matched in this order, hottest first: probes and the JSON API before the
+    # pages (see benchmarks/sessions.py; every failed route match costs time).
     app.include_router(health.router)
-    app.include_router(metrics.router)
     app.include_router(routes_auth.router)
     app.include_router(routes_oauth.router)
     app.include_router(routes_wellknown.router)
+    app.include_router(metrics.router)
     app.include_router(routes_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     return app
