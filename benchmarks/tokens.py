@@ -44,7 +44,8 @@ from rich.table import Table
 
 from harness import bench_server, compare_routes, register
 from keyturn.clock import SystemClock
-from keyturn.keys import ALGORITHMS, KeyRing, SigningKey, generate_key, load_private_key
+from keyturn.keyring import KeyRing
+from keyturn.keys import ALGORITHMS, SigningKey, generate_key, load_private_key
 from keyturn.settings import Settings
 from keyturn.tokens import TokenIssuer, TokenVerifier
 

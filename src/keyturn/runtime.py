@@ -15,8 +15,8 @@ from keyturn.audit import AuditLog
 from keyturn.auth import AuthService
 from keyturn.clients import Clients
 from keyturn.clock import Clock, SystemClock
+from keyturn.key_encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
 from keyturn.keyring_manager import KeyManager
-from keyturn.keys import KekSource, KeyEncryptor, generate_kek, resolve_kek
 from keyturn.passwords import PasswordHasher, PasswordPolicy
 from keyturn.ratelimit import LoginThrottle
 from keyturn.refresh import RefreshFamilies

@@ -36,7 +36,8 @@ from joserfc.util import urlsafe_b64decode
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
-from keyturn.keys import ALGORITHMS, KeyRing, VerificationKey
+from keyturn.keyring import KeyRing, VerificationKey
+from keyturn.keys import ALGORITHMS
 from keyturn.settings import Settings
 from keyturn.token_cache import DEFAULT_MAX_ENTRIES, VerifiedTokenCache
 

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from keyturn.keys import KeyEncryptor, SigningKey, generate_kek, generate_key
+from keyturn.key_encryption import KeyEncryptor, generate_kek
+from keyturn.keys import SigningKey, generate_key
 from keyturn.stores.base import KeyStore, Storage
 
 T0 = 1_800_000_000.0

@@ -22,9 +22,16 @@ OPTIONAL_CORE_MODULES = (
     "keyturn.runtime",
     "keyturn.stores.sql",
     "keyturn.keys",
+    "keyturn.key_encryption",
+    "keyturn.keyring",
     "keyturn.tokens",
     "keyturn.token_cache",
     "keyturn.keyring_manager",
+    "keyturn.scopes",
+    "keyturn.bearer",
+    "keyturn.grants",
+    "keyturn.revoke_introspect",
+    "keyturn.token_service",
 )
 FRAMEWORKS = ("starlette", "fastapi")
 

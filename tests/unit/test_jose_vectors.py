@@ -16,7 +16,8 @@ import pytest
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidToken
-from keyturn.keys import KeyRing, SigningKey, jws_algorithm, load_private_key
+from keyturn.keyring import KeyRing
+from keyturn.keys import SigningKey, jws_algorithm, load_private_key
 from keyturn.settings import Settings
 from keyturn.tokens import TokenVerifier, verify_signature
 

@@ -13,16 +13,9 @@ from joserfc.jwk import RSAKey
 from pydantic import SecretStr
 
 from keyturn.errors import ConfigurationError
-from keyturn.keys import (
-    ALGORITHMS,
-    PRIVATE_JWK_MEMBERS,
-    KeyEncryptor,
-    KeyRing,
-    SigningKey,
-    generate_kek,
-    generate_key,
-    load_private_key,
-)
+from keyturn.key_encryption import KeyEncryptor, generate_kek
+from keyturn.keyring import KeyRing
+from keyturn.keys import ALGORITHMS, PRIVATE_JWK_MEMBERS, SigningKey, generate_key, load_private_key
 from keyturn.settings import Settings, SigningAlgorithm
 
 NOW = 1_800_000_000.0

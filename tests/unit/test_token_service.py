@@ -25,7 +25,7 @@ from keyturn.errors import (
     NotFound,
     TooManyAttempts,
 )
-from keyturn.keys import KeyEncryptor, generate_kek
+from keyturn.key_encryption import KeyEncryptor, generate_kek
 from keyturn.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings

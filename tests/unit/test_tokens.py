@@ -12,7 +12,8 @@ from joserfc.jwk import import_key
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import ConfigurationError, InvalidToken
-from keyturn.keys import ALGORITHMS, KeyRing, SigningKey, generate_key, load_private_key
+from keyturn.keyring import KeyRing
+from keyturn.keys import ALGORITHMS, SigningKey, generate_key, load_private_key
 from keyturn.settings import Settings, SigningAlgorithm
 from keyturn.token_cache import VerifiedTokenCache
 from keyturn.tokens import AccessTokenClaims, TokenIssuer, TokenVerifier

@@ -187,8 +187,8 @@ class KeyStore(Protocol):
     """Token signing keys (see :mod:`keyturn.keys`), keyed by ``kid``.
 
     ``SigningKey.private_key`` reaches the store already sealed by
-    :class:`~keyturn.keys.KeyEncryptor` and comes back exactly as given: stores never
-    see plaintext key material.
+    :class:`~keyturn.key_encryption.KeyEncryptor` and comes back exactly as given:
+    stores never see plaintext key material.
     """
 
     async def add(self, key: SigningKey) -> None:

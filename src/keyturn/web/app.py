@@ -36,9 +36,10 @@ from keyturn.settings import Settings
 from keyturn.web import (
     health,
     metrics,
+    pages_account,
+    pages_signin,
     routes_auth,
     routes_oauth,
-    routes_pages,
     routes_wellknown,
 )
 from keyturn.web.authn import LOGIN_PATHS, AuthnMiddleware
@@ -120,6 +121,7 @@ def create_app(settings: Settings, *, keyturn: Keyturn | None = None) -> FastAPI
     app.include_router(routes_oauth.router)
     app.include_router(routes_wellknown.router)
     app.include_router(metrics.router)
-    app.include_router(routes_pages.router)
+    app.include_router(pages_signin.router)  # the HTML pages: sign in and register,
+    app.include_router(pages_account.router)  # then the account page and sign-outs
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     return app

@@ -1,6 +1,6 @@
 """Token signing keys in the ``signing_keys`` table.
 
-The ``private_key`` column holds what :class:`~keyturn.keys.KeyEncryptor` sealed;
+The ``private_key`` column holds what :class:`~keyturn.key_encryption.KeyEncryptor` sealed;
 this store never sees plaintext key material.
 """
 

@@ -1,0 +1,167 @@
+"""Bearer authentication: the hot path of every token-authenticated request.
+
+Framework-free. :class:`BearerAuthenticator` turns an access token into its
+claims and a :class:`~keyturn.principal.Principal`, and in the common case does
+no I/O: the verifier caches verified tokens, the revocation replica is in
+memory, and users come from an in-process LRU cache refreshed at most once per
+``staleness_bound`` (ahead of time, by one shared read). Signature checks
+follow key rotations made elsewhere (other instances, the CLI) by re-reading
+the key ring.
+
+:class:`~keyturn.token_service.TokenService` is the public facade; it delegates
+here, and the grants warm the user cache through :meth:`BearerAuthenticator.remember_user`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from keyturn.clock import Clock
+from keyturn.errors import InvalidToken
+from keyturn.keyring_manager import KeyManager
+from keyturn.principal import Principal
+from keyturn.revocation import RevocationList
+from keyturn.settings import Settings
+from keyturn.singleflight import SingleFlight
+from keyturn.stores.base import User, UserStore
+from keyturn.tokens import AccessTokenClaims, TokenVerifier
+
+__all__ = ["BearerAuthenticator"]
+
+
+@dataclass(slots=True)
+class _CachedUser:
+    user: User | None
+    fetched_at: float
+
+
+class BearerAuthenticator:
+    """Access-token verification with key reloads, and the bearer path's user cache.
+
+    Args:
+        revocations: the in-process revocation replica.
+        users: accounts (read through the local cache).
+        verifier: returns the access-token verifier.
+        keys: returns the key manager, to follow rotations (None: a fixed ring).
+        settings: ``revocation_mode`` and ``staleness_bound``.
+        clock: the time.
+        user_cache_size: how many users to keep (LRU).
+    """
+
+    def __init__(
+        self,
+        *,
+        revocations: RevocationList,
+        users: UserStore,
+        verifier: Callable[[], TokenVerifier],
+        keys: Callable[[], KeyManager] | None,
+        settings: Settings,
+        clock: Clock,
+        user_cache_size: int,
+    ) -> None:
+        self.revocations = revocations
+        self.users = users
+        self._verifier = verifier
+        self._keys = keys
+        self.settings = settings
+        self.clock = clock
+        self.strict = settings.revocation_mode == "strict"
+        self._user_cache: OrderedDict[str, _CachedUser] = OrderedDict()
+        self._user_loads: SingleFlight[str, User | None] = SingleFlight()
+        self._user_cache_size = max(1, user_cache_size)
+
+    async def authenticate(self, token: str) -> tuple[AccessTokenClaims, Principal]:
+        """The claims and caller of a bearer token.
+
+        Signature and claims (cached per token string), then in ``strict`` mode
+        the revocation replica, then the user (cached for ``staleness_bound``):
+        a disabled or deleted user is refused in either mode.
+
+        Raises:
+            InvalidToken: invalid, expired, revoked, or its user is gone/disabled.
+            StoreUnavailable: the replica or the user cache is stale past the
+                bound and the store cannot be reached (fail closed).
+        """
+        claims = await self.verify(token)
+        if self.strict:
+            await self.revocations.ensure_fresh()
+            self.revocations.check(claims)
+        user = await self.user(claims.sub)
+        if user is None or user.disabled:
+            raise InvalidToken("user")
+        principal = Principal(
+            subject=claims.sub,
+            email=user.email,
+            roles=claims.roles,
+            via="token",
+            session_id=claims.sid,
+            expires_at=float(claims.exp),
+            scopes=claims.scopes,
+        )
+        return claims, principal
+
+    async def verify(self, token: str) -> AccessTokenClaims:
+        """Signature and claims, following key rotations made by other instances or
+        the CLI: the ring is re-read when older than the staleness bound, and once
+        more (rate-limited) when a token names a ``kid`` we have not seen yet.
+
+        Raises:
+            InvalidToken: the token is malformed, badly signed, or its claims fail.
+        """
+        if self._keys is None:
+            return self._verifier().verify(token)
+        keys = self._keys()
+        keys.reload_soon()
+        try:
+            return self._verifier().verify(token)
+        except InvalidToken as exc:
+            if exc.reason == "unknown_kid" and await keys.on_unknown_kid():
+                return self._verifier().verify(token)
+            raise
+
+    async def user(self, user_id: str) -> User | None:
+        """A user through the cache: fresh for ``staleness_bound``, refreshed ahead
+        of time in the second half of it; in ``stateless`` mode a stale entry is
+        served when the store fails.
+
+        Raises:
+            StoreUnavailable: the entry is stale past the bound (or missing) and
+                the store cannot be reached.
+        """
+        now = self.clock.now()
+        cached = self._user_cache.get(user_id)
+        bound = self.settings.staleness_bound
+        if cached is not None and now - cached.fetched_at < bound:
+            if now - cached.fetched_at >= bound / 2:  # refresh ahead, nobody waits
+                self._user_loads.start(user_id, lambda: self._load_user(user_id))
+            return cached.user
+        try:
+            return await self._user_loads.run(user_id, lambda: self._load_user(user_id))
+        except Exception:
+            if cached is not None and not self.strict:
+                return cached.user  # stateless mode: a stale answer beats an outage
+            raise
+
+    async def _load_user(self, user_id: str) -> User | None:
+        started = self.clock.now()
+        user = await self.users.get(user_id)
+        self._store_user(user_id, _CachedUser(user, started))
+        return user
+
+    def remember_user(self, user: User) -> None:
+        """Cache a user just read elsewhere (a grant), so its first bearer request
+        needs no store read."""
+        self._store_user(user.id, _CachedUser(user, self.clock.now()))
+
+    def _store_user(self, user_id: str, entry: _CachedUser) -> None:
+        cache = self._user_cache
+        cache[user_id] = entry
+        cache.move_to_end(user_id)
+        while len(cache) > self._user_cache_size:
+            cache.popitem(last=False)
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop a cached user (after disabling it on this instance)."""
+        self._user_cache.pop(user_id, None)

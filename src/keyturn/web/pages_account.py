@@ -1,0 +1,152 @@
+"""The account page and its sign-out forms (``/account``, ``/logout``).
+
+The account page lists the caller's sign-ins, each with a button to end it, and
+one to end all the others. These pages are for browser sessions only: a bearer
+caller is sent to sign in. CSRF: the forms carry the session's CSRF token in
+``csrf_token``, checked by :class:`~keyturn.web.authn.AuthnMiddleware` before
+the route runs.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from keyturn.clock import to_datetime
+from keyturn.errors import NotFound
+from keyturn.principal import Principal
+from keyturn.web.cookies import clear_session_cookie
+from keyturn.web.dependencies import (
+    OptionalPrincipal,
+    client_ip,
+    get_keyturn,
+    session_secret,
+    user_agent,
+)
+from keyturn.web.pages import ACCOUNT, redirect_to, redirect_to_login, render_page
+from keyturn.web.routes_auth import session_expiry
+
+router = APIRouter(include_in_schema=False)
+
+
+def device_summary(agent: str | None) -> str:
+    """A short human name for a ``User-Agent``, such as "Firefox on Linux"."""
+    if not agent:
+        return "Unknown device"
+    browsers = (
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+        ("python-httpx/", "Python (httpx)"),
+        ("python-requests/", "Python (requests)"),
+    )
+    systems = (
+        ("Windows", "Windows"),
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    )
+    browser = next((name for marker, name in browsers if marker in agent), None)
+    system = next((name for marker, name in systems if marker in agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or agent[:40]
+
+
+def _when(timestamp: float) -> str:
+    return to_datetime(timestamp).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _browser_session(request: Request, principal: Principal | None) -> str | None:
+    """The session secret of a signed-in browser (pages ignore bearer callers)."""
+    if principal is None or principal.via != "session":
+        return None
+    return session_secret(request)
+
+
+@router.get("/account", response_class=HTMLResponse)
+async def account(request: Request, principal: OptionalPrincipal) -> Response:
+    """The caller's e-mail and sign-ins, each with a sign-out button."""
+    secret = _browser_session(request, principal)
+    if principal is None or secret is None:
+        return redirect_to_login(request)
+    keyturn = get_keyturn(request)
+    sessions = await keyturn.sessions.list(principal.subject)
+    rows = [
+        {
+            "id": session.handle,
+            "device": device_summary(session.user_agent),
+            "user_agent": session.user_agent or "",
+            "ip": session.ip or "unknown",
+            "created": _when(session.created_at),
+            "last_seen": _when(session.last_seen_at),
+            "expires": _when(session_expiry(session)),
+            "current": session.handle == principal.session_id,
+        }
+        for session in sessions
+    ]
+    return render_page(
+        request,
+        "account.html",
+        email=principal.email,
+        sessions=rows,
+        others=sum(1 for row in rows if not row["current"]),
+        csrf_token=keyturn.sessions.csrf_token(secret),
+    )
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+async def account_revoke(
+    request: Request, session_id: str, principal: OptionalPrincipal
+) -> Response:
+    """Sign out one of the caller's sign-ins; signing out this one goes to /login."""
+    if principal is None or _browser_session(request, principal) is None:
+        return redirect_to_login(request)
+    try:
+        await get_keyturn(request).auth.revoke_session(
+            principal.subject, session_id, ip=client_ip(request)
+        )
+    except NotFound:
+        return render_page(
+            request,
+            "message.html",
+            status=404,
+            title="Not found",
+            message="That sign-in does not exist or has already ended.",
+        )
+    if session_id == principal.session_id:
+        response = redirect_to(request, "/login")
+        clear_session_cookie(response)
+        return response
+    return redirect_to(request, ACCOUNT)
+
+
+@router.post("/account/sign-out-others")
+async def account_sign_out_others(request: Request, principal: OptionalPrincipal) -> Response:
+    """End every sign-in of the caller except this one."""
+    secret = _browser_session(request, principal)
+    if principal is None or secret is None:
+        return redirect_to_login(request)
+    await get_keyturn(request).auth.sign_out_everywhere(
+        principal.subject, keep_secret=secret, ip=client_ip(request)
+    )
+    return redirect_to(request, ACCOUNT)
+
+
+@router.post("/logout")
+async def logout(request: Request, principal: OptionalPrincipal) -> Response:
+    """End this session, clear its cookie and go to the sign-in page."""
+    secret = _browser_session(request, principal)
+    if secret is not None:
+        await get_keyturn(request).auth.sign_out(
+            secret, ip=client_ip(request), user_agent=user_agent(request)
+        )
+    response = redirect_to(request, "/login")
+    clear_session_cookie(response)
+    return response
