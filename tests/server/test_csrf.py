@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from tests.server.http_support import BASE
 
 from keyturn.settings import Settings
 from keyturn.web.cookies import PRE_SESSION_COOKIE, SESSION_COOKIE
@@ -19,7 +20,6 @@ from keyturn.web.dependencies import CurrentPrincipal, OptionalPrincipal
 
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
-BASE = "https://testserver"
 PASSWORD = "correct horse battery staple"
 EVIL = "https://evil.example"
 

@@ -10,13 +10,13 @@ from html.parser import HTMLParser
 import httpx
 import pytest
 from fastapi import FastAPI
+from tests.server.http_support import BASE, set_cookies
 
 from keyturn.settings import Settings
 from keyturn.web.cookies import PRE_SESSION_COOKIE, SESSION_COOKIE
 
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
-BASE = "https://testserver"
 PASSWORD = "correct horse battery staple"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 GENERIC = "The e-mail address or password is incorrect."
@@ -51,20 +51,6 @@ class Form(HTMLParser):
             if attributes.get("name") == name:
                 return attributes.get("value")
         return None
-
-
-def set_cookies(response: httpx.Response) -> dict[str, tuple[str, dict[str, str]]]:
-    """Every ``Set-Cookie`` as name -> (value, attributes with lower-cased names)."""
-    cookies: dict[str, tuple[str, dict[str, str]]] = {}
-    for header in response.headers.get_list("set-cookie"):
-        first, *attributes = (part.strip() for part in header.split(";"))
-        name, _, value = first.partition("=")
-        parsed = {}
-        for attribute in attributes:
-            key, _, attribute_value = attribute.partition("=")
-            parsed[key.lower()] = attribute_value
-        cookies[name] = (value, parsed)
-    return cookies
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from tests.server.http_support import BASE, set_cookies
 
 from keyturn.errors import StoreUnavailable
 from keyturn.runtime import Keyturn
@@ -26,7 +27,6 @@ from keyturn.web.cookies import SESSION_COOKIE
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 Browser = Callable[[], AbstractAsyncContextManager[httpx.AsyncClient]]
 
-BASE = "https://testserver"
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "another long passphrase here"
 # Well-formed like a real secret (43 base64url characters), but never issued.
@@ -100,20 +100,6 @@ async def login(
     assert response.status_code == 200, response.text
     token: str = response.json()["csrf_token"]
     return token
-
-
-def set_cookies(response: httpx.Response) -> dict[str, tuple[str, dict[str, str]]]:
-    """Every ``Set-Cookie`` as name -> (value, attributes with lower-cased names)."""
-    cookies: dict[str, tuple[str, dict[str, str]]] = {}
-    for header in response.headers.get_list("set-cookie"):
-        first, *attributes = (part.strip() for part in header.split(";"))
-        name, _, value = first.partition("=")
-        parsed: dict[str, str] = {}
-        for attribute in attributes:
-            key, _, attribute_value = attribute.partition("=")
-            parsed[key.lower()] = attribute_value
-        cookies[name] = (value, parsed)
-    return cookies
 
 
 def session_secret(response: httpx.Response) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import quote_plus
 import httpx
 import pytest
 from fastapi import FastAPI
+from tests.server.http_support import BASE
 
 from keyturn.clock import FrozenClock
 from keyturn.runtime import Keyturn
@@ -28,7 +29,6 @@ from keyturn.web.app import create_app
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 Browser = Callable[[], AbstractAsyncContextManager[httpx.AsyncClient]]
 
-BASE = "https://testserver"
 EMAIL = "a@example.com"
 OTHER_EMAIL = "b@example.com"
 PASSWORD = "correct horse battery staple"
