@@ -45,6 +45,34 @@ async def test_open_storage_migrates_a_fresh_sqlite_file(tmp_path: Path) -> None
         await storage.close()
 
 
+def _modes(directory: Path, pattern: str) -> dict[str, int]:
+    return {file.name: file.stat().st_mode & 0o777 for file in directory.glob(pattern)}
+
+
+def _make_file(path: Path, mode: int) -> None:
+    path.touch()
+    path.chmod(mode)
+
+
+async def test_new_sqlite_file_is_private_and_existing_mode_is_kept(tmp_path: Path) -> None:
+    """A database keyturn creates is mode 0600 (with its WAL files); one the operator
+    made is left with the mode they chose."""
+    created = tmp_path / "new.db"
+    storage = await open_storage(Settings(database_url=sqlite_url(created)))
+    try:
+        await storage.users.list()
+        modes = _modes(tmp_path, "new.db*")
+        assert "new.db" in modes
+        assert set(modes.values()) == {0o600}, modes
+    finally:
+        await storage.close()
+    existing = tmp_path / "existing.db"
+    _make_file(existing, 0o640)
+    storage = await open_storage(Settings(database_url=sqlite_url(existing)))
+    await storage.close()
+    assert _modes(tmp_path, "existing.db") == {"existing.db": 0o640}
+
+
 async def test_in_memory_sqlite_is_migrated_and_shared() -> None:
     """`:memory:` SQLite is migrated and every connection sees that one database."""
     storage = await open_storage(Settings(database_url="sqlite+aiosqlite:///:memory:"))

@@ -8,6 +8,9 @@ start against an older schema instead of racing its peers to alter it.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from keyturn.errors import StoreUnavailable
 from keyturn.settings import Settings
 from keyturn.stores.base import Storage
@@ -33,9 +36,10 @@ async def open_storage(settings: Settings, *, migrate: bool | None = None) -> St
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)
         except OSError as exc:
             raise StoreUnavailable(
-                f"cannot create the directory for {settings.safe_database_url}: {exc.strerror}"
+                f"cannot create {settings.safe_database_url}: {exc.strerror}"
             ) from None
     storage = SqlStorage(create_engine_for(settings.database_url))
     try:
@@ -48,3 +52,14 @@ async def open_storage(settings: Settings, *, migrate: bool | None = None) -> St
         await storage.close()
         raise
     return storage
+
+
+def _create_private(path: Path) -> None:
+    """Create a new SQLite file readable by its owner only (it holds password
+    hashes and encrypted keys); SQLite gives its -wal and -shm files the same
+    mode. An existing file is left as it is."""
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
