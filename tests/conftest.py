@@ -1,4 +1,4 @@
-"""Session-wide fixtures: a real PostgreSQL server, started only when a test asks.
+"""Session-wide fixtures: real PostgreSQL and Redis servers, started only when a test asks.
 
 ``postgres_server`` starts one server per pytest(-xdist) worker and stops it at
 the end of the session; ``postgres_database_url`` gives each test a fresh empty
@@ -15,9 +15,21 @@ from collections.abc import Iterator
 import pytest
 
 try:  # ``tests`` is a rootdir-less folder or a package, depending on the layout
-    from services import PostgresServer, ServiceUnavailable, start_postgres
+    from services import (
+        PostgresServer,
+        RedisServer,
+        ServiceUnavailable,
+        start_postgres,
+        start_redis,
+    )
 except ImportError:  # pragma: no cover
-    from tests.services import PostgresServer, ServiceUnavailable, start_postgres
+    from tests.services import (
+        PostgresServer,
+        RedisServer,
+        ServiceUnavailable,
+        start_postgres,
+        start_redis,
+    )
 
 
 def _unavailable(reason: str) -> None:
@@ -70,9 +82,65 @@ def postgres_database_url(
     postgres_server.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', check=False)
 
 
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real ``redis-server`` for this test worker (append-only file on)."""
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _unavailable("redis-py is not installed (pip install keyturn[redis])")
+    try:
+        server = start_redis()
+    except ServiceUnavailable as exc:
+        _unavailable(f"redis-server not found or unusable: {exc}")
+        raise  # unreachable: _unavailable always raises
+    try:
+        yield server
+    finally:
+        server.stop(keep_data=False)
+
+
+_redis_databases = iter(range(1, 16))
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """A URL of an empty logical database on the worker's Redis, flushed after the test.
+
+    Databases 1-15 are handed out in turn (0 is left for tests that restart the
+    server); a test that needs Redis Cluster-style key names still works here,
+    since hash tags are only part of the key text.
+    """
+    global _redis_databases
+    try:
+        db = next(_redis_databases)
+    except StopIteration:
+        _redis_databases = iter(range(1, 16))
+        db = next(_redis_databases)
+    url = redis_server.database_url(db)
+    _flush(redis_server, db)
+    yield url
+    if redis_server.running:
+        _flush(redis_server, db)
+
+
+def _flush(server: RedisServer, db: int) -> None:
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=server.port, db=db)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 # --- proof in the output that the real backends ran -----------------------------------
 
-_BACKEND_FIXTURES = {"postgres": "postgres_server", "chromium": "browser"}
+_BACKEND_FIXTURES = {
+    "postgres": "postgres_server",
+    "redis": "redis_server",
+    "chromium": "browser",
+}
 _backend_outcomes: dict[str, dict[str, int]] = {}
 
 
@@ -82,6 +150,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = getattr(item, "fixturenames", ())
         if _BACKEND_FIXTURES["postgres"] in fixtures:
             item.add_marker("postgres")
+        if _BACKEND_FIXTURES["redis"] in fixtures:
+            item.add_marker("redis")
         if item.path.parent.name == "browser" and _BACKEND_FIXTURES["chromium"] in fixtures:
             item.add_marker("chromium")
 

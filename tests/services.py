@@ -206,3 +206,122 @@ def _start_command(server: PostgresServer) -> list[str]:
         "60",
         "start",
     ]
+
+
+# --- Redis ----------------------------------------------------------------------------
+
+REDIS_BIN = Path(os.environ.get("KEYTURN_TEST_REDIS_BIN", "/usr/bin"))
+
+
+@dataclass
+class RedisServer:
+    """A running ``redis-server`` owned by the test session (or by one test).
+
+    It persists to an append-only file in its directory (``appendfsync always``),
+    so a test can stop and restart it and find what was written before, as an
+    operator's Redis with AOF would.
+    """
+
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def database_url(self, db: int) -> str:
+        """A URL for logical database ``db`` (0-15): one per test keeps tests apart."""
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, *, timeout: float = 20.0) -> None:
+        """Start (or restart) the server on the same port and data directory."""
+        if self.running:
+            return
+        log = (self.root / "redis.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                str(REDIS_BIN / "redis-server"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.root),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if self.ping():
+                return
+            time.sleep(0.05)
+        text = (self.root / "redis.log").read_text(errors="replace")[-2000:]
+        self.stop(keep_data=True)
+        raise RuntimeError(f"redis-server did not start:\n{text}")
+
+    def ping(self) -> bool:
+        """True when the server answers ``PING`` on its port."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self, *, keep_data: bool = True) -> None:
+        """Stop the server (SIGKILL: an outage, not a shutdown); delete its
+        directory unless ``keep_data``."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+        if not keep_data:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+def redis_available() -> bool:
+    """True when ``redis-server`` is installed."""
+    return (REDIS_BIN / "redis-server").is_file()
+
+
+def start_redis(*, attempts: int = 3) -> RedisServer:
+    """Start a fresh ``redis-server`` on a free loopback port; the caller must
+    ``stop(keep_data=False)`` it.
+
+    Raises:
+        ServiceUnavailable: ``redis-server`` is not installed.
+        RuntimeError: the server did not start.
+    """
+    if not redis_available():
+        raise ServiceUnavailable(f"redis-server not found in {REDIS_BIN}")
+    root = Path(tempfile.mkdtemp(prefix="keyturn-redis-"))
+    error: Exception | None = None
+    for _ in range(attempts):  # another process may grab the free port first
+        server = RedisServer(root=root, port=free_port())
+        try:
+            server.start()
+        except RuntimeError as exc:
+            error = exc
+            continue
+        return server
+    shutil.rmtree(root, ignore_errors=True)
+    raise RuntimeError(str(error))
