@@ -14,7 +14,7 @@ from typing import Protocol
 from keyturn.accounts import Accounts
 from keyturn.audit import AuditLog, email_fingerprint
 from keyturn.clock import Clock, SystemClock
-from keyturn.errors import Forbidden, InvalidCredentials, TooManyAttempts
+from keyturn.errors import Forbidden, InvalidCredentials, StoreUnavailable, TooManyAttempts
 from keyturn.ratelimit import LoginThrottle, throttle_key
 from keyturn.sessions import IssuedSession, SessionManager
 from keyturn.settings import Settings
@@ -162,6 +162,9 @@ class AuthService:
             raise
         try:
             user = await self.accounts.authenticate(email, password)
+        except StoreUnavailable:
+            await self.throttle.release(key)  # not a failed sign-in
+            raise
         except InvalidCredentials:
             await self.throttle.record_failure(key, ip)
             self.audit.record(
@@ -289,6 +292,41 @@ class AuthService:
         )
         return issued
 
+    async def reauthenticate(
+        self, secret: str, password: str, *, ip: str, user_agent: str | None
+    ) -> IssuedSession:
+        """Prove again, with the password, that the session's user is at the
+        keyboard: the session's sign-in time (``auth_time``) becomes now, and the
+        session gets a new ID (a privilege change).
+
+        The check is a sign-in's: throttled per account and client first, a
+        wrong password counts as a failed sign-in and is audited as one.
+
+        Returns:
+            The session under its new secret ID; the old one is dead.
+
+        Raises:
+            NotAuthenticated: ``secret`` is not a live session.
+            TooManyAttempts: too many recent failures for this account or client.
+            InvalidCredentials: the password is wrong.
+            StoreUnavailable: a store is unreachable.
+        """
+        validated = await self.sessions.validate(secret)
+        user = await self.check_credentials(
+            validated.user.email, password, ip=ip, user_agent=user_agent, via="reauthenticate"
+        )
+        if user.id != validated.user.id:  # the address moved to another account meanwhile
+            raise InvalidCredentials()
+        issued = await self.sessions.rotate(secret, auth_time=self.clock.now())
+        self.audit.record(
+            "reauthenticated",
+            user_id=user.id,
+            ip=ip,
+            user_agent=user_agent,
+            session=issued.session.handle,
+        )
+        return issued
+
     async def replace_password(
         self,
         user: User,
@@ -312,6 +350,9 @@ class AuthService:
         await self.throttle.check(user.email_key, client)
         try:
             await self.accounts.change_password(user.id, current_password, new_password)
+        except StoreUnavailable:
+            await self.throttle.release(user.email_key)  # not a failed attempt
+            raise
         except InvalidCredentials:
             await self.throttle.record_failure(user.email_key, client)
             self.audit.record(

@@ -20,6 +20,7 @@ hashed before they become part of a key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 from collections.abc import Sequence
@@ -64,8 +65,9 @@ class LoginThrottle:
     ``login_max_account_failures`` passwords are ever verified per account and
     window. ``record_success`` gives the reservation back by clearing the
     account's count; ``record_failure`` keeps it and counts the failure against
-    the client address. An attempt that ends in neither (a store outage while
-    verifying) keeps its reservation, which errs on the side of refusing.
+    the client address; ``release`` gives it back for an attempt that ended in
+    neither (the account store was down while the throttle store, e.g. Redis,
+    was up), since only failed sign-ins count.
 
     Args:
         storage: a ``limits`` async storage.
@@ -137,6 +139,17 @@ class LoginThrottle:
             await self._limiter.clear(self._account_limit, _digest(account_key))
         except Exception as exc:
             raise self._unavailable(exc) from exc
+
+    async def release(self, account_key: str) -> None:
+        """Give back the attempt :meth:`check` reserved, for a sign-in that ended
+        in neither success nor failure (a store outage while verifying): only
+        failed sign-ins count. Best effort: when the throttle store is down too,
+        the reservation stays, which errs on the side of refusing."""
+        item = self._account_limit
+        key = item.key_for(_digest(account_key))
+        with contextlib.suppress(Exception):
+            if await self.storage.incr(key, item.get_expiry(), amount=-1) < 0:
+                await self.storage.clear(key)  # the window ended in between
 
     async def sweep(self) -> int:
         """Delete expired counters where the storage needs it (the SQL table does;

@@ -1,7 +1,9 @@
 """One ``storage`` fixture parametrized over every implementation.
 
-Every contract test runs against the memory reference, a migrated SQLite file
-and a migrated database on a real PostgreSQL server (marked ``postgres``).
+Every contract test runs against the memory reference, a migrated SQLite file,
+a migrated database on a real PostgreSQL server (marked ``postgres``) and the
+SQL + Redis bundle on a real Redis server (marked ``redis``: SQLite for users,
+keys, refresh and clients; Redis for sessions, revocations and throttling).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from keyturn.stores.sql_throttle import SqlThrottleStorage
         pytest.param("memory"),
         pytest.param("sqlite"),
         pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("redis", marks=pytest.mark.redis),
     ]
 )
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
@@ -37,6 +40,13 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     elif request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'keyturn.db'}"
         opened = await open_storage(Settings(database_url=url))
+    elif request.param == "redis":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'keyturn.db'}"
+        redis_url = request.getfixturevalue("redis_url")  # skips or fails without Redis
+        opened = await open_storage(Settings(database_url=url, redis_url=redis_url))
+        from keyturn.stores.redis import SqlRedisStorage
+
+        assert isinstance(opened, SqlRedisStorage)
     else:
         url = request.getfixturevalue("postgres_database_url")
         opened = await open_storage(Settings(database_url=url), migrate=True)
@@ -72,6 +82,7 @@ def throttle_clock(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
         pytest.param("memory"),
         pytest.param("sqlite"),
         pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("redis", marks=pytest.mark.redis),
     ]
 )
 async def throttle_storage(
@@ -80,6 +91,16 @@ async def throttle_storage(
     """A fresh, empty throttle storage of each kind, on ``throttle_clock``."""
     if request.param == "memory":
         yield LimitsMemoryStorage()
+        return
+    if request.param == "redis":
+        redis_url = request.getfixturevalue("redis_url")  # skips or fails without Redis
+        from keyturn.stores.redis import RedisConnection, RedisThrottleStorage
+
+        connection = RedisConnection(redis_url)
+        try:
+            yield RedisThrottleStorage(connection, clock=throttle_clock)
+        finally:
+            await connection.close()
         return
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'keyturn.db'}"

@@ -1,5 +1,5 @@
 """Contract of a sign-in throttle storage (limits' async ``Storage`` interface), run
-over limits' memory storage, SQLite and PostgreSQL."""
+over limits' memory storage, SQLite, PostgreSQL and Redis."""
 
 from __future__ import annotations
 

@@ -65,6 +65,21 @@ async def test_success_before_the_limit_resets_the_account_count(throttle: Login
     await throttle.check(ALICE, CLIENT)
 
 
+async def test_an_attempt_ended_by_an_outage_is_given_back(throttle: LoginThrottle) -> None:
+    """Only failed sign-ins count: attempts that ended in a store outage (released)
+    never lock the account, however many there are."""
+    for _ in range(25):
+        await throttle.check(ALICE, CLIENT)
+        await throttle.release(ALICE)
+    await throttle.check(ALICE, CLIENT)  # still allowed
+    for _ in range(9):
+        await throttle.record_failure(ALICE, CLIENT)
+        await throttle.check(ALICE, CLIENT)
+    await throttle.record_failure(ALICE, CLIENT)
+    with pytest.raises(TooManyAttempts):
+        await throttle.check(ALICE, CLIENT)
+
+
 async def test_accounts_are_counted_independently(throttle: LoginThrottle) -> None:
     """A locked account does not affect another account."""
     for _ in range(10):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from keyturn.errors import StoreUnavailable
+from keyturn.errors import ConfigurationError, StoreUnavailable
 from keyturn.settings import Settings
 from keyturn.stores.base import Storage
 from keyturn.stores.migrate import ensure_current, upgrade
@@ -21,15 +21,20 @@ from keyturn.stores.sql import SqlStorage, create_engine_for
 async def open_storage(settings: Settings, *, migrate: bool | None = None) -> Storage:
     """Connect to ``settings.database_url`` and make sure the schema is current.
 
+    With ``settings.redis_url`` the result keeps users, keys, refresh families and
+    clients in the database and moves sessions and the revocation log to Redis
+    (:class:`~keyturn.stores.redis.SqlRedisStorage`); Redis must answer too.
+
     ``migrate=None`` migrates SQLite (file or ``:memory:``; a missing parent
     directory is created) and only checks PostgreSQL; ``True`` always migrates;
     ``False`` always only checks.
 
     Raises:
-        StoreUnavailable: the database cannot be reached; the one-line message
-            names it with the password masked.
+        StoreUnavailable: the database (or Redis) cannot be reached; the one-line
+            message names it with the password masked.
         DatabaseNotMigrated: the schema is behind and migrating was not allowed.
-        ConfigurationError: the schema is newer than this keyturn knows.
+        ConfigurationError: the schema is newer than this keyturn knows, or
+            ``redis_url`` is set without redis-py installed.
     """
     should_migrate = settings.is_sqlite if migrate is None else migrate
     path = settings.sqlite_path
@@ -48,10 +53,32 @@ async def open_storage(settings: Settings, *, migrate: bool | None = None) -> St
             await upgrade(storage.engine)
         else:
             await ensure_current(storage.engine)
+        if settings.redis_url is not None:
+            return await _with_redis(storage, settings.redis_url)
     except BaseException:
         await storage.close()
         raise
     return storage
+
+
+async def _with_redis(sql: SqlStorage, url: str) -> Storage:
+    """The SQL storage with its sessions and revocations moved to Redis."""
+    try:
+        from keyturn.stores.redis import RedisConnection, SqlRedisStorage
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] != "redis":
+            raise
+        raise ConfigurationError(
+            "--redis-url needs redis-py, which is not installed: pip install 'keyturn[redis]'"
+        ) from None
+    connection = RedisConnection(url)
+    try:
+        await connection.ping()
+        await connection.check_eviction_policy()
+    except BaseException:
+        await connection.close()
+        raise
+    return SqlRedisStorage(sql, connection)
 
 
 def _create_private(path: Path) -> None:
