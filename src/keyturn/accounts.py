@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from keyturn.clock import Clock
 from keyturn.emails import normalize_email
 from keyturn.errors import InvalidCredentials, InvalidEmail, UserNotFound
+from keyturn.fanout import Change, FanOut
+from keyturn.legacy_hashes import hash_format
 from keyturn.passwords import PasswordHasher, PasswordPolicy
 from keyturn.stores.base import User, UserStore
 
@@ -31,6 +33,8 @@ class Accounts:
         hasher: hashes and verifies passwords (argon2id, off the event loop).
         policy: what a new password must satisfy.
         clock: supplies ``created_at``.
+        fanout: where a disabled, enabled or re-passworded account is published,
+            so every instance drops its cached copies (:mod:`keyturn.fanout`).
     """
 
     def __init__(
@@ -39,11 +43,14 @@ class Accounts:
         hasher: PasswordHasher,
         policy: PasswordPolicy,
         clock: Clock,
+        *,
+        fanout: FanOut | None = None,
     ) -> None:
         self.users = users
         self.hasher = hasher
         self.policy = policy
         self.clock = clock
+        self.fanout = fanout
 
     async def register(self, email: str, password: str, *, roles: Sequence[str] = ()) -> User:
         """Create an account; the e-mail and the password are checked before hashing.
@@ -65,11 +72,39 @@ class Accounts:
         await self.users.add(user)
         return user
 
+    async def import_user(
+        self, email: str, password_hash: str, *, roles: Sequence[str] = ()
+    ) -> User:
+        """Create an account from another system's e-mail and password hash.
+
+        The hash is stored as given (bcrypt, Django PBKDF2 or argon2) and replaced
+        by argon2id at the account's first successful sign-in. No password policy
+        applies until the user changes the password.
+
+        Raises:
+            InvalidEmail: the address is not valid.
+            UnsupportedHash: keyturn cannot verify this hash (unknown format,
+                malformed, or a cost out of range); the message never repeats it.
+            EmailTaken: an account with this address (case-insensitively) exists.
+        """
+        normalized = normalize_email(email)
+        hash_format(password_hash)
+        user = User(
+            id=str(uuid.uuid4()),
+            email=normalized,
+            password_hash=password_hash,
+            created_at=self.clock.now(),
+            roles=tuple(roles),
+        )
+        await self.users.add(user)
+        return user
+
     async def authenticate(self, email: str, password: str) -> User:
         """The account for this e-mail and password, upgrading its hash if outdated.
 
         Unknown address, wrong password and disabled account are indistinguishable,
-        by exception and by time: each costs one argon2 verification. Input that
+        by exception and by time: each costs one argon2 verification (an imported
+        account not signed in since costs its bcrypt or PBKDF2 check instead). Input that
         cannot belong to any account (invalid address syntax, a password over the
         policy's maximum length) is refused without hashing; that reveals nothing
         about accounts and keeps megabyte passwords away from argon2.
@@ -114,6 +149,7 @@ class Accounts:
         self.policy.check(new_password)
         new_hash = await self.hasher.hash(new_password)
         await self.users.set_password_hash(user.id, new_hash)
+        await self._changed(user.id, "password")
         return dataclasses.replace(user, password_hash=new_hash)
 
     async def set_disabled(self, email: str, disabled: bool) -> User:
@@ -133,7 +169,12 @@ class Accounts:
         if user is None:
             raise UserNotFound()
         await self.users.set_disabled(user.id, disabled)
+        await self._changed(user.id, "disabled" if disabled else "enabled")
         return dataclasses.replace(user, disabled=disabled)
+
+    async def _changed(self, user_id: str, reason: str) -> None:
+        if self.fanout is not None:
+            await self.fanout.publish(Change.user_changed(user_id, reason))
 
     async def get(self, user_id: str) -> User | None:
         """The account with this id, or None."""

@@ -4,7 +4,9 @@ Framework-free. :class:`BearerAuthenticator` turns an access token into its
 claims and a :class:`~keyturn.principal.Principal`, and in the common case does
 no I/O: the verifier caches verified tokens, the revocation replica is in
 memory, and users come from an in-process LRU cache refreshed at most once per
-``staleness_bound`` (ahead of time, by one shared read). Signature checks
+``staleness_bound`` (ahead of time, by one shared read), or per ``cache_ttl``
+while the fan-out bus is alive and pushes every change of a user (the trust
+rules are in :mod:`keyturn.fanout`). Signature checks
 follow key rotations made elsewhere (other instances, the CLI) by re-reading
 the key ring.
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
+from keyturn.fanout import FanOut
 from keyturn.keyring_manager import KeyManager
 from keyturn.principal import Principal
 from keyturn.revocation import RevocationList
@@ -35,6 +38,7 @@ __all__ = ["BearerAuthenticator"]
 class _CachedUser:
     user: User | None
     fetched_at: float
+    trusted: int | None = None  # the bus epoch it may be trusted under (keyturn.fanout)
 
 
 class BearerAuthenticator:
@@ -48,6 +52,8 @@ class BearerAuthenticator:
         settings: ``revocation_mode`` and ``staleness_bound``.
         clock: the time.
         user_cache_size: how many users to keep (LRU).
+        fanout: how long a cached user may be trusted (and where changes of
+            users arrive); None: no bus, the plain staleness bound.
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class BearerAuthenticator:
         settings: Settings,
         clock: Clock,
         user_cache_size: int,
+        fanout: FanOut | None = None,
     ) -> None:
         self.revocations = revocations
         self.users = users
@@ -71,6 +78,8 @@ class BearerAuthenticator:
         self._user_cache: OrderedDict[str, _CachedUser] = OrderedDict()
         self._user_loads: SingleFlight[str, User | None] = SingleFlight()
         self._user_cache_size = max(1, user_cache_size)
+        self.fanout = fanout if fanout is not None else FanOut(settings)
+        self.fanout.attach(users=self)
 
     async def authenticate(self, token: str) -> tuple[AccessTokenClaims, Principal]:
         """The claims and caller of a bearer token.
@@ -122,21 +131,27 @@ class BearerAuthenticator:
             raise
 
     async def user(self, user_id: str) -> User | None:
-        """A user through the cache: fresh for ``staleness_bound``, refreshed ahead
-        of time in the second half of it; in ``stateless`` mode a stale entry is
-        served when the store fails.
+        """A user through the cache: fresh for ``staleness_bound`` (``cache_ttl``
+        while the fan-out bus vouches for it), refreshed ahead of time in the
+        second half of that; in ``stateless`` mode a stale entry is served when
+        the store fails.
 
         Raises:
-            StoreUnavailable: the entry is stale past the bound (or missing) and
+            StoreUnavailable: the entry is stale past its limit (or missing) and
                 the store cannot be reached.
         """
         now = self.clock.now()
         cached = self._user_cache.get(user_id)
-        bound = self.settings.staleness_bound
-        if cached is not None and now - cached.fetched_at < bound:
-            if now - cached.fetched_at >= bound / 2:  # refresh ahead, nobody waits
-                self._user_loads.start(user_id, lambda: self._load_user(user_id))
-            return cached.user
+        if cached is not None:
+            age = now - cached.fetched_at
+            limit = self.fanout.limit(cached.trusted)
+            if age < limit and (
+                age < self.settings.staleness_bound
+                or not self.fanout.outdated(user_id, None, cached.fetched_at)
+            ):
+                if age >= limit / 2:  # refresh ahead, nobody waits
+                    self._user_loads.start(user_id, lambda: self._load_user(user_id))
+                return cached.user
         try:
             return await self._user_loads.run(user_id, lambda: self._load_user(user_id))
         except Exception:
@@ -146,13 +161,15 @@ class BearerAuthenticator:
 
     async def _load_user(self, user_id: str) -> User | None:
         started = self.clock.now()
+        ticket = self.fanout.begin()
         user = await self.users.get(user_id)
-        self._store_user(user_id, _CachedUser(user, started))
+        self._store_user(user_id, _CachedUser(user, started, self.fanout.trusted(ticket)))
         return user
 
     def remember_user(self, user: User) -> None:
         """Cache a user just read elsewhere (a grant), so its first bearer request
-        needs no store read."""
+        needs no store read. Trusted for the plain bound: when that read began is
+        unknown here."""
         self._store_user(user.id, _CachedUser(user, self.clock.now()))
 
     def _store_user(self, user_id: str, entry: _CachedUser) -> None:
@@ -163,5 +180,6 @@ class BearerAuthenticator:
             cache.popitem(last=False)
 
     def forget_user(self, user_id: str) -> None:
-        """Drop a cached user (after disabling it on this instance)."""
+        """Drop a cached user (after disabling it here, or on a
+        :class:`~keyturn.fanout.Change` from another instance)."""
         self._user_cache.pop(user_id, None)

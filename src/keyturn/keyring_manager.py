@@ -13,6 +13,10 @@ most once per bound when a token names a ``kid`` we do not know
 list (``kid`` and ``retired_at`` of every key) and rebuilds the ring only when it
 changed, or when a retired key's verification window has closed.
 
+A rotation is published as a :class:`~keyturn.fanout.Change`, so other instances
+re-read the store within milliseconds (:meth:`KeyManager.reload`), and so does a
+reconnected fan-out bus; the periodic re-read stays as the fallback.
+
 Listeners registered with :meth:`KeyManager.subscribe` (the token issuer and
 verifier's ``use_keyring``) get every new ring.
 """
@@ -29,6 +33,7 @@ from typing import Literal
 
 from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable
+from keyturn.fanout import Change, FanOut
 from keyturn.key_encryption import KeyEncryptor
 from keyturn.keyring import KeyRing
 from keyturn.keys import SigningKey, generate_key
@@ -61,7 +66,8 @@ def _fingerprint(keys: Sequence[SigningKey]) -> str:
 class KeyManager:
     """The current key ring of one instance, kept in step with the key store.
 
-    Call :meth:`load` once before use (``Keyturn.start()`` does).
+    Call :meth:`load` once before use (``Keyturn.start()`` does). With a
+    ``fanout``, rotations are published and published rotations reloaded.
     """
 
     def __init__(
@@ -70,7 +76,12 @@ class KeyManager:
         encryptor: KeyEncryptor,
         settings: Settings,
         clock: Clock,
+        *,
+        fanout: FanOut | None = None,
     ) -> None:
+        self._fanout = fanout
+        if fanout is not None:
+            fanout.attach(keys=self)
         self._store = store
         self._encryptor = encryptor
         self._settings = settings
@@ -145,6 +156,8 @@ class KeyManager:
                 if other.kid != key.kid and other.retired_at is None:
                     await self._store.retire(other.kid, now)
             self._install(await self._store.list())
+        if self._fanout is not None:
+            await self._fanout.publish(Change.keys_changed())
         return _without_secret(key)
 
     async def list(self) -> list[SigningKey]:
@@ -163,7 +176,13 @@ class KeyManager:
         now = self._clock.now()
         if now - self._checked_at < self._bound and now < self._rebuild_at:
             return False
-        return await self._reload(now, unknown_kid=False)
+        return await self._reload(now, force=False)
+
+    async def reload(self) -> bool:
+        """Re-read the store now (a :class:`~keyturn.fanout.Change` said the keys
+        changed); returns True when the ring was rebuilt. An outage keeps the
+        current ring, as in :meth:`reload_if_stale`."""
+        return await self._reload(self._clock.now(), force=True)
 
     def reload_soon(self) -> None:
         """:meth:`reload_if_stale` in the background, for the request path: the
@@ -183,11 +202,11 @@ class KeyManager:
         if now - self._unknown_kid_at < self._bound:
             return False
         self._unknown_kid_at = now
-        return await self._reload(now, unknown_kid=True)
+        return await self._reload(now, force=True)
 
-    async def _reload(self, now: float, *, unknown_kid: bool) -> bool:
+    async def _reload(self, now: float, *, force: bool) -> bool:
         async with self._lock:
-            if not unknown_kid and now - self._checked_at < self._bound and now < self._rebuild_at:
+            if not force and now - self._checked_at < self._bound and now < self._rebuild_at:
                 return False  # another caller re-read while we waited for the lock
             self._checked_at = now
             try:

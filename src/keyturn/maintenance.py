@@ -1,6 +1,6 @@
 """Housekeeping that keeps the stores small: expired sessions, stale throttle
-counters, dead refresh tokens, old revocation entries and long-retired keys are
-deleted periodically, not on the request path."""
+counters, dead refresh tokens, old revocation entries, long-retired keys and
+delivered fan-out changes are deleted periodically, not on the request path."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         # A retired key is kept a day past the last moment a token it signed
         # could verify, so `keyturn key list` still explains recent refusals.
         "keys": await keyturn.storage.keys.delete_expired(now - keyturn.keys.window - 86_400),
+        # Delivered rows of the polling fan-out bus's change table (SQLite).
+        "changes": await keyturn.fanout.sweep(now),
     }
 
 

@@ -8,9 +8,14 @@ couple of dictionary lookups and touches no network:
 
 - at :meth:`start` it loads every live entry;
 - afterwards :meth:`ensure_fresh` fetches what changed, at most once per
-  ``settings.staleness_bound`` seconds;
+  ``settings.staleness_bound`` seconds, or once per
+  :data:`~keyturn.fanout.RESYNC_INTERVAL` while the fan-out bus is alive and
+  pushes every new entry (:meth:`apply_remote`; the trust rules are in
+  :mod:`keyturn.fanout`); a reconnected bus triggers a full :meth:`resync`;
 - revocations made on this instance apply locally at once, before the store
-  write, so the instance that revoked never accepts the token again.
+  write, so the instance that revoked never accepts the token again, and are
+  published after it (even when the store write failed: pushing a revocation
+  can only refuse more).
 
 Incremental sync asks for entries with a ``seq`` above the highest seen *or* a
 ``created_at`` within an overlap window (``OVERLAP`` seconds) before the previous
@@ -33,7 +38,8 @@ by the cut-off itself; every path that sets a cut-off also revokes the ``sid`` o
 each of the user's sessions and families, which covers it. A token issued after
 the cut-off in that second stays valid, so signing in again at once works.
 
-If the replica cannot sync and its last successful sync is older than the bound,
+If the replica cannot sync and its last successful sync is older than its limit
+(the bound, whenever the bus is not alive in the epoch of that sync),
 :meth:`ensure_fresh` raises :class:`~keyturn.errors.StoreUnavailable`: the
 instance fails closed rather than accept a token it could not check.
 
@@ -51,6 +57,7 @@ from typing import Final
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken, StoreUnavailable
+from keyturn.fanout import Change, FanOut
 from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import Revocation, RevocationKind, RevocationStore, Session
@@ -69,12 +76,24 @@ class RevocationList:
         store: the shared revocation log.
         settings: ``staleness_bound``, ``access_token_ttl``, ``clock_leeway``.
         clock: the time entries are stamped and expired with.
+        fanout: publishes new entries and says how long a sync may be trusted;
+            None: no bus (a sync is good for the staleness bound).
     """
 
-    def __init__(self, store: RevocationStore, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: RevocationStore,
+        settings: Settings,
+        clock: Clock,
+        *,
+        fanout: FanOut | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.fanout = fanout if fanout is not None else FanOut(settings)
+        self.fanout.attach(revocations=self)
+        self._synced_trust: int | None = None  # the bus epoch the last sync belongs to
         self._jtis: dict[str, float] = {}
         self._sids: dict[str, float] = {}
         self._cutoffs: dict[str, tuple[float, float]] = {}  # user -> (cut-off, expires_at)
@@ -99,27 +118,61 @@ class RevocationList:
         async with self._lock:
             await self._sync(since=math.inf)
 
+    async def resync(self) -> None:
+        """Reload every live entry (after the bus reconnected: what was pushed
+        while it was away is lost).
+
+        Raises:
+            StoreUnavailable: the store cannot be reached.
+        """
+        async with self._lock:
+            await self._sync(since=math.inf, after_seq=0)
+
+    def apply_remote(self, entry: Revocation) -> None:
+        """Merge an entry another instance published (idempotent, memory only)."""
+        self._apply(entry)
+
+    def current(self) -> bool:
+        """Whether the replica is within its limit, without waiting: past half
+        of it a background sync starts. For :meth:`keyturn.fanout.FanOut.outdated`."""
+        synced = self._synced_at
+        if synced is None:
+            self._syncs.start("sync", self._sync_if_stale)
+            return False
+        age = self.clock.now() - synced
+        limit = self._limit()
+        if age >= limit / 2:
+            self._syncs.start("sync", self._sync_if_stale)
+        return age < limit
+
+    def _limit(self) -> float:
+        """Seconds the last sync is good for (keyturn.fanout rules 1 and 2)."""
+        return self.fanout.limit(self._synced_trust, long=self.fanout.resync_interval)
+
     async def ensure_fresh(self) -> None:
-        """Sync when the last sync is ``staleness_bound`` old or older; otherwise
-        return at once (starting a background sync past half the bound, so under
-        steady traffic no request waits for it). Concurrent callers share one sync.
+        """Sync when the last sync is as old as its limit (``staleness_bound``, or
+        the resync interval while the bus is alive); otherwise return at once
+        (starting a background sync past half the limit, so under steady traffic
+        no request waits for it). Concurrent callers share one sync.
 
         Raises:
             StoreUnavailable: the sync failed and the replica is now older than
-                the bound (never started counts as infinitely old).
+                its limit (never started counts as infinitely old).
         """
         now = self.clock.now()
-        if self._is_fresh(now):
-            synced = self._synced_at
-            if synced is not None and now - synced >= self.settings.staleness_bound / 2:
-                self._syncs.start("sync", self._sync_if_stale)
-            return
+        synced = self._synced_at
+        if synced is not None:
+            limit = self._limit()
+            if now - synced < limit:
+                if now - synced >= limit / 2:
+                    self._syncs.start("sync", self._sync_if_stale)
+                return
         await self._syncs.run("sync", self._sync_if_stale)
 
     async def _sync_if_stale(self) -> None:
         async with self._lock:
             synced = self._synced_at
-            if synced is not None and self.clock.now() - synced < self.settings.staleness_bound / 2:
+            if synced is not None and self.clock.now() - synced < self._limit() / 2:
                 return  # another caller synced while this one waited for the lock
             try:
                 since = math.inf if self._synced_at is None else self._synced_at - OVERLAP
@@ -131,12 +184,14 @@ class RevocationList:
 
     def _is_fresh(self, now: float) -> bool:
         synced = self._synced_at
-        return synced is not None and now - synced < self.settings.staleness_bound
+        return synced is not None and now - synced < self._limit()
 
-    async def _sync(self, *, since: float) -> None:
+    async def _sync(self, *, since: float, after_seq: int | None = None) -> None:
+        ticket = self.fanout.begin()
         started = self.clock.now()
+        after = self._last_seq if after_seq is None else after_seq
         try:
-            entries = await self.store.changes(after_seq=self._last_seq, since=since, now=started)
+            entries = await self.store.changes(after_seq=after, since=since, now=started)
         except StoreUnavailable:
             raise
         except Exception as exc:  # any store failure means we could not check: fail closed
@@ -146,6 +201,8 @@ class RevocationList:
             self._last_seq = max(self._last_seq, entry.seq)
         self._purge(started)
         self._synced_at = started
+        # Entries pushed during the read were merged, so only the epoch matters.
+        self._synced_trust = self.fanout.trusted(ticket, races=False)
 
     def _apply(self, entry: Revocation) -> None:
         if entry.kind == "jti":
@@ -243,14 +300,22 @@ class RevocationList:
         self, kind: RevocationKind, values: list[str], now: float, until: float
     ) -> None:
         entries = [Revocation(kind, value, now, until) for value in values]
+        if not entries:
+            return
         for entry in entries:  # local first: this instance refuses at once
             self._apply(entry)
+        failure: StoreUnavailable | None = None
         for entry in entries:
             try:
                 await self.store.add(entry)
-            except StoreUnavailable:
-                raise
+            except StoreUnavailable as exc:
+                failure = exc
+                break
             except Exception as exc:
-                raise StoreUnavailable(
-                    f"the revocation store failed: {type(exc).__name__}"
-                ) from exc
+                failure = StoreUnavailable(f"the revocation store failed: {type(exc).__name__}")
+                failure.__cause__ = exc
+                break
+        # Published even when the write failed: other instances refuse sooner.
+        await self.fanout.publish(Change.revoked(entries))
+        if failure is not None:
+            raise failure

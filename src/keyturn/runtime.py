@@ -4,6 +4,9 @@ same thing the same way."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 
@@ -15,6 +18,7 @@ from keyturn.audit import AuditLog
 from keyturn.auth import AuthService
 from keyturn.clients import Clients
 from keyturn.clock import Clock, SystemClock
+from keyturn.fanout import ChangeBus, FanOut
 from keyturn.key_encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
 from keyturn.keyring_manager import KeyManager
 from keyturn.passwords import PasswordHasher, PasswordPolicy
@@ -35,8 +39,9 @@ class Keyturn:
     :meth:`close`. Pass ``storage``, ``clock`` or ``hasher`` to replace the
     defaults (tests use a memory store, a frozen clock and a cheap hasher).
 
-    The sign-in throttle counts in the database for SQL storage (shared by every
-    worker and host, measured by ``clock``), and in process memory otherwise
+    The sign-in throttle counts in Redis when ``redis_url`` is set, else in the
+    database for SQL storage (either shared by every worker and host, measured
+    by ``clock``), and in process memory otherwise
     (measured by the system clock, as ``limits``' memory storage is); pass
     ``throttle_storage`` (any ``limits`` async storage) to choose another.
     """
@@ -50,8 +55,13 @@ class Keyturn:
         hasher: PasswordHasher | None = None,
         throttle_storage: LimitsStorage | None = None,
         key_encryptor: KeyEncryptor | None = None,
+        bus: ChangeBus | None = None,
     ) -> None:
         self.settings = settings
+        #: The fan-out bus to use instead of the one chosen from the settings
+        #: (keyturn.buses.open_bus); tests pass a MemoryBus.
+        self._bus = bus
+        self._fanout: FanOut | None = None
         self.clock: Clock = clock or SystemClock()
         self.hasher = hasher or PasswordHasher.from_settings(settings)
         self.policy = PasswordPolicy(min_length=settings.min_password_length)
@@ -86,12 +96,17 @@ class Keyturn:
             from keyturn.stores.factory import open_storage
 
             self._storage = await open_storage(self.settings, migrate=migrate)
+        await self._start_fanout()
         await self._load_keys()
         await self._start_revocations()
         self._started = True
 
     async def close(self) -> None:
-        """Close the stores this object opened and release the audit file."""
+        """Deliver queued changes, close the stores this object opened and
+        release the audit file."""
+        if self._fanout is not None:
+            await self._fanout.close()
+            self._fanout = None
         if self._audit is not None:
             self._audit.close()
         self._audit = self._throttle = self._sessions = self._auth = None
@@ -102,6 +117,25 @@ class Keyturn:
         if self._storage is not None and self._owns_storage:
             await self._storage.close()
             self._storage = None
+
+    async def _start_fanout(self) -> None:
+        """Choose the change bus (unless one was given) and start listening in
+        the background; an unreachable bus does not stop the start."""
+        if self._fanout is None:
+            bus = self._bus
+            if bus is None:
+                from keyturn.buses import open_bus
+
+                bus = open_bus(self.settings, self.storage, self.clock)
+            self._fanout = FanOut(self.settings, bus=bus)
+            await self._fanout.start()
+
+    @property
+    def fanout(self) -> FanOut:
+        """This instance's end of the change bus (see :mod:`keyturn.fanout`)."""
+        if self._fanout is None:
+            raise RuntimeError("Keyturn.start() has not been called")
+        return self._fanout
 
     @property
     def started(self) -> bool:
@@ -117,7 +151,9 @@ class Keyturn:
     @property
     def accounts(self) -> Accounts:
         if self._accounts is None:
-            self._accounts = Accounts(self.storage.users, self.hasher, self.policy, self.clock)
+            self._accounts = Accounts(
+                self.storage.users, self.hasher, self.policy, self.clock, fanout=self.fanout
+            )
         return self._accounts
 
     @property
@@ -140,6 +176,12 @@ class Keyturn:
         from keyturn.stores.sql import SqlStorage
 
         storage = self.storage
+        if self.settings.redis_url is not None:
+            from keyturn.stores.redis import RedisThrottleStorage, SqlRedisStorage
+
+            if isinstance(storage, SqlRedisStorage):
+                counters = RedisThrottleStorage(storage.redis, clock=self.clock)
+                return LoginThrottle(counters, self.settings, self.clock)
         if isinstance(storage, SqlStorage):
             from keyturn.stores.sql_throttle import SqlThrottleStorage
 
@@ -158,6 +200,7 @@ class Keyturn:
                 self.settings,
                 self.clock,
                 listener=self.revocations,
+                fanout=self.fanout,
             )
         return self._sessions
 
@@ -184,7 +227,9 @@ class Keyturn:
             return
         encryptor = self._key_encryptor or self._resolve_kek().encryptor
         self._key_encryptor = encryptor  # also seals kept refresh responses
-        manager = KeyManager(self.storage.keys, encryptor, self.settings, self.clock)
+        manager = KeyManager(
+            self.storage.keys, encryptor, self.settings, self.clock, fanout=self.fanout
+        )
         await manager.load()
         issuer = TokenIssuer(manager.ring, self.settings, self.clock)
         verifier = TokenVerifier(manager.ring, self.settings, self.clock)
@@ -239,7 +284,9 @@ class Keyturn:
         from keyturn.errors import StoreUnavailable
 
         if self._revocations is None:
-            self._revocations = RevocationList(self.storage.revocations, self.settings, self.clock)
+            self._revocations = RevocationList(
+                self.storage.revocations, self.settings, self.clock, fanout=self.fanout
+            )
             with contextlib.suppress(StoreUnavailable):
                 await self._revocations.start()
 
@@ -288,8 +335,39 @@ class Keyturn:
                 audit=self.audit,
                 settings=self.settings,
                 clock=self.clock,
+                fanout=self.fanout,
             )
         return self._tokens
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """An ASGI lifespan: ``FastAPI(lifespan=kt.lifespan)`` or
+        ``Starlette(lifespan=kt.lifespan)``.
+
+        Starts this instance unless it is already started, runs the background
+        sweeper of expired sessions, tokens and throttle counters
+        (:func:`keyturn.maintenance.sweep_forever`) while the app serves, and on
+        shutdown stops the sweeper and closes what it started. An instance the
+        caller started stays the caller's to close. ``app`` is ignored.
+
+        Raises:
+            DatabaseNotMigrated: a PostgreSQL schema is behind.
+            StoreUnavailable: the database cannot be reached at start.
+        """
+        from keyturn.maintenance import sweep_forever
+
+        owned = not self.started
+        if owned:
+            await self.start()
+        sweeper = asyncio.create_task(sweep_forever(self), name="keyturn-sweeper")
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if owned:
+                await self.close()
 
     async def __aenter__(self) -> Keyturn:
         await self.start()

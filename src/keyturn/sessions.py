@@ -7,9 +7,13 @@ works on every instance, and changes whenever the ID rotates.
 
 Validation is built for the hot path: a bounded in-process LRU holds what the
 store said about a session (and its user) for at most ``settings.staleness_bound``
-seconds. A hit within that bound costs no I/O at all; an older entry is re-read
-from the store, which stays the truth (a deleted session or a disabled user is
-refused within the bound, and at once on the instance that revoked it).
+seconds, or ``settings.cache_ttl`` while the fan-out bus is alive and pushes
+every invalidation (the trust rules are in :mod:`keyturn.fanout`). A hit costs
+no I/O at all; an older entry is re-read from the store, which stays the truth
+(a deleted session or a disabled user is refused at once on the instance that
+revoked it, within milliseconds on the others, and within the bound at worst).
+Every session this manager deletes is published as a
+:class:`~keyturn.fanout.Change` after the store write.
 ``last_seen_at`` is written at most once per ``settings.session_touch_interval``
 per session, so the idle timeout is exact to within that interval.
 """
@@ -30,6 +34,7 @@ from typing import Protocol, TypeGuard
 
 from keyturn.clock import Clock
 from keyturn.errors import CsrfFailed, NotAuthenticated, NotFound
+from keyturn.fanout import Change, FanOut
 from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import Session, SessionStore, User, UserStore
@@ -70,6 +75,7 @@ class _Entry:
     fetched_at: float  # when the store was last asked
     last_seen: float  # newest activity seen on this instance
     stored_last_seen: float  # newest last_seen_at known to be in the store
+    trusted: int | None = None  # the bus epoch it may be trusted under (keyturn.fanout)
 
 
 class SessionListener(Protocol):
@@ -99,6 +105,8 @@ class SessionManager:
         clock: the time every expiry is measured by.
         cache_size: how many validated sessions this instance keeps (LRU).
         listener: told about every revoked session (see :class:`SessionListener`).
+        fanout: publishes ended sessions and decides how long entries are
+            trusted; None: no bus (the plain staleness bound).
     """
 
     def __init__(
@@ -110,8 +118,11 @@ class SessionManager:
         *,
         cache_size: int = 100_000,
         listener: SessionListener | None = None,
+        fanout: FanOut | None = None,
     ) -> None:
         self.listener = listener
+        self.fanout = fanout if fanout is not None else FanOut(settings)
+        self.fanout.attach(sessions=self)
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
         self.store = sessions
@@ -195,12 +206,15 @@ class SessionManager:
         return await self._issue(secret, session, user)
 
     async def _issue(self, secret: str, session: Session, user: User) -> IssuedSession:
+        ticket = self.fanout.begin()
         evicted = await self.store.create(session, max_per_user=self.settings.max_sessions_per_user)
         for old in evicted:
             self.forget(old.id_hash)
         await self._ended(evicted)
         now = self.clock.now()
-        self._remember(session.id_hash, _Entry(ValidatedSession(session, user), now, now, now))
+        trusted = self.fanout.trusted(ticket)
+        entry = _Entry(ValidatedSession(session, user), now, now, now, trusted)
+        self._remember(session.id_hash, entry)
         return IssuedSession(secret, session, self.csrf_token(secret), evicted)
 
     async def validate(self, secret: str) -> ValidatedSession:
@@ -219,15 +233,15 @@ class SessionManager:
         id_hash = self.hash_secret(secret)
         now = self.clock.now()
         entry = self._cache.get(id_hash)
-        bound = self.settings.staleness_bound
-        if entry is not None and now - entry.fetched_at < bound:
+        limit = self.settings.staleness_bound if entry is None else self.fanout.limit(entry.trusted)
+        if entry is not None and self._usable(entry, now, limit):
             session = entry.validated.session
             if now >= session.expires_at:
                 await self._drop(id_hash)
                 raise NotAuthenticated()
             if now < entry.last_seen + session.idle_timeout:
                 self._cache.move_to_end(id_hash)
-                if now - entry.fetched_at >= bound / 2:
+                if now - entry.fetched_at >= limit / 2:
                     # Refresh ahead, in the background: under steady traffic the
                     # entry never goes stale and no request waits for the store.
                     current = entry
@@ -237,7 +251,18 @@ class SessionManager:
             # Idle here; another instance may have seen the session more recently.
         return await self._loads.run(id_hash, lambda: self._refresh(id_hash, entry, now))
 
+    def _usable(self, entry: _Entry, now: float, limit: float) -> bool:
+        """Within the entry's trust limit (keyturn.fanout rules 1, 2 and 5)."""
+        age = now - entry.fetched_at
+        if age < self.settings.staleness_bound:
+            return True
+        if age >= limit:
+            return False
+        session = entry.validated.session
+        return not self.fanout.outdated(session.user_id, session.handle, entry.fetched_at)
+
     async def _refresh(self, id_hash: str, entry: _Entry | None, now: float) -> ValidatedSession:
+        ticket = self.fanout.begin()
         session = await self.store.get(id_hash)
         if session is None:
             self.forget(id_hash)
@@ -254,7 +279,13 @@ class SessionManager:
             self.forget_user(session.user_id)
             await self._ended(ended)
             raise NotAuthenticated()
-        fresh = _Entry(ValidatedSession(session, user), now, session.last_seen_at, stored_last_seen)
+        fresh = _Entry(
+            ValidatedSession(session, user),
+            now,
+            session.last_seen_at,
+            stored_last_seen,
+            self.fanout.trusted(ticket),  # no await between this and caching
+        )
         self._remember(id_hash, fresh)
         await self._seen(id_hash, fresh, now)
         return fresh.validated
@@ -272,7 +303,9 @@ class SessionManager:
 
     async def _drop(self, id_hash: str) -> None:
         self.forget(id_hash)
-        await self.store.delete(id_hash)
+        deleted = await self.store.delete(id_hash)
+        if deleted is not None:
+            await self.fanout.publish(Change.sessions_ended([deleted]))
 
     async def rotate(self, secret: str, *, auth_time: float | None = None) -> IssuedSession:
         """Give a live session a new secret ID (after a privilege or password change).
@@ -291,6 +324,7 @@ class SessionManager:
         self.forget(old.id_hash)
         if await self.store.delete(old.id_hash) is None:
             raise NotAuthenticated()
+        await self.fanout.publish(Change.sessions_ended([old]))
         new_secret = secrets.token_urlsafe(_SECRET_BYTES)
         session = dataclasses.replace(
             old,
@@ -380,13 +414,17 @@ class SessionManager:
         return await self.store.sweep(self.clock.now())
 
     async def _ended(self, sessions: Sequence[Session]) -> None:
-        if sessions and self.listener is not None:
+        if not sessions:
+            return
+        await self.fanout.publish(Change.sessions_ended(sessions))
+        if self.listener is not None:
             await self.listener.sessions_ended(sessions)
 
     # --- the local cache ------------------------------------------------------------
 
     def forget(self, id_hash: str) -> None:
-        """Drop one cached session (e.g. on a revocation broadcast from another instance)."""
+        """Drop one cached session (e.g. on a :class:`~keyturn.fanout.Change` from
+        another instance)."""
         entry = self._cache.pop(id_hash, None)
         if entry is None:
             return

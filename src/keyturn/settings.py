@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 SigningAlgorithm = Literal["EdDSA", "ES256", "RS256", "HS256"]
 RevocationMode = Literal["strict", "stateless"]
+FanoutMode = Literal["auto", "off"]
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./keyturn.db"
 _SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -39,6 +40,25 @@ def _split_commas(value: Any) -> Any:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _is_origin(value: str) -> bool:
+    """Whether ``value`` is an ``http(s)://host[:port]`` origin (a trailing ``/`` allowed)."""
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and parts.username is None
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+    )
 
 
 class Settings(BaseSettings):
@@ -83,6 +103,10 @@ class Settings(BaseSettings):
     max_sessions_per_user: int = Field(10, ge=1, le=10_000)
     session_touch_interval: int = Field(60, ge=1, le=3600)
     staleness_bound: float = Field(2.0, gt=0, le=5)
+    # Fan-out (keyturn.fanout): while the change bus is alive, cached entries are
+    # trusted this long, since every invalidation is pushed; else staleness_bound.
+    cache_ttl: int = Field(300, ge=1, le=3600)
+    fanout: FanoutMode = "auto"
 
     # --- sign-in throttling ------------------------------------------------------------
     login_max_account_failures: int = Field(10, ge=1, le=10)
@@ -103,6 +127,7 @@ class Settings(BaseSettings):
     # --- HTTP ------------------------------------------------------------------------
     trusted_proxies: CommaList = Field(default_factory=list)
     cors_origins: CommaList = Field(default_factory=list)
+    refresh_cookie: bool = False
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     audit_log_file: Path | None = None
 
@@ -121,6 +146,16 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP address or CIDR") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _valid_origins(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _is_origin(item):
+                raise ValueError(
+                    f"{item!r} is not an origin (scheme://host[:port], no path; '*' is refused)"
+                )
         return value
 
     @field_validator("database_url")

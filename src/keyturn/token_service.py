@@ -25,6 +25,7 @@ before it passes ``client_id`` here).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from keyturn.audit import AuditLog
@@ -33,6 +34,7 @@ from keyturn.bearer import BearerAuthenticator
 from keyturn.clients import Clients
 from keyturn.clock import Clock
 from keyturn.errors import NotAuthenticated, NotFound
+from keyturn.fanout import FanOut
 from keyturn.grants import TokenGrants, TokenResponse
 from keyturn.keyring_manager import KeyManager
 from keyturn.principal import Principal
@@ -64,6 +66,8 @@ class TokenService:
         settings: lifetimes, ``revocation_mode``, ``staleness_bound``.
         clock: the time.
         user_cache_size: how many users the bearer path keeps (LRU).
+        fanout: the fan-out of this instance (how long cached users are
+            trusted); None: no bus.
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class TokenService:
         settings: Settings,
         clock: Clock,
         user_cache_size: int = 100_000,
+        fanout: FanOut | None = None,
     ) -> None:
         self.auth = auth
         self.families = families
@@ -99,6 +104,7 @@ class TokenService:
             settings=settings,
             clock=clock,
             user_cache_size=user_cache_size,
+            fanout=fanout,
         )
         self.grants = TokenGrants(
             auth=auth,
@@ -182,7 +188,10 @@ class TokenService:
             StoreUnavailable: the replica or the user cache is stale past the
                 bound and the store cannot be reached (fail closed).
         """
-        return await self.bearer.authenticate(token)
+        claims, principal = await self.bearer.authenticate(token)
+        if claims.auth_time is not None:
+            principal = replace(principal, auth_time=float(claims.auth_time))
+        return claims, principal
 
     def forget_user(self, user_id: str) -> None:
         """Drop a cached user (after disabling it on this instance)."""

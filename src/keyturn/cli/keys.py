@@ -1,8 +1,9 @@
 """``keyturn key list|rotate``: the signing keys in the database.
 
-A rotation is written to the database; running servers pick the new key up
-within the staleness bound (``--staleness-bound``), and at once when a token
-names a ``kid`` they have not seen yet.
+A rotation is written to the database and published on the fan-out bus
+(:mod:`keyturn.fanout`): running servers re-read the keys within milliseconds,
+within the staleness bound (``--staleness-bound``) if the bus is down, and at
+once when a token names a ``kid`` they have not seen yet.
 """
 
 from __future__ import annotations

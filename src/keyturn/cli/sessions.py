@@ -1,7 +1,9 @@
 """``keyturn session list|revoke|revoke-all``: the operator's view of sign-ins.
 
-Changes are made in the store; running servers notice them within the
-staleness bound (``--staleness-bound``), as their in-process caches re-read it.
+Changes are made in the store and published on the fan-out bus
+(:mod:`keyturn.fanout`): running servers drop the ended sessions within
+milliseconds, and within the staleness bound (``--staleness-bound``) if the bus
+is down.
 """
 
 from __future__ import annotations

@@ -129,3 +129,20 @@ oauth_clients = sa.Table(
     sa.Column("secret_hash", sa.String(64), nullable=True),  # SHA-256 hex of the secret
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+# The change log of the polling fan-out bus (keyturn.buses.polling): one row per
+# published change, read by every instance in ``seq`` order and trimmed by the
+# sweeper. AUTOINCREMENT on SQLite, so a seq is never reused after a trim.
+change_log = sa.Table(
+    "change_log",
+    metadata,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
+)

@@ -1,0 +1,171 @@
+"""Changes over PostgreSQL ``LISTEN``/``NOTIFY``, for deployments without Redis.
+
+The listener holds one asyncpg connection of its own (outside the SQLAlchemy
+pool), ``LISTEN keyturn_changes``, and runs ``SELECT 1`` on it every
+``staleness_bound / 4`` seconds: PostgreSQL sends a notification to a listening
+session before the answer of a query that started after the notifying commit, so
+the answer verifies that everything published before the query was delivered.
+No answer within ``staleness_bound / 2``, a closed connection or any error ends
+the epoch; it reconnects with exponential backoff (50 ms doubling to 2 s).
+
+Publishing is ``SELECT pg_notify(...)`` through the storage's engine (a pooled
+connection, no extra one). A payload must stay under 8000 bytes: larger
+changes are split by :func:`keyturn.fanout.encode_chunks`. Notifications are
+per database: every instance of a deployment uses the same database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from keyturn.buses.liveness import Liveness
+from keyturn.stores.sql.engine import connect, create_engine_for
+
+__all__ = ["APPLICATION_NAME", "DEFAULT_CHANNEL", "PostgresBus", "asyncpg_dsn"]
+
+logger = logging.getLogger("keyturn.fanout")
+
+DEFAULT_CHANNEL = "keyturn_changes"
+#: How the listening connection shows in ``pg_stat_activity``.
+APPLICATION_NAME = "keyturn-fanout"
+_CONNECT_TIMEOUT = 5.0
+_MAX_BACKOFF = 2.0
+_NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """A plain ``postgresql://`` DSN for asyncpg from a SQLAlchemy URL."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class PostgresBus:
+    """A :class:`~keyturn.fanout.ChangeBus` over PostgreSQL ``LISTEN``/``NOTIFY``.
+
+    Args:
+        database_url: the deployment's ``postgresql+asyncpg://`` URL.
+        bound: ``staleness_bound`` (heartbeat every quarter, lost after half).
+        engine: the storage's engine to publish through (one is made from
+            ``database_url``, and disposed at :meth:`close`, when None).
+        channel: the notification channel.
+    """
+
+    name = "postgres"
+    max_message_bytes = 7900
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        bound: float,
+        engine: AsyncEngine | None = None,
+        channel: str = DEFAULT_CHANNEL,
+    ) -> None:
+        self._dsn = asyncpg_dsn(database_url)
+        self.channel = channel
+        self.interval = bound / 4
+        self._liveness = Liveness(bound / 2)
+        self._owns_engine = engine is None
+        self._engine = engine if engine is not None else create_engine_for(database_url)
+        self._deliver: Callable[[str], None] | None = None
+        self._connected: Callable[[], None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._failures = 0
+
+    @property
+    def epoch(self) -> int | None:
+        return self._liveness.epoch
+
+    @property
+    def alive_since(self) -> float | None:
+        return self._liveness.alive_since
+
+    async def start(self, deliver: Callable[[str], None], connected: Callable[[], None]) -> None:
+        self._deliver, self._connected = deliver, connected
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="keyturn-fanout-postgres"
+            )
+
+    async def publish(self, message: str) -> None:
+        async with connect(self._engine, write=True) as connection:
+            await connection.execute(_NOTIFY, {"channel": self.channel, "payload": message})
+
+    async def _run(self) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                await self._listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._liveness.lost()
+                self._failures += 1
+                if self._failures == 1:
+                    backoff = 0.05
+                    logger.warning("postgres change channel lost (%s); reconnecting", exc)
+                else:
+                    logger.debug("postgres change channel still down: %s", exc)
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        if self._deliver is not None:
+            self._deliver(payload)
+
+    async def _listen(self) -> None:
+        import asyncpg
+
+        connection = await asyncpg.connect(
+            self._dsn,
+            timeout=_CONNECT_TIMEOUT,
+            server_settings={"application_name": APPLICATION_NAME},
+        )
+        closed = asyncio.Event()
+        connection.add_termination_listener(lambda _connection: closed.set())
+        try:
+            async with asyncio.timeout(_CONNECT_TIMEOUT):
+                await connection.add_listener(self.channel, self._on_notify)
+            self._liveness.restart()
+            if self._failures:
+                logger.warning("postgres change channel is back")
+            self._failures = 0
+            if self._connected is not None:
+                self._connected()
+            while not closed.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.interval):
+                        await closed.wait()
+                if closed.is_set():
+                    break
+                sent = time.monotonic()
+                async with asyncio.timeout(self._liveness.timeout):
+                    await connection.fetchval("SELECT 1")
+                if self._liveness.verified(sent) and self._connected is not None:
+                    self._connected()
+            raise ConnectionError("the listening connection was closed")
+        finally:
+            self._liveness.lost()
+            connection.terminate()
+
+    async def sweep(self, now: float) -> int:
+        return 0
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._liveness.lost()
+        if self._owns_engine:
+            await self._engine.dispose()

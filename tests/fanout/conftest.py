@@ -1,0 +1,13 @@
+"""Fixtures of the fan-out tests against real backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from keyturn.passwords import PasswordHasher
+
+
+@pytest.fixture
+def fast_hasher() -> PasswordHasher:
+    """An argon2id hasher with deliberately weak parameters, so tests run fast."""
+    return PasswordHasher(memory_kib=1024, time_cost=1, allow_weak_parameters=True)
