@@ -53,6 +53,7 @@ EVENTS: Final = frozenset(
         "session_revoked",
         "signed_out_everywhere",
         "password_changed",
+        "reauthenticated",
         "session_evicted",
         "user_disabled",
         "user_enabled",

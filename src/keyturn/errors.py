@@ -151,6 +151,30 @@ class Forbidden(KeyturnError):
     default_detail = "You are not allowed to do this."
 
 
+class InsufficientScope(Forbidden):
+    """A bearer token lacks a scope the resource needs (RFC 6750 section 3.1);
+    ``scope`` is what the resource needs, space-separated."""
+
+    code = "insufficient_scope"
+    default_detail = "The access token does not carry the scope this needs."
+
+    def __init__(self, scope: str, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.scope = scope
+
+
+class InsufficientUserAuthentication(NotAuthenticated):
+    """The sign-in is older than the resource allows (RFC 9470): sign in again
+    (or re-authenticate) within ``max_age`` seconds of the request."""
+
+    code = "insufficient_user_authentication"
+    default_detail = "A more recent sign-in is required."
+
+    def __init__(self, max_age: int, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.max_age = max_age
+
+
 class NotFound(KeyturnError):
     """The thing asked for does not exist (or is not the caller's)."""
 

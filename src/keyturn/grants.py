@@ -38,6 +38,9 @@ class TokenResponse:
     refresh_token: str | None = field(default=None, repr=False)
     scope: str = ""
     token_type: str = "Bearer"  # noqa: S105 (RFC 6750 token type)
+    #: Seconds until ``refresh_token`` expires (sliding TTL capped by the family's
+    #: absolute lifetime); None without a refresh token. Not in the JSON body.
+    refresh_expires_in: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body: ``access_token``, ``token_type``, ``expires_in``, and
@@ -67,6 +70,7 @@ def _claims_from_dict(data: dict[str, Any]) -> AccessTokenClaims:
         roles=tuple(data.get("roles", ())),
         nbf=data.get("nbf"),
         client_id=data.get("client_id"),
+        auth_time=data.get("auth_time"),
     )
 
 
@@ -138,7 +142,12 @@ class TokenGrants:
         )
         family = issued.family
         token, claims = self._issuer().issue(
-            user.id, sid=family.id, roles=user.roles, scope=scope, client_id=client_id
+            user.id,
+            sid=family.id,
+            roles=user.roles,
+            scope=scope,
+            client_id=client_id,
+            auth_time=family.created_at,
         )
         self._remember_user(user)
         self.audit.record(
@@ -152,7 +161,12 @@ class TokenGrants:
             client_id=client_id,
         )
         return TokenResponse(
-            token, claims.exp - claims.iat, claims, refresh_token=issued.refresh_token, scope=scope
+            token,
+            claims.exp - claims.iat,
+            claims,
+            refresh_token=issued.refresh_token,
+            scope=scope,
+            refresh_expires_in=self._refresh_expires_in(family),
         )
 
     async def refresh_grant(
@@ -187,6 +201,7 @@ class TokenGrants:
                 roles=user.roles,
                 scope=family.scope,
                 client_id=family.client_id,
+                auth_time=family.created_at,  # the password grant that opened it
             )
             return {"access_token": token, "refresh_token": new_refresh, "claims": claims.to_dict()}
 
@@ -223,7 +238,14 @@ class TokenGrants:
             claims,
             refresh_token=response["refresh_token"],
             scope=family.scope,
+            refresh_expires_in=self._refresh_expires_in(family),
         )
+
+    def _refresh_expires_in(self, family: RefreshFamily) -> int:
+        """Seconds a refresh token issued now lives: ``refresh_token_ttl``, capped
+        by the family's absolute end."""
+        now = self.clock.now()
+        return max(0, int(min(now + self.settings.refresh_token_ttl, family.expires_at) - now))
 
     async def _check_client(self, family: RefreshFamily, client_id: str | None) -> None:
         """A family is bound to the client it was issued to (RFC 6749 section 6)."""
@@ -255,7 +277,12 @@ class TokenGrants:
         if ttl < 1:
             raise NotAuthenticated()
         token, claims = self._issuer().issue(
-            user.id, sid=session.handle, roles=user.roles, scope="", ttl=ttl
+            user.id,
+            sid=session.handle,
+            roles=user.roles,
+            scope="",
+            ttl=ttl,
+            auth_time=session.auth_time,
         )
         self._remember_user(user)
         return TokenResponse(token, ttl, claims)

@@ -16,6 +16,11 @@ class Principal:
     ``session_id`` is the public handle of the sign-in (browser session or
     refresh family) the credential belongs to: the ``id`` shown by
     ``GET /auth/sessions``, never the secret session ID itself.
+
+    ``auth_time`` is when the user last proved who they are (POSIX seconds):
+    the sign-in or re-authentication of a session, the sign-in behind a
+    token (its ``auth_time`` claim). None when unknown (a token issued
+    without the claim), which counts as not fresh.
     """
 
     subject: str
@@ -25,3 +30,4 @@ class Principal:
     session_id: str
     expires_at: float
     scopes: tuple[str, ...] = ()
+    auth_time: float | None = None

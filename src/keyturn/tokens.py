@@ -81,7 +81,9 @@ class AccessTokenClaims:
 
     ``sid`` is the sign-in the token belongs to (browser session or refresh family);
     ``scope`` is space-separated as in RFC 6749; ``aud`` is a tuple when the token
-    carried a list. Times are whole POSIX seconds.
+    carried a list. ``auth_time`` (optional in RFC 9068 section 2.2.1) is when the
+    user last authenticated for that sign-in; None for tokens issued without it.
+    Times are whole POSIX seconds.
     """
 
     iss: str
@@ -95,6 +97,7 @@ class AccessTokenClaims:
     roles: tuple[str, ...] = ()
     nbf: int | None = None
     client_id: str | None = None
+    auth_time: int | None = None
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -118,6 +121,8 @@ class AccessTokenClaims:
             claims["nbf"] = self.nbf
         if self.client_id is not None:
             claims["client_id"] = self.client_id
+        if self.auth_time is not None:
+            claims["auth_time"] = self.auth_time
         return claims
 
 
@@ -148,8 +153,12 @@ class TokenIssuer:
         scope: str = "",
         client_id: str | None = None,
         ttl: int | None = None,
+        auth_time: float | None = None,
     ) -> tuple[str, AccessTokenClaims]:
         """A signed access token for ``user_id`` in sign-in ``sid``, and its claims.
+
+        ``auth_time`` is when the user authenticated for that sign-in (the
+        ``auth_time`` claim, whole seconds); None leaves the claim out.
 
         ``ttl`` may shorten the lifetime below ``settings.access_token_ttl`` but never
         lengthen it: key retirement windows are sized by that setting.
@@ -174,6 +183,7 @@ class TokenIssuer:
             scope=scope,
             roles=tuple(roles),
             client_id=client_id,
+            auth_time=None if auth_time is None else int(auth_time),
         )
         header = {"typ": ACCESS_TOKEN_TYPE, "alg": record.alg, "kid": record.kid}
         payload = json.dumps(claims.to_dict(), separators=(",", ":")).encode()
@@ -288,6 +298,7 @@ class TokenVerifier:
         roles = _claim(payload, "roles", list, allow_empty=True)
         nbf = _claim(payload, "nbf", int, required=False)
         client_id = _claim(payload, "client_id", str, required=False)
+        auth_time = _claim(payload, "auth_time", int, required=False)
 
         if iss != self._issuer:
             raise InvalidToken("invalid_claim:iss")
@@ -305,6 +316,8 @@ class TokenVerifier:
             raise InvalidToken("invalid_claim:iat")
         if not all(isinstance(role, str) for role in roles):
             raise InvalidToken("invalid_claim:roles")
+        if auth_time is not None and auth_time > now + self._leeway:
+            raise InvalidToken("invalid_claim:auth_time")
 
         return AccessTokenClaims(
             iss=self._issuer,  # verified equal; one shared string across cached entries
@@ -318,6 +331,7 @@ class TokenVerifier:
             roles=tuple(roles),
             nbf=nbf,
             client_id=client_id,
+            auth_time=auth_time,
         )
 
 

@@ -6,7 +6,10 @@
 - ``scope["keyturn.session_secret"]``: the session secret when the caller came
   with a valid session cookie (for routes that sign out or rotate), else None;
 - ``scope["keyturn.credential"]``: ``"session"``, ``"bearer"`` or None - what
-  the request *presented*, valid or not.
+  the request *presented*, valid or not;
+- ``scope["keyturn"]``: the :class:`~keyturn.runtime.Keyturn` itself, so routes
+  find it under any prefix and in any host app (``get_keyturn``), and
+  ``scope["keyturn.prefix"]``: where keyturn's routes are mounted.
 
 Credentials, in order:
 
@@ -65,6 +68,7 @@ from keyturn.web.errors import error_response
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
     from keyturn.settings import Settings
+    from keyturn.web.metrics import Metrics
 
 logger = logging.getLogger("keyturn.web")
 
@@ -75,6 +79,12 @@ CREDENTIAL_KEY = "keyturn.credential"
 AUTH_ERROR_KEY = "keyturn.auth_error"
 #: The :class:`~keyturn.tokens.AccessTokenClaims` of a bearer-authenticated request.
 TOKEN_CLAIMS_KEY = "keyturn.token_claims"  # noqa: S105 (a scope key, not a secret)
+#: The :class:`~keyturn.runtime.Keyturn` serving the request.
+KEYTURN_KEY = "keyturn"
+#: The path prefix keyturn's routes are mounted under (``""`` at the root).
+PREFIX_KEY = "keyturn.prefix"
+#: The :class:`~keyturn.web.metrics.Metrics` of the installation (or absent).
+METRICS_KEY = "keyturn.metrics"
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -188,6 +198,16 @@ def check_same_origin(scope: Scope, allowed: frozenset[str]) -> None:
         raise CsrfFailed()
 
 
+def route_path(scope: Scope) -> str:
+    """The request path below the app's mount point: ``path`` without
+    ``root_path`` (a ``Mount``, a proxy prefix), the path routes match on."""
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", ""))
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
+
+
 def bearer_token(scope: Scope) -> str | None:
     """The credentials of an ``Authorization: Bearer`` header ("" if empty), else None."""
     value = _header(scope, b"authorization")
@@ -210,6 +230,8 @@ class AuthnMiddleware:
         bearer: resolves bearer tokens; None means :func:`token_authenticator`.
         csrf_exempt_paths: exact paths whose unsafe requests skip the session
             CSRF check because they defend against login CSRF themselves.
+        prefix: where keyturn's routes are mounted, put on the scope for them.
+        metrics: the installation's metrics (sign-in counters), put on the scope.
     """
 
     def __init__(
@@ -219,9 +241,13 @@ class AuthnMiddleware:
         keyturn: Keyturn,
         bearer: BearerAuthenticator | None = None,
         csrf_exempt_paths: Sequence[str] = LOGIN_PATHS,
+        prefix: str = "",
+        metrics: Metrics | None = None,
     ) -> None:
         self.app = app
         self.keyturn = keyturn
+        self.prefix = prefix
+        self.metrics = metrics
         self.bearer = bearer if bearer is not None else token_authenticator(keyturn)
         self.csrf_exempt_paths = frozenset(csrf_exempt_paths)
         self.allowed_origins = allowed_origins(keyturn.settings)
@@ -230,33 +256,61 @@ class AuthnMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope[PRINCIPAL_KEY] = None
-        scope[SESSION_SCOPE_KEY] = None
-        scope[CREDENTIAL_KEY] = None
+        scope[KEYTURN_KEY] = self.keyturn
+        scope[PREFIX_KEY] = self.prefix
+        if self.metrics is not None:
+            scope[METRICS_KEY] = self.metrics
         try:
-            token = bearer_token(scope)
-            if query_token(scope):
-                if token is not None or _header(scope, b"authorization") is not None:
-                    raise InvalidRequest("Send the access token in one place only.")
-                scope[CREDENTIAL_KEY] = "bearer"
-                scope[AUTH_ERROR_KEY] = InvalidToken("query_string")
-            elif token is not None:
-                scope[CREDENTIAL_KEY] = "bearer"
-                await self._resolve_bearer(scope, token)
-            else:
-                await self._resolve_session(scope)
-                if (
-                    scope[SESSION_SCOPE_KEY] is not None
-                    and str(scope.get("method", "")).upper() not in SAFE_METHODS
-                    and scope.get("path") not in self.csrf_exempt_paths
-                ):
-                    receive = await self._check_csrf(scope, receive, scope[SESSION_SCOPE_KEY])
+            await self.resolve(scope)
+            if (
+                scope[SESSION_SCOPE_KEY] is not None
+                and str(scope.get("method", "")).upper() not in SAFE_METHODS
+                and route_path(scope) not in self.csrf_exempt_paths
+            ):
+                receive = await self._check_csrf(scope, receive, scope[SESSION_SCOPE_KEY])
         except (CsrfFailed, InvalidRequest, StoreUnavailable) as exc:
             await error_response(exc)(scope, receive, send)
             return
         except _Disconnected:
             return  # the client went away while we read its body
         await self.app(scope, receive, send)
+
+    async def resolve(self, scope: Scope) -> None:
+        """Resolve the caller of ``scope`` into the scope keys (see the module doc),
+        without the CSRF check.
+
+        Raises:
+            InvalidRequest: an access token both in the query and in a header.
+            StoreUnavailable: a store the check needs is down.
+        """
+        scope[PRINCIPAL_KEY] = None
+        scope[SESSION_SCOPE_KEY] = None
+        scope[CREDENTIAL_KEY] = None
+        token = bearer_token(scope)
+        if query_token(scope):
+            if token is not None or _header(scope, b"authorization") is not None:
+                raise InvalidRequest("Send the access token in one place only.")
+            scope[CREDENTIAL_KEY] = "bearer"
+            scope[AUTH_ERROR_KEY] = InvalidToken("query_string")
+        elif token is not None:
+            scope[CREDENTIAL_KEY] = "bearer"
+            await self._resolve_bearer(scope, token)
+        else:
+            await self._resolve_session(scope)
+
+    def check_csrf_header(self, scope: Scope, secret: str) -> None:
+        """Both CSRF halves with the token from the ``X-CSRF-Token`` header only
+        (for callers that cannot read the body, such as a Starlette
+        authentication backend).
+
+        Raises:
+            CsrfFailed: cross-site, or no/wrong token.
+        """
+        check_same_origin(scope, self.allowed_origins)
+        submitted = _header(scope, CSRF_HEADER)
+        if not submitted:
+            raise CsrfFailed()
+        self.keyturn.sessions.check_csrf(secret, submitted)
 
     async def _resolve_bearer(self, scope: Scope, token: str) -> None:
         """Resolve a bearer token; no cookie fallback, whatever the outcome.
@@ -300,6 +354,7 @@ class AuthnMiddleware:
             via="session",
             session_id=session.handle,
             expires_at=min(session.expires_at, session.last_seen_at + session.idle_timeout),
+            auth_time=session.auth_time,
         )
 
     async def _check_csrf(self, scope: Scope, receive: Receive, secret: str) -> Receive:
@@ -373,7 +428,10 @@ def _form_field(body: bytes, name: str) -> str | None:
 __all__ = [
     "AUTH_ERROR_KEY",
     "CREDENTIAL_KEY",
+    "KEYTURN_KEY",
     "LOGIN_PATHS",
+    "METRICS_KEY",
+    "PREFIX_KEY",
     "PRINCIPAL_KEY",
     "SESSION_SCOPE_KEY",
     "TOKEN_CLAIMS_KEY",
@@ -384,5 +442,6 @@ __all__ = [
     "normalize_origin",
     "query_token",
     "request_origin",
+    "route_path",
     "token_authenticator",
 ]

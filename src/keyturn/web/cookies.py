@@ -7,7 +7,16 @@ login CSRF (SEC-30); it is discarded at sign-in.
 
 Both use the ``__Host-`` prefix, so browsers only accept them with ``Secure``,
 ``Path=/`` and no ``Domain``: a sibling subdomain cannot plant or overwrite
-them. ``Secure`` cookies still work on ``http://127.0.0.1`` and
+them.
+
+``__Secure-keyturn_refresh`` carries a refresh token in the opt-in SPA mode
+(``--refresh-cookie``; see ``docs/guides/browser-clients.md``). It is scoped to
+the token endpoint (``Path=<prefix>/oauth/token``), so it cannot be a
+``__Host-`` cookie; ``__Secure-`` still makes browsers refuse it without
+``Secure``. Because a sibling subdomain *can* plant a ``__Secure-`` cookie for
+the parent domain, the refresh cookie is only honoured together with its
+double-submit proof (:func:`refresh_csrf_token`), which is bound to the token
+value itself. ``Secure`` cookies still work on ``http://127.0.0.1`` and
 ``http://localhost`` in Chromium and Firefox, which treat loopback as a secure
 context; anywhere else keyturn must be served over HTTPS.
 
@@ -19,14 +28,25 @@ odd characters, quoted, or the same name sent twice - so a malformed cookie is
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Iterable
 
 from starlette.responses import Response
+from starlette.types import Scope
+
+from keyturn.errors import CsrfFailed
 
 SESSION_COOKIE = "__Host-keyturn_session"
 PRE_SESSION_COOKIE = "__Host-keyturn_csrf"
+REFRESH_COOKIE = "__Secure-keyturn_refresh"
+
+#: The token endpoint the refresh cookie is scoped to, below any mount prefix.
+TOKEN_ENDPOINT = "/oauth/token"  # noqa: S105 (a path, not a secret)
+_REFRESH_CSRF_CONTEXT = b"keyturn-refresh-csrf-v1"
 
 #: What keyturn's own values look like: URL-safe base64 and a few separators.
 #: Generous on purpose (the session secret format belongs to the core), strict
@@ -107,3 +127,67 @@ def _clear(response: Response, name: str, samesite: str) -> None:
         httponly=True,
         samesite="strict" if samesite == "strict" else "lax",
     )
+
+
+# --- the SPA refresh cookie ---------------------------------------------------------
+
+
+def refresh_csrf_token(refresh_token: str) -> str:
+    """The double-submit proof of a refresh token: base64url(HMAC-SHA256(token,
+    context)), returned as ``refresh_csrf`` beside a cookie-borne refresh token.
+
+    Keyed by the 256-bit token itself, so nothing is stored and no server key is
+    needed; it changes on every rotation, and it cannot be computed without the
+    token, which the cookie keeps away from scripts.
+    """
+    digest = hmac.new(refresh_token.encode(), _REFRESH_CSRF_CONTEXT, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def check_refresh_csrf(refresh_token: str, submitted: str | None) -> None:
+    """Compare a submitted proof with the cookie's, in constant time.
+
+    Raises:
+        CsrfFailed: the proof is missing or does not belong to ``refresh_token``.
+    """
+    if not submitted:
+        raise CsrfFailed()
+    expected = refresh_csrf_token(refresh_token).encode()
+    if not hmac.compare_digest(expected, submitted.encode("latin-1", errors="replace")):
+        raise CsrfFailed()
+
+
+def refresh_cookie_path(scope: Scope, endpoint: str) -> str:
+    """``Path`` of the refresh cookie, seen from a request to ``endpoint``.
+
+    ``endpoint`` is the route the request was addressed to, below any prefix
+    (``"/oauth/token"``, ``"/oauth/revoke"``, ``"/auth/logout"``). Whatever the
+    request's path has in front of it (an ``include_router`` prefix, a ``Mount``,
+    a proxy's ``root_path``) is kept, so the cookie follows keyturn wherever it is
+    mounted: ``/oauth/token`` at the root, ``/id/oauth/token`` under ``/id``.
+    """
+    path = str(scope.get("path", ""))
+    root_path = str(scope.get("root_path", ""))
+    if root_path and not path.startswith(root_path):
+        path = root_path + path  # servers that leave the root path out of ``path``
+    prefix = path[: -len(endpoint)] if path.endswith(endpoint) else root_path
+    return prefix.rstrip("/") + TOKEN_ENDPOINT
+
+
+def set_refresh_cookie(response: Response, refresh_token: str, *, path: str, max_age: int) -> None:
+    """Attach a refresh token as ``__Secure-keyturn_refresh``: ``HttpOnly``,
+    ``Secure``, ``SameSite=Strict``, sent to the token endpoint only."""
+    response.set_cookie(
+        REFRESH_COOKIE,
+        refresh_token,
+        max_age=max_age,
+        path=path,
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_refresh_cookie(response: Response, *, path: str) -> None:
+    """Tell the browser to drop the refresh cookie (``Max-Age=0``, same ``Path``)."""
+    set_refresh_cookie(response, "", path=path, max_age=0)

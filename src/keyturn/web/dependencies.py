@@ -2,13 +2,19 @@
 
 Host applications protect a route with::
 
-    from keyturn.web.dependencies import CurrentPrincipal
+    from keyturn.web import CurrentPrincipal, require
 
     @app.get("/orders")
     async def orders(principal: CurrentPrincipal) -> list[Order]: ...
 
-The middleware has already authenticated the request (once) and enforced CSRF
-on cookie-authenticated unsafe methods; these dependencies only read the result.
+    @app.delete("/orders/{id}", dependencies=[Depends(require(roles=("admin",)))])
+    async def delete_order(id: str) -> None: ...
+
+The middleware has already authenticated the request (once), enforced CSRF on
+cookie-authenticated unsafe methods, and put the :class:`~keyturn.runtime.Keyturn`
+on the scope (``scope["keyturn"]``); these dependencies only read the result.
+Per-route policies (roles, scopes, credential kind, fresh sign-in) are
+:func:`keyturn.web.policy.require`.
 """
 
 from __future__ import annotations
@@ -20,9 +26,18 @@ from fastapi import Depends, Request
 from keyturn.errors import NotAuthenticated
 from keyturn.principal import Principal
 from keyturn.ratelimit import client_address
-from keyturn.web.authn import AUTH_ERROR_KEY, PRINCIPAL_KEY, SESSION_SCOPE_KEY
+from keyturn.web.authn import (
+    AUTH_ERROR_KEY,
+    KEYTURN_KEY,
+    METRICS_KEY,
+    PREFIX_KEY,
+    PRINCIPAL_KEY,
+    SESSION_SCOPE_KEY,
+)
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter
+
     from keyturn.runtime import Keyturn
 
 #: User-Agent strings are stored for the sessions list; longer ones are cut.
@@ -32,8 +47,8 @@ MAX_USER_AGENT = 512
 def _resolved(request: Request) -> None:
     if PRINCIPAL_KEY not in request.scope:
         raise RuntimeError(
-            "keyturn.web.authn.AuthnMiddleware is not installed: add it to the app "
-            "(create_app does) before using keyturn's dependencies"
+            "keyturn's middleware is not installed: call keyturn.web.install(app, keyturn) "
+            "before using keyturn's dependencies"
         )
 
 
@@ -85,9 +100,39 @@ def session_secret(request: Request) -> str | None:
 
 
 def get_keyturn(request: Request) -> Keyturn:
-    """The app's :class:`~keyturn.runtime.Keyturn`."""
-    keyturn: Keyturn = request.app.state.keyturn
+    """The :class:`~keyturn.runtime.Keyturn` serving this request: the one the
+    middleware put on the scope, else ``app.state.keyturn``.
+
+    Raises:
+        RuntimeError: neither is there (keyturn is not installed on this app).
+    """
+    keyturn: Keyturn | None = request.scope.get(KEYTURN_KEY)
+    if keyturn is None:
+        keyturn = getattr(request.app.state, "keyturn", None)
+        if keyturn is None:
+            raise RuntimeError(
+                "no Keyturn on this app: call keyturn.web.install(app, keyturn) first"
+            )
     return keyturn
+
+
+def base_path(request: Request) -> str:
+    """Where keyturn's routes live for this request: the app's ``root_path``
+    plus the ``prefix`` given to :func:`keyturn.web.install` (no trailing slash;
+    ``""`` at the root). Links, form actions, redirects and path-scoped cookies
+    are built on it."""
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    prefix: str = request.scope.get(PREFIX_KEY, "")
+    return root + prefix
+
+
+def login_counter(request: Request) -> Counter:
+    """``keyturn_logins_total{outcome}`` of this installation's metrics."""
+    metrics = request.scope.get(METRICS_KEY)
+    if metrics is None:
+        metrics = request.app.state.metrics
+    counter: Counter = metrics.logins
+    return counter
 
 
 def client_ip(request: Request) -> str:

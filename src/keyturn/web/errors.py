@@ -8,8 +8,9 @@ unexpected exceptions are logged and answered with one generic 500.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -18,11 +19,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response
 
 from keyturn.errors import (
     CsrfFailed,
     EmailTaken,
     Forbidden,
+    InsufficientScope,
+    InsufficientUserAuthentication,
     InvalidClient,
     InvalidCredentials,
     InvalidEmail,
@@ -109,8 +114,11 @@ def error_response(exc: KeyturnError) -> JSONResponse:
     """Turn a keyturn error into its JSON response: status, body and headers.
 
     401s carry ``WWW-Authenticate: Bearer`` (``error="invalid_token"`` when a
-    token was sent, RFC 6750); 429s carry ``Retry-After``. Errors without a
-    mapping are logged and answered with a generic 500.
+    token was sent, RFC 6750; ``error="insufficient_user_authentication"`` and
+    ``max_age`` for a sign-in too old, RFC 9470); ``insufficient_scope`` 403s
+    carry ``WWW-Authenticate: Bearer error="insufficient_scope", scope="..."``;
+    429s carry ``Retry-After``. Errors without a mapping are logged and
+    answered with a generic 500.
     """
     status = status_for(exc)
     if status == 500:
@@ -119,6 +127,12 @@ def error_response(exc: KeyturnError) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, InvalidToken):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif isinstance(exc, InsufficientUserAuthentication):
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="insufficient_user_authentication", max_age="{exc.max_age}"'
+        )
+    elif isinstance(exc, InsufficientScope):
+        headers["WWW-Authenticate"] = f'Bearer error="insufficient_scope", scope="{exc.scope}"'
     elif status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, TooManyAttempts):
@@ -231,12 +245,56 @@ def unhandled_error_response(exc: BaseException, *, method: str, path: str) -> J
     return json_error(500, "internal_error", INTERNAL_ERROR_DETAIL)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register every error handler on ``app``."""
-    app.add_exception_handler(KeyturnError, _keyturn_error)
-    app.add_exception_handler(RequestValidationError, _request_validation_error)
-    app.add_exception_handler(ValidationError, _request_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_exception)
-    # Last resort: Starlette's ServerErrorMiddleware calls this (and re-raises)
-    # only if something escapes keyturn's own catch-all middleware.
-    app.add_exception_handler(Exception, _unhandled)
+Handler = Callable[[StarletteRequest, Exception], Any]
+
+
+def _scoped(handler: Handler, previous: Handler | None, endpoints: Collection[object]) -> Handler:
+    """``handler`` for requests routed to one of ``endpoints``; the app's own
+    handler (``previous``) for every other request, or the exception re-raised
+    when it had none (Starlette's default: a 500)."""
+
+    async def scoped(request: StarletteRequest, exc: Exception) -> Response:
+        if request.scope.get("endpoint") in endpoints:
+            response: Response = await handler(request, exc)
+            return response
+        if previous is None:
+            raise exc
+        result = previous(request, exc)
+        if inspect.isawaitable(result):
+            result = await result
+        return result  # type: ignore[no-any-return]
+
+    return scoped
+
+
+def install_error_handlers(app: FastAPI, *, endpoints: Collection[object] | None = None) -> None:
+    """Register keyturn's error handlers on ``app``.
+
+    With ``endpoints=None`` (keyturn's own server) they answer for every request,
+    unmatched paths and unexpected exceptions included. A host application
+    passes keyturn's route endpoints instead: then keyturn errors are rendered
+    keyturn's way wherever they are raised (a host route using
+    :func:`keyturn.web.require` included), while validation and HTTP errors keep
+    keyturn's format only on keyturn's routes and go to the host app's own
+    handlers (FastAPI's defaults unless it set others) everywhere else.
+    """
+    if endpoints is None:
+        app.add_exception_handler(KeyturnError, _keyturn_error)
+        app.add_exception_handler(RequestValidationError, _request_validation_error)
+        app.add_exception_handler(ValidationError, _request_validation_error)
+        app.add_exception_handler(StarletteHTTPException, _http_exception)
+        # Last resort: Starlette's ServerErrorMiddleware calls this (and re-raises)
+        # only if something escapes keyturn's own catch-all middleware.
+        app.add_exception_handler(Exception, _unhandled)
+        return
+    known = frozenset(endpoints)
+    handlers: tuple[tuple[type[Exception], Handler], ...] = (
+        (RequestValidationError, _request_validation_error),
+        (ValidationError, _request_validation_error),
+        (StarletteHTTPException, _http_exception),
+    )
+    if KeyturnError not in app.exception_handlers:
+        app.add_exception_handler(KeyturnError, _keyturn_error)
+    for error, handler in handlers:
+        previous = app.exception_handlers.get(error)
+        app.add_exception_handler(error, _scoped(handler, previous, known))

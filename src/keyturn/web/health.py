@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from keyturn.errors import StoreUnavailable
 from keyturn.runtime import Keyturn
+from keyturn.web.dependencies import get_keyturn
 from keyturn.web.errors import json_error
 
 #: Seconds to wait for ``storage.ping()``.
@@ -40,7 +41,7 @@ async def livez() -> JSONResponse:
 @router.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
     """200 when every store answers; 503 ``store_unavailable`` otherwise."""
-    keyturn: Keyturn = request.app.state.keyturn
+    keyturn: Keyturn = get_keyturn(request)
     revocation_mode = keyturn.settings.revocation_mode
     try:
         with anyio.fail_after(PING_TIMEOUT):

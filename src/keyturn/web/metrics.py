@@ -114,5 +114,5 @@ router = APIRouter()
 @router.get("/metrics", include_in_schema=False)
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus text exposition of this app's registry."""
-    metrics: Metrics = request.app.state.metrics
+    metrics: Metrics = request.scope.get("keyturn.metrics") or request.app.state.metrics
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -14,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyturn.errors import PayloadTooLarge
+from keyturn.web.authn import route_path
 from keyturn.web.errors import json_error, unhandled_error_response
 
 #: Applied to every response.
@@ -69,7 +70,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         https = scope.get("scheme") == "https"
-        no_store = _under(scope.get("path", ""), self.no_store_prefixes)
+        no_store = _under(route_path(scope), self.no_store_prefixes)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -17,16 +17,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import FormData
 
-from keyturn.web.dependencies import get_keyturn
+from keyturn.web.dependencies import base_path, get_keyturn
 
 __all__ = [
     "ACCOUNT",
+    "base_path",
     "form_field",
     "not_found_page",
     "redirect_to",
     "redirect_to_login",
     "render_page",
-    "root_path",
 ]
 
 #: The account page: where a signed-in browser lands.
@@ -42,11 +42,6 @@ _templates = Environment(
 )
 
 
-def root_path(request: Request) -> str:
-    """The app's mount point (``root_path``) without a trailing slash."""
-    return str(request.scope.get("root_path", "")).rstrip("/")
-
-
 def render_page(
     request: Request,
     template: str,
@@ -58,7 +53,7 @@ def render_page(
     """``template`` rendered with ``context`` and the settings every page shows."""
     settings = get_keyturn(request).settings
     html = _templates.get_template(template).render(
-        root=root_path(request),
+        root=base_path(request),
         allow_registration=settings.allow_registration,
         min_password_length=settings.min_password_length,
         **context,
@@ -67,13 +62,13 @@ def render_page(
 
 
 def redirect_to(request: Request, path: str) -> RedirectResponse:
-    """A 303 to ``path`` under the app's mount point."""
-    return RedirectResponse(root_path(request) + path, status_code=303)
+    """A 303 to ``path`` under keyturn's base path (root path and prefix)."""
+    return RedirectResponse(base_path(request) + path, status_code=303)
 
 
 def redirect_to_login(request: Request) -> RedirectResponse:
     """A 303 to the sign-in page, coming back to the account page afterwards."""
-    return redirect_to(request, "/login?next=" + ACCOUNT)
+    return redirect_to(request, "/login?next=" + base_path(request) + ACCOUNT)
 
 
 def form_field(form: FormData, name: str) -> str:

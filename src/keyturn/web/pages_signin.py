@@ -33,7 +33,7 @@ from keyturn.web.cookies import (
     set_pre_session_cookie,
 )
 from keyturn.web.dependencies import get_keyturn
-from keyturn.web.pages import ACCOUNT, form_field, not_found_page, render_page, root_path
+from keyturn.web.pages import ACCOUNT, base_path, form_field, not_found_page, render_page
 from keyturn.web.routes_auth import attach_session, sign_in
 
 router = APIRouter(include_in_schema=False)
@@ -143,7 +143,7 @@ async def _signed_in(
             headers={"Retry-After": str(exc.retry_after)},
         )
     response = RedirectResponse(
-        safe_next(next_path) or root_path(request) + ACCOUNT, status_code=303
+        safe_next(next_path) or base_path(request) + ACCOUNT, status_code=303
     )
     attach_session(response, request, issued)
     return response

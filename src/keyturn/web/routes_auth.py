@@ -29,6 +29,7 @@ from keyturn.clock import isoformat
 from keyturn.errors import (
     Forbidden,
     InvalidCredentials,
+    InvalidRequest,
     InvalidToken,
     NotAuthenticated,
     NotFound,
@@ -39,14 +40,17 @@ from keyturn.web.authn import TOKEN_CLAIMS_KEY, allowed_origins, check_same_orig
 from keyturn.web.cookies import (
     PRE_SESSION_COOKIE,
     clear_pre_session_cookie,
+    clear_refresh_cookie,
     clear_session_cookie,
     read_cookie,
+    refresh_cookie_path,
     set_session_cookie,
 )
 from keyturn.web.dependencies import (
     CurrentPrincipal,
     client_ip,
     get_keyturn,
+    login_counter,
     require_principal,
     session_secret,
     user_agent,
@@ -82,6 +86,12 @@ class LoginBody(Credentials):
     remember: StrictBool = False
 
 
+class ReauthenticateBody(_Strict):
+    """``POST /auth/reauthenticate``."""
+
+    password: StrictStr
+
+
 class PasswordChangeBody(_Strict):
     """``POST /auth/password``."""
 
@@ -104,7 +114,7 @@ async def sign_in(
         InvalidCredentials, TooManyAttempts, StoreUnavailable: from the service.
     """
     keyturn = get_keyturn(request)
-    logins = request.app.state.metrics.logins
+    logins = login_counter(request)
     try:
         result = await keyturn.auth.sign_in(
             email,
@@ -252,7 +262,10 @@ async def logout(request: Request, principal: CurrentPrincipal) -> Response:
     its refresh family are revoked instead."""
     if principal.via == "token":
         await get_keyturn(request).tokens.logout_token(_token_claims(request))
-        return Response(status_code=204)
+        response = Response(status_code=204)
+        if get_keyturn(request).settings.refresh_cookie:  # SPA mode: drop the dead cookie
+            clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, "/auth/logout"))
+        return response
     secret = _session_principal(request, principal)
     await get_keyturn(request).auth.sign_out(
         secret, ip=client_ip(request), user_agent=user_agent(request)
@@ -376,6 +389,36 @@ async def change_password(request: Request, principal: CurrentPrincipal) -> Resp
     issued = await keyturn.auth.change_password(
         secret, body.current_password, body.new_password, ip=client_ip(request)
     )
+    response = Response(status_code=204, headers={CSRF_RESPONSE_HEADER: issued.csrf_token})
+    attach_session(response, request, issued)
+    return response
+
+
+@router.post("/reauthenticate", status_code=204)
+async def reauthenticate(request: Request, principal: CurrentPrincipal) -> Response:
+    """Re-check the password of a cookie caller: the session's sign-in time
+    becomes now (for routes that demand a fresh sign-in, ``require(fresh=N)``)
+    and the session gets a new ID (cookie and CSRF token). Wrong passwords count
+    towards the sign-in throttle. Token callers sign in again with the password
+    grant instead (400)."""
+    if principal.via != "session":
+        raise InvalidRequest(
+            "Bearer clients re-authenticate with the password grant (POST /oauth/token)."
+        )
+    body = await _json_body(request, ReauthenticateBody)
+    secret = _session_principal(request, principal)
+    logins = login_counter(request)
+    try:
+        issued = await get_keyturn(request).auth.reauthenticate(
+            secret, body.password, ip=client_ip(request), user_agent=user_agent(request)
+        )
+    except TooManyAttempts:
+        logins.labels(outcome="throttled").inc()
+        raise
+    except InvalidCredentials:
+        logins.labels(outcome="failure").inc()
+        raise
+    logins.labels(outcome="success").inc()
     response = Response(status_code=204, headers={CSRF_RESPONSE_HEADER: issued.csrf_token})
     attach_session(response, request, issued)
     return response

@@ -18,6 +18,18 @@ where allowed, ``client_secret`` in the body; public clients just name
 themselves with ``client_id``, and first-party callers may send no client at
 all. None of these endpoints uses the session cookie, so the session CSRF check
 does not apply to them (:data:`OAUTH_PATHS`).
+
+SPA refresh-cookie mode (``--refresh-cookie``, off by default): a token request
+with ``refresh_cookie=true`` gets its refresh token as the ``HttpOnly; Secure;
+SameSite=Strict`` cookie ``__Secure-keyturn_refresh`` (``Path=<prefix>/oauth/token``)
+instead of in the body, which carries ``refresh_csrf`` (the token's double-submit
+proof) in its place. A ``refresh_token`` grant without ``refresh_token`` in the
+body then uses the cookie, and must pass :func:`~keyturn.web.authn.check_same_origin`
+and send ``X-CSRF-Token: <refresh_csrf>``, or gets 403 ``csrf_failed``; its answer
+rotates the cookie. A refused cookie (``invalid_grant``) is cleared. ``/oauth/revoke``
+with ``refresh_cookie=true`` clears the cookie too, and, given an access token,
+also ends its refresh family (the one the cookie held): the cookie itself is never
+sent there, its ``Path`` is the token endpoint.
 """
 
 from __future__ import annotations
@@ -34,15 +46,28 @@ from keyturn.errors import (
     InvalidClient,
     InvalidCredentials,
     InvalidRequest,
+    InvalidToken,
     KeyturnError,
     NotAuthenticated,
     TooManyAttempts,
     UnsupportedGrantType,
 )
+from keyturn.web.authn import allowed_origins, check_same_origin
+from keyturn.web.cookies import (
+    REFRESH_COOKIE,
+    TOKEN_ENDPOINT,
+    check_refresh_csrf,
+    clear_refresh_cookie,
+    read_cookie,
+    refresh_cookie_path,
+    refresh_csrf_token,
+    set_refresh_cookie,
+)
 from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
 from keyturn.web.errors import OAUTH_NO_STORE, oauth_error_response
 
 if TYPE_CHECKING:
+    from keyturn.grants import TokenResponse
     from keyturn.runtime import Keyturn
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
@@ -53,6 +78,11 @@ OAUTH_PATHS: tuple[str, ...] = ("/oauth/token", "/oauth/revoke", "/oauth/introsp
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 TOKEN_TYPE_HINTS = frozenset({"access_token", "refresh_token"})
+
+#: The form field asking for the refresh token in a cookie (SPA mode).
+REFRESH_COOKIE_FIELD = "refresh_cookie"
+#: The header carrying the refresh cookie's double-submit proof.
+REFRESH_CSRF_HEADER = "x-csrf-token"
 
 #: No request of ours needs more parameters than this; more is malformed.
 _MAX_FIELDS = 32
@@ -68,6 +98,7 @@ _KNOWN_PARAMETERS = frozenset(
         "refresh_token",
         "token",
         "token_type_hint",
+        REFRESH_COOKIE_FIELD,
     }
 )
 
@@ -193,38 +224,112 @@ def _token_json(response: Any) -> JSONResponse:
     return JSONResponse(response.to_dict(), headers=dict(OAUTH_NO_STORE))
 
 
+# --- the SPA refresh cookie -------------------------------------------------------------
+
+
+def wants_refresh_cookie(request: Request, form: dict[str, str]) -> bool:
+    """Whether the caller asked for the refresh cookie (``refresh_cookie=true``).
+
+    Raises:
+        InvalidRequest: a value other than ``true``/``false``, or ``true`` while
+            the server runs without ``--refresh-cookie``.
+    """
+    value = form.get(REFRESH_COOKIE_FIELD)
+    if value is None or value == "false":
+        return False
+    if value != "true":
+        raise InvalidRequest(f"Parameter '{REFRESH_COOKIE_FIELD}' must be true or false.")
+    if not get_keyturn(request).settings.refresh_cookie:
+        raise InvalidRequest("This server does not issue refresh cookies.")
+    return True
+
+
+def cookie_refresh_token(request: Request) -> str | None:
+    """The refresh token of the request's cookie, once both CSRF halves pass;
+    None when the server does not use refresh cookies or the request has none
+    (absent, sent twice, or malformed).
+
+    Raises:
+        CsrfFailed: a cross-site request, or no or the wrong ``X-CSRF-Token``.
+    """
+    keyturn: Keyturn = get_keyturn(request)
+    if not keyturn.settings.refresh_cookie:
+        return None
+    value = read_cookie(request.scope.get("headers", ()), REFRESH_COOKIE)
+    if value is None:
+        return None
+    check_same_origin(request.scope, allowed_origins(keyturn.settings))
+    proofs = request.headers.getlist(REFRESH_CSRF_HEADER)
+    check_refresh_csrf(value, proofs[0] if len(proofs) == 1 else None)
+    return value
+
+
+def _cookie_answer(request: Request, issued: TokenResponse) -> JSONResponse:
+    """The token answer with the refresh token moved into the cookie; the body
+    carries ``refresh_csrf`` instead."""
+    refresh_token = issued.refresh_token
+    if refresh_token is None:  # both grants issue one; nothing to move otherwise
+        return _token_json(issued)
+    body = issued.to_dict()
+    del body["refresh_token"]
+    body["refresh_csrf"] = refresh_csrf_token(refresh_token)
+    response = JSONResponse(body, headers=dict(OAUTH_NO_STORE))
+    max_age = issued.refresh_expires_in
+    set_refresh_cookie(
+        response,
+        refresh_token,
+        path=refresh_cookie_path(request.scope, TOKEN_ENDPOINT),
+        max_age=max_age if max_age is not None else get_keyturn(request).settings.refresh_token_ttl,
+    )
+    return response
+
+
 # --- endpoints ------------------------------------------------------------------------
 
 
 @router.post("/token")
 async def token(request: Request) -> Response:
-    """The token endpoint: ``grant_type=password`` and ``grant_type=refresh_token``."""
+    """The token endpoint: ``grant_type=password`` and ``grant_type=refresh_token``;
+    ``refresh_cookie=true`` moves the refresh token into the SPA cookie."""
+    from_cookie = False
     try:
         form = await read_form(request)
         grant_type = required(form, "grant_type")
         if grant_type not in ("password", "refresh_token"):
             raise UnsupportedGrantType()
+        to_cookie = wants_refresh_cookie(request, form)
+        presented = form.get("refresh_token")
+        if grant_type == "refresh_token" and presented is None:
+            presented = cookie_refresh_token(request)
+            from_cookie = presented is not None
         client_id = await authenticate_client(request, form)
         # Sign with the newest key: a `keyturn key rotate` elsewhere shows up within
         # the staleness bound (one clock read when nothing is due).
         await get_keyturn(request).keys.reload_if_stale()
         if grant_type == "password":
-            return await _password_grant(request, form, client_id)
-        keyturn: Keyturn = get_keyturn(request)
-        issued = await keyturn.tokens.refresh_grant(
-            required(form, "refresh_token"),
-            client_id=client_id,
-            ip=client_ip(request),
-            user_agent=user_agent(request),
-        )
+            issued = await _password_grant(request, form, client_id)
+        else:
+            keyturn: Keyturn = get_keyturn(request)
+            issued = await keyturn.tokens.refresh_grant(
+                presented if presented is not None else required(form, "refresh_token"),
+                client_id=client_id,
+                ip=client_ip(request),
+                user_agent=user_agent(request),
+            )
+        # A token that came from the cookie goes back into it, never into the body.
+        if to_cookie or from_cookie:
+            return _cookie_answer(request, issued)
         return _token_json(issued)
     except KeyturnError as exc:
-        return oauth_error_response(exc)
+        response = oauth_error_response(exc)
+        if from_cookie and exc.code == "invalid_grant":  # dead: stop sending it
+            clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, TOKEN_ENDPOINT))
+        return response
 
 
 async def _password_grant(
     request: Request, form: dict[str, str], client_id: str | None
-) -> Response:
+) -> TokenResponse:
     """The resource-owner password grant, throttled and counted like ``/auth/login``."""
     username, password = required(form, "username"), required(form, "password")
     keyturn: Keyturn = get_keyturn(request)
@@ -246,7 +351,7 @@ async def _password_grant(
             logins.labels(outcome="failure").inc()
         raise
     logins.labels(outcome="success").inc()
-    return _token_json(issued)
+    return issued
 
 
 @router.post("/revoke")
@@ -254,19 +359,42 @@ async def revoke(request: Request) -> Response:
     """RFC 7009: revoke an access or refresh token; 200 whatever the token was.
 
     A wrong ``token_type_hint`` is ignored (the token is still found); an unknown
-    hint is treated as no hint.
+    hint is treated as no hint. With ``refresh_cookie=true`` (SPA mode) the answer
+    also clears the refresh cookie, and an access token given as ``token`` ends
+    its refresh family as well, so no live family is left without its cookie.
     """
+    cleared = False
     try:
         form = await read_form(request)
+        cleared = wants_refresh_cookie(request, form)
         await authenticate_client(request, form)
         value = required(form, "token")
         hint = form.get("token_type_hint")
-        await get_keyturn(request).tokens.revoke(value, hint if hint in TOKEN_TYPE_HINTS else None)
+        keyturn: Keyturn = get_keyturn(request)
+        if cleared:  # before the revocation below makes the access token unreadable
+            await _end_family_of(keyturn, value)
+        await keyturn.tokens.revoke(value, hint if hint in TOKEN_TYPE_HINTS else None)
     except KeyturnError as exc:
-        if exc.code in ("invalid_token", "invalid_grant", "not_authenticated"):
-            return Response(status_code=200, headers=dict(OAUTH_NO_STORE))
-        return oauth_error_response(exc)
-    return Response(status_code=200, headers=dict(OAUTH_NO_STORE))
+        if exc.code not in ("invalid_token", "invalid_grant", "not_authenticated"):
+            return oauth_error_response(exc)
+    response = Response(status_code=200, headers=dict(OAUTH_NO_STORE))
+    if cleared:
+        clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, "/oauth/revoke"))
+    return response
+
+
+async def _end_family_of(keyturn: Keyturn, access_token: str) -> None:
+    """End the refresh family an access token belongs to (SPA sign-out through
+    ``/oauth/revoke``); anything that is not a valid access token is ignored.
+
+    Raises:
+        StoreUnavailable: a store is unreachable.
+    """
+    try:
+        claims, _ = await keyturn.tokens.authenticate_bearer(access_token)
+    except (InvalidToken, NotAuthenticated):
+        return
+    await keyturn.tokens.logout_token(claims)
 
 
 @router.post("/introspect")
@@ -283,4 +411,13 @@ async def introspect(request: Request) -> Response:
     return JSONResponse(result, headers=dict(OAUTH_NO_STORE))
 
 
-__all__ = ["OAUTH_PATHS", "authenticate_client", "basic_credentials", "read_form", "router"]
+__all__ = [
+    "OAUTH_PATHS",
+    "REFRESH_COOKIE_FIELD",
+    "authenticate_client",
+    "basic_credentials",
+    "cookie_refresh_token",
+    "read_form",
+    "router",
+    "wants_refresh_cookie",
+]

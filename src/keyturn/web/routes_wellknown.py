@@ -14,7 +14,7 @@ from typing import Any, Final
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from keyturn.web.dependencies import get_keyturn
+from keyturn.web.dependencies import base_path, get_keyturn
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
 
@@ -26,18 +26,20 @@ JWKS_PATH: Final = "/.well-known/jwks.json"
 METADATA_PATH: Final = "/.well-known/oauth-authorization-server"
 
 
-def authorization_server_metadata(issuer: str) -> dict[str, Any]:
+def authorization_server_metadata(issuer: str, *, endpoints: str | None = None) -> dict[str, Any]:
     """RFC 8414 metadata for ``issuer`` (no trailing slash).
 
+    ``endpoints`` is the URL the endpoints live under (default: ``issuer``).
     There is no authorization endpoint (no redirect-based grants), so
     ``response_types_supported`` is empty.
     """
+    base = issuer if endpoints is None else endpoints
     return {
         "issuer": issuer,
-        "token_endpoint": f"{issuer}/oauth/token",
-        "jwks_uri": f"{issuer}{JWKS_PATH}",
-        "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}{JWKS_PATH}",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
         "grant_types_supported": ["password", "refresh_token"],
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": [
@@ -66,7 +68,20 @@ async def jwks(request: Request) -> JSONResponse:
 async def oauth_metadata(request: Request) -> JSONResponse:
     """RFC 8414 authorization server metadata."""
     issuer = get_keyturn(request).settings.public_issuer
-    return JSONResponse(authorization_server_metadata(issuer), headers=_CACHE_HEADERS)
+    return JSONResponse(
+        authorization_server_metadata(issuer, endpoints=endpoint_base(issuer, base_path(request))),
+        headers=_CACHE_HEADERS,
+    )
+
+
+def endpoint_base(issuer: str, base: str) -> str:
+    """The URL keyturn's endpoints live under: the issuer, plus the mount prefix
+    when keyturn is installed under one and the issuer does not already end
+    with it (set ``issuer`` to the prefixed URL, ``https://app.example/id``,
+    so that a verifier knowing only the issuer finds the metadata)."""
+    if not base or issuer.endswith(base):
+        return issuer
+    return issuer + base
 
 
 @router.get("/openid-configuration")

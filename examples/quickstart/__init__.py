@@ -1,0 +1,1 @@
+"""The README's FastAPI quick start (``app.py``), kept verbatim and tested."""

@@ -1,0 +1,266 @@
+"""keyturn inside a host application: :func:`install` and :func:`build_router`.
+
+::
+
+    from fastapi import Depends, FastAPI
+    from keyturn import Keyturn, Principal, Settings
+    from keyturn.web import current_principal, install
+
+    kt = Keyturn(Settings(database_url="sqlite+aiosqlite:///app.db"))
+    app = FastAPI(lifespan=kt.lifespan)
+    install(app, kt)
+
+    @app.get("/me")
+    async def me(p: Principal = Depends(current_principal)) -> dict[str, str]:
+        return {"email": p.email}
+
+``keyturn serve`` is built the same way (:func:`keyturn.web.app.create_app`).
+
+Middleware order, outermost first (Starlette adds its ``ServerErrorMiddleware``
+outside all of them as a last resort):
+
+1. :class:`~keyturn.web.middleware.SecurityHeadersMiddleware` - so every answer,
+   413s and 500s included, carries the security headers;
+2. :class:`~keyturn.web.cors.CorsMiddleware` when ``cors_origins`` is set - so
+   preflights and error answers get their CORS headers;
+3. :class:`~keyturn.web.metrics.MetricsMiddleware` with ``metrics=True`` -
+   counts what the client actually received;
+4. :class:`~keyturn.web.middleware.ErrorBoundaryMiddleware` - turns escaped
+   exceptions into generic 500s;
+5. :class:`~keyturn.web.middleware.BodyLimitMiddleware` - refuses oversized
+   bodies before any parsing;
+6. :class:`~keyturn.web.authn.AuthnMiddleware` - resolves the caller once, puts
+   it and the :class:`~keyturn.runtime.Keyturn` on the scope, and enforces CSRF
+   on cookie-authenticated unsafe requests to *every* route, the host app's own
+   included;
+7. FastAPI's exception middleware, with keyturn's handlers
+   (:func:`~keyturn.web.errors.install_error_handlers`).
+
+Middleware a host app added before :func:`install` sits inside this stack, and
+so sees the resolved caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from starlette.staticfiles import StaticFiles
+
+from keyturn.web import (
+    health,
+    pages_account,
+    pages_signin,
+    routes_auth,
+    routes_oauth,
+    routes_wellknown,
+)
+from keyturn.web import metrics as metrics_module
+from keyturn.web.authn import LOGIN_PATHS, AuthnMiddleware
+from keyturn.web.errors import install_error_handlers
+from keyturn.web.metrics import Metrics, MetricsMiddleware
+from keyturn.web.middleware import (
+    AUTH_PATH_PREFIXES,
+    BodyLimitMiddleware,
+    ErrorBoundaryMiddleware,
+    SecurityHeadersMiddleware,
+)
+
+if TYPE_CHECKING:
+    from keyturn.runtime import Keyturn
+
+__all__ = ["STATIC_DIRECTORY", "build_router", "install", "normalize_prefix"]
+
+STATIC_DIRECTORY = Path(__file__).parent / "static"
+
+
+def normalize_prefix(prefix: str) -> str:
+    """``prefix`` as ``""`` or ``"/a/b"``: a leading slash, no trailing one.
+
+    Raises:
+        ValueError: the prefix holds a scheme, a query, a fragment or ``//``.
+    """
+    cleaned = prefix.strip().rstrip("/")
+    if not cleaned:
+        return ""
+    if not cleaned.startswith("/"):
+        cleaned = "/" + cleaned
+    if any(char in cleaned for char in "?#:\\") or "//" in cleaned:
+        raise ValueError(f"invalid prefix {prefix!r}: expected a path such as '/auth'")
+    return cleaned
+
+
+def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRouter]:
+    """keyturn's routers, in matching order: hottest first, probes and the JSON
+    API before the pages (see benchmarks/sessions.py; every failed route match
+    costs time)."""
+    routers = [health.router] if health_checks else []
+    routers += [routes_auth.router, routes_oauth.router, routes_wellknown.router]
+    if metrics:
+        routers.append(metrics_module.router)
+    if pages:  # sign in and register, then the account page and sign-outs
+        routers += [pages_signin.router, pages_account.router]
+    return routers
+
+
+def build_router(
+    *, pages: bool = True, health_checks: bool = False, metrics: bool = False
+) -> APIRouter:
+    """Every keyturn endpoint of SPEC in one router, to include under a prefix.
+
+    The JSON auth API (``/auth/*``), the OAuth endpoints (``/oauth/*``),
+    discovery (``/.well-known/*``), and with ``pages`` the HTML pages
+    (``/login``, ``/register``, ``/account``, ``/logout``); ``health_checks``
+    adds ``/healthz`` and ``/livez``, ``metrics`` adds ``/metrics``. The pages'
+    stylesheet is a mount (``/static``), which routers cannot carry:
+    :func:`install` adds it.
+
+    The routes find the :class:`~keyturn.runtime.Keyturn` on the request scope,
+    so the router only works behind keyturn's middleware: use :func:`install`,
+    which includes this router, rather than including it by hand.
+    """
+    router = APIRouter()
+    for part in _routers(pages=pages, health_checks=health_checks, metrics=metrics):
+        _add_routes(router, part, prefix="")
+    return router
+
+
+def _add_routes(target: APIRouter, source: APIRouter, *, prefix: str) -> None:
+    """Copy ``source``'s routes into ``target`` under ``prefix``, flat.
+
+    FastAPI (0.120+) keeps an included router as a nested branch that is walked
+    again on every request; a flat route list matches in a few microseconds per
+    route instead of tens per branch, and the authenticated routes then cost
+    what the unauthenticated ones do to reach (see benchmarks/claim.py).
+    """
+    for route in source.routes:
+        if not isinstance(route, APIRoute):
+            raise TypeError(f"keyturn routers hold only API routes, not {route!r}")
+        target.add_api_route(
+            prefix + route.path,
+            route.endpoint,
+            response_model=route.response_model,
+            status_code=route.status_code,
+            tags=list(route.tags),
+            dependencies=list(route.dependencies),
+            summary=route.summary,
+            description=route.description,
+            response_description=route.response_description,
+            responses=dict(route.responses),
+            deprecated=route.deprecated,
+            methods=set(route.methods or ()),
+            operation_id=route.operation_id,
+            response_model_include=route.response_model_include,
+            response_model_exclude=route.response_model_exclude,
+            response_model_by_alias=route.response_model_by_alias,
+            response_model_exclude_unset=route.response_model_exclude_unset,
+            response_model_exclude_defaults=route.response_model_exclude_defaults,
+            response_model_exclude_none=route.response_model_exclude_none,
+            include_in_schema=route.include_in_schema,
+            response_class=route.response_class,
+            name=route.name,
+            callbacks=route.callbacks,
+            openapi_extra=route.openapi_extra,
+            generate_unique_id_function=route.generate_unique_id_function,
+        )
+
+
+def _endpoints(routers: Iterable[APIRouter]) -> frozenset[object]:
+    """The endpoint functions of ``routers``' routes (what ``scope["endpoint"]``
+    holds once a request is routed to one of them)."""
+    found: set[object] = set()
+    for router in routers:
+        found.update(getattr(route, "endpoint", None) for route in router.routes)
+    found.discard(None)
+    return frozenset(found)
+
+
+def install(
+    app: FastAPI,
+    keyturn: Keyturn,
+    *,
+    prefix: str = "",
+    pages: bool = True,
+    health_checks: bool = False,
+    metrics: bool = False,
+    all_errors: bool = False,
+) -> None:
+    """Add keyturn to ``app``: its middleware stack, error handlers and routes.
+
+    Every SPEC endpoint is served under ``prefix`` (``"/id"`` gives
+    ``/id/auth/login``, ``/id/oauth/token``, ``/id/login``...), the HTML pages
+    and their ``/static`` stylesheet too unless ``pages=False``. Links, form
+    actions and redirects in the pages, and the CSRF exemptions of the sign-in
+    endpoints, follow the prefix. The session cookie stays ``Path=/`` (a
+    ``__Host-`` cookie must), so the host app's own routes see the caller too.
+
+    Every request then carries the caller: use
+    :func:`~keyturn.web.dependencies.current_principal`,
+    :func:`~keyturn.web.dependencies.optional_principal` or
+    :func:`~keyturn.web.policy.require` in the host app's routes.
+    Cookie-authenticated unsafe requests to any route need the session's CSRF
+    token (``X-CSRF-Token`` or a ``csrf_token`` form field) or get 403
+    ``csrf_failed``.
+
+    Start and stop the :class:`~keyturn.runtime.Keyturn` with the app:
+    ``FastAPI(lifespan=keyturn.lifespan)``.
+
+    Args:
+        app: the host application.
+        keyturn: the instance to serve; also set as ``app.state.keyturn`` when
+            that is free.
+        prefix: where keyturn's routes live (``""``: at the root).
+        pages: serve the HTML sign-in, registration and account pages.
+        health_checks: serve ``/healthz`` and ``/livez`` under the prefix.
+        metrics: count requests and serve ``/metrics`` under the prefix.
+        all_errors: render every error of the app keyturn's way (keyturn's own
+            server). By default only keyturn's routes and keyturn errors are,
+            and the host app's other errors keep its own handlers.
+
+    Raises:
+        ValueError: ``prefix`` is not a path.
+    """
+    prefix = normalize_prefix(prefix)
+    settings = keyturn.settings
+    installed_metrics = Metrics()
+    if getattr(app.state, "keyturn", None) is None:
+        app.state.keyturn = keyturn
+    if getattr(app.state, "metrics", None) is None:
+        app.state.metrics = installed_metrics
+
+    parts = _routers(pages=pages, health_checks=health_checks, metrics=metrics)
+    install_error_handlers(app, endpoints=None if all_errors else _endpoints(parts))
+
+    # add_middleware prepends: the last added is the outermost.
+    app.add_middleware(
+        AuthnMiddleware,
+        keyturn=keyturn,
+        csrf_exempt_paths=tuple(
+            prefix + path for path in (*LOGIN_PATHS, *routes_oauth.OAUTH_PATHS)
+        ),
+        prefix=prefix,
+        metrics=installed_metrics,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ErrorBoundaryMiddleware)
+    if metrics:
+        app.add_middleware(MetricsMiddleware, metrics=installed_metrics)
+    if settings.cors_origins:
+        from keyturn.web.cors import CorsMiddleware
+
+        app.add_middleware(CorsMiddleware, origins=settings.cors_origins, prefix=prefix)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        no_store_prefixes=tuple(prefix + path for path in AUTH_PATH_PREFIXES),
+    )
+
+    _add_routes(
+        app.router,
+        build_router(pages=pages, health_checks=health_checks, metrics=metrics),
+        prefix=prefix,
+    )
+    if pages:
+        app.mount(prefix + "/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
