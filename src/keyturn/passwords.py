@@ -16,19 +16,23 @@ case-folded.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import os
 import secrets
+import sys
+import threading
 import unicodedata
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 
-import anyio
-import anyio.to_thread
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from keyturn.errors import InvalidCredentials, WeakPassword
+from keyturn.legacy_hashes import default_legacy_schemes
 from keyturn.settings import MIN_ARGON2_MEMORY_KIB, MIN_ARGON2_TIME_COST
 
 if TYPE_CHECKING:
@@ -44,8 +48,21 @@ __all__ = [
 
 _T = TypeVar("_T")
 
+#: How much nicer than the event loop the hashing threads are (Linux ``nice``):
+#: during a sign-in storm the scheduler prefers the thread serving requests, so
+#: authenticated traffic keeps its latency and sign-ins absorb the contention.
+HASH_THREAD_NICENESS = 10
+
 #: PHC prefix of the only scheme keyturn writes.
 _ARGON2ID_PREFIX = "$argon2id$"
+
+
+def _lower_thread_priority() -> None:
+    """Make the calling worker thread nicer than the event loop. Linux only
+    (there ``setpriority`` on a thread id affects that thread alone); best effort."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
 
 
 def normalize_password(password: str) -> str:
@@ -68,7 +85,8 @@ class LegacyHashScheme(Protocol):
     keyturn never writes these; it verifies them once and replaces them with
     argon2id on the next successful sign-in (``needs_rehash`` is always True for
     them). Implementations are synchronous and CPU-bound: the hasher runs them in
-    its worker threads under the same limit as argon2.
+    its worker threads under the same limit as argon2. The built-in ones are in
+    :mod:`keyturn.legacy_hashes`.
     """
 
     def identifies(self, stored_hash: str) -> bool:
@@ -97,7 +115,9 @@ class PasswordHasher:
             OWASP floor so that test suites run fast. Never set this in production:
             hashes made with it are cheap to brute-force if the database leaks.
         legacy_schemes: verifiers for imported non-argon2 hashes (see
-            :class:`LegacyHashScheme`); none by default.
+            :class:`LegacyHashScheme`); None (the default) means bcrypt and Django
+            PBKDF2 (:func:`keyturn.legacy_hashes.default_legacy_schemes`), ``()``
+            means none: such hashes then never verify.
 
     Raises:
         ValueError: a parameter is below the floor and ``allow_weak_parameters`` is
@@ -112,7 +132,7 @@ class PasswordHasher:
         parallelism: int = 1,
         concurrency: int | None = None,
         allow_weak_parameters: bool = False,
-        legacy_schemes: Sequence[LegacyHashScheme] = (),
+        legacy_schemes: Sequence[LegacyHashScheme] | None = None,
     ) -> None:
         if min(memory_kib, time_cost, parallelism) < 1:
             raise ValueError("argon2 parameters must be positive")
@@ -136,8 +156,16 @@ class PasswordHasher:
             parallelism=parallelism,
             type=argon2.Type.ID,
         )
-        self._legacy = tuple(legacy_schemes)
-        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._legacy: tuple[LegacyHashScheme, ...] = tuple(
+            default_legacy_schemes() if legacy_schemes is None else legacy_schemes
+        )
+        # A pool of its own: ``concurrency`` bounds the argon2 runs at once, and
+        # its threads run at a lower priority (see HASH_THREAD_NICENESS).
+        self._pool = ThreadPoolExecutor(
+            max_workers=concurrency,
+            thread_name_prefix="keyturn-hash",
+            initializer=_lower_thread_priority,
+        )
         self._dummy_hash: str | None = None
 
     @classmethod
@@ -156,8 +184,10 @@ class PasswordHasher:
         )
 
     async def _run(self, func: Callable[..., _T], *args: object) -> _T:
-        """Run CPU-heavy ``func`` in a worker thread under the concurrency limit."""
-        return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=self._limiter)
+        """Run CPU-heavy ``func`` in one of the hasher's low-priority threads
+        (at most ``concurrency`` at once)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(func, *args))
 
     # --- hashing -----------------------------------------------------------------
 
@@ -190,6 +220,9 @@ class PasswordHasher:
 
     async def verify(self, stored_hash: str, password: str) -> None:
         """Check ``password`` against ``stored_hash``.
+
+        Imported bcrypt and Django PBKDF2 hashes are checked by their scheme in a
+        worker thread too; a format no scheme recognises fails at once (closed).
 
         Raises:
             InvalidCredentials: the password does not match, or the hash is malformed

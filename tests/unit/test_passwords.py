@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
 import unicodedata
@@ -11,7 +13,12 @@ from typing import Any
 import pytest
 
 from keyturn.errors import InvalidCredentials, WeakPassword
-from keyturn.passwords import PasswordHasher, PasswordPolicy, common_passwords
+from keyturn.passwords import (
+    HASH_THREAD_NICENESS,
+    PasswordHasher,
+    PasswordPolicy,
+    common_passwords,
+)
 from keyturn.settings import Settings
 
 PASSWORD = "correct horse battery staple"
@@ -146,6 +153,20 @@ async def test_limiter_bounds_concurrent_hashes() -> None:
     hashes = await asyncio.gather(*(hasher.hash(PASSWORD) for _ in range(8)))
     assert len(set(hashes)) == 8
     assert counter.most == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread niceness is Linux's")
+async def test_hashing_threads_run_below_the_event_loop_priority() -> None:
+    """During a sign-in storm the scheduler prefers the thread serving requests:
+    argon2 runs in threads niced by HASH_THREAD_NICENESS, the loop's thread is untouched."""
+    hasher = PasswordHasher(memory_kib=1024, time_cost=1, concurrency=1, allow_weak_parameters=True)
+    loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def own_niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    assert await hasher._run(own_niceness) >= HASH_THREAD_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == loop_nice
 
 
 async def test_hashing_does_not_block_the_event_loop() -> None:

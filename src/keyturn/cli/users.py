@@ -1,21 +1,25 @@
-"""``keyturn user add|list|disable|enable``."""
+"""``keyturn user add|list|disable|enable|import``."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+import typing
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from keyturn.cli.console import stdout
+from keyturn.cli.console import fail, note, stdout
 from keyturn.cli.options import settings_options
 from keyturn.clock import isoformat
-from keyturn.errors import InvalidRequest
+from keyturn.errors import EmailTaken, InvalidRequest
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
+from keyturn.user_import import ImportRecord, parse_import_lines
 
 T = TypeVar("T")
 
@@ -109,3 +113,87 @@ def disable(email: str, settings: Settings) -> None:
 def enable(email: str, settings: Settings) -> None:
     """Enable a disabled account again."""
     _set_disabled(email, False, settings)
+
+
+#: Files with at least this many accounts get a progress bar (on a terminal).
+PROGRESS_THRESHOLD = 200
+#: At most this many invalid lines are listed one by one.
+MAX_LISTED_ERRORS = 20
+
+
+@user.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@settings_options
+def import_users(file: typing.TextIO, settings: Settings) -> None:
+    """Import accounts with existing password hashes from a JSON-lines FILE ('-' for stdin).
+
+    Each line: {"email": …, "password_hash": …, "roles": [...]} (roles optional).
+    bcrypt ($2a$, $2b$, $2y$), Django PBKDF2 (pbkdf2_sha256$…) and argon2 hashes are
+    accepted; they become argon2id at each user's next sign-in. Every line is
+    checked first, and nothing is imported if one is invalid. Addresses that
+    already have an account are skipped.
+    """
+    try:
+        records, errors, repeated = parse_import_lines(file)
+    except UnicodeDecodeError:
+        fail(f"{file.name}: not UTF-8 text; nothing imported")
+    for error in errors[:MAX_LISTED_ERRORS]:
+        note(f"line {error.line}: {error.reason}")
+    if errors:
+        more = len(errors) - MAX_LISTED_ERRORS
+        if more > 0:
+            note(f"... and {more} more invalid lines")
+        fail(f"{file.name}: {len(errors)} invalid line(s); nothing imported")
+    for record in repeated:
+        note(f"line {record.line}: {record.email} appears earlier in the file, skipped")
+    imported, existing = run_with_keyturn(settings, lambda kt: _import_records(kt, records))
+    formats: dict[str, int] = {}
+    for record in imported:
+        formats[record.hash_format] = formats.get(record.hash_format, 0) + 1
+    by_format = ", ".join(f"{name}: {count}" for name, count in sorted(formats.items()))
+    skipped = len(existing) + len(repeated)
+    stdout.print(
+        f"imported {len(imported)} account(s)"
+        + (f" ({by_format})" if by_format else "")
+        + f", skipped {skipped} duplicate(s)"
+    )
+
+
+async def _import_records(
+    keyturn: Keyturn, records: list[ImportRecord]
+) -> tuple[list[ImportRecord], list[ImportRecord]]:
+    """Store each record; ``(imported, already_existing)``."""
+    imported: list[ImportRecord] = []
+    existing: list[ImportRecord] = []
+    console = Console(stderr=True)
+    show = console.is_terminal and len(records) >= PROGRESS_THRESHOLD
+    columns = (
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, disable=not show, transient=True) as progress:
+        task = progress.add_task("import", total=len(records))
+        for record in records:
+            try:
+                await keyturn.accounts.import_user(
+                    record.email, record.password_hash, roles=record.roles
+                )
+            except EmailTaken:
+                existing.append(record)
+                progress.console.print(
+                    f"keyturn: line {record.line}: {record.email} already has an account, skipped",
+                    highlight=False,
+                    markup=False,
+                    soft_wrap=True,
+                )
+            else:
+                imported.append(record)
+            progress.advance(task)
+    keyturn.audit.record(
+        "users_imported",
+        imported=len(imported),
+        skipped=len(existing),
+    )
+    return imported, existing
