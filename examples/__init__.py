@@ -1,0 +1,1 @@
+"""Runnable examples of keyturn (see ``examples/README.md``)."""

@@ -1,0 +1,153 @@
+"""The notes application: keyturn as a library inside an ordinary FastAPI app.
+
+- Browser pages (``/``, ``POST /notes``) are server-rendered and use the session
+  cookie that keyturn's own ``/login`` and ``/register`` pages set. Their forms
+  carry the session's CSRF token; keyturn's middleware refuses a cookie-
+  authenticated POST without it before this code runs.
+- The JSON API (``/api/notes``) takes a bearer token from ``/oauth/token`` (the
+  mobile/CLI client in ``client.py``) or the session cookie (with the
+  ``X-CSRF-Token`` header for writes), and checks the ``notes:read`` and
+  ``notes:write`` scopes.
+- Everything keyturn serves (``/login``, ``/auth/*``, ``/oauth/*``, the JWKS
+  that the ``reports`` service verifies with) comes from ``install()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import BaseModel, StringConstraints
+
+from examples.notes.store import NoteStore
+from keyturn import Keyturn, Principal, Settings
+from keyturn.errors import NotFound
+from keyturn.web import install, optional_principal, require
+from keyturn.web.dependencies import session_secret
+
+TEMPLATES = Path(__file__).parent / "templates"
+MAX_TITLE = 200
+MAX_BODY = 10_000
+
+#: The JSON API's policies. Tokens need the scope; a browser session is the user
+#: in person, which scopes do not limit (keyturn.web.policy).
+READ = require(scopes=("notes:read",))
+WRITE = require(scopes=("notes:write",))
+
+_pages = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+class NoteIn(BaseModel):
+    """A new note, as the JSON API takes it."""
+
+    title: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)
+    ]
+    body: Annotated[str, StringConstraints(strip_whitespace=True, max_length=MAX_BODY)] = ""
+
+
+def create_app(settings: Settings, notes_db: Path) -> FastAPI:
+    """The notes app on ``settings`` (keyturn's users, sessions and keys) and the
+    SQLite file ``notes_db`` (the notes)."""
+    kt = Keyturn(settings)
+    notes = NoteStore(notes_db)
+    app = FastAPI(title="notes", lifespan=kt.lifespan)
+    # keyturn's routes at the root (/login, /auth/*, /oauth/*, /.well-known/*,
+    # /healthz); all_errors: the notes API answers errors in keyturn's
+    # {"error", "detail"} shape too, validation errors included.
+    install(app, kt, health_checks=True, all_errors=True)
+
+    def page(request: Request, template: str, *, status: int = 200, **context: Any) -> Response:
+        principal: Principal | None = context.get("principal")
+        if principal is not None:  # every signed-in page has the sign-out form
+            context["csrf_token"] = csrf_token(kt, request)
+        html = _pages.get_template(template).render(**context)
+        # A signed-in page shows private notes: no cache may keep it.
+        headers = {"Cache-Control": "no-store"} if principal is not None else None
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    # --- browser pages (session cookie) ------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    async def home(
+        request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]
+    ) -> Response:
+        if principal is None or principal.via != "session":
+            return page(request, "welcome.html", principal=None)
+        return page(
+            request,
+            "notes.html",
+            principal=principal,
+            notes=await notes.list(principal.subject),
+            error=None,
+            title="",
+            body="",
+            max_title=MAX_TITLE,
+            max_body=MAX_BODY,
+        )
+
+    @app.post("/notes")
+    async def add_from_form(
+        request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]
+    ) -> Response:
+        if principal is None or principal.via != "session":
+            return RedirectResponse("/login?next=/", status_code=303)
+        form = await request.form()
+        title, body = (form.get(name) for name in ("title", "body"))
+        title = title.strip() if isinstance(title, str) else ""
+        body = body.strip() if isinstance(body, str) else ""
+        if not title or len(title) > MAX_TITLE or len(body) > MAX_BODY:
+            return page(
+                request,
+                "notes.html",
+                status=400,
+                principal=principal,
+                notes=await notes.list(principal.subject),
+                error=(
+                    f"A note needs a title of at most {MAX_TITLE} characters, "
+                    f"and at most {MAX_BODY} characters of text."
+                ),
+                title=title[:MAX_TITLE],
+                body=body[:MAX_BODY],
+                max_title=MAX_TITLE,
+                max_body=MAX_BODY,
+            )
+        await notes.add(principal.subject, title, body)
+        return RedirectResponse("/", status_code=303)  # post/redirect/get
+
+    # --- JSON API (bearer token or session) --------------------------------------
+
+    @app.get("/api/notes")
+    async def list_notes(principal: Annotated[Principal, Depends(READ)]) -> list[dict[str, Any]]:
+        return [note.to_dict() for note in await notes.list(principal.subject)]
+
+    @app.post("/api/notes", status_code=201)
+    async def add_note(
+        new: NoteIn, principal: Annotated[Principal, Depends(WRITE)]
+    ) -> dict[str, Any]:
+        note = await notes.add(principal.subject, new.title, new.body)
+        return note.to_dict()
+
+    @app.delete("/api/notes/{note_id}", status_code=204)
+    async def delete_note(note_id: int, principal: Annotated[Principal, Depends(WRITE)]) -> None:
+        if not await notes.delete(principal.subject, note_id):
+            raise NotFound("No such note.")
+
+    return app
+
+
+def csrf_token(kt: Keyturn, request: Request) -> str:
+    """The CSRF token of the request's session, for the forms on the page."""
+    secret = session_secret(request)
+    if not secret:
+        raise RuntimeError("csrf_token() needs a session-authenticated request")
+    return kt.sessions.csrf_token(secret)

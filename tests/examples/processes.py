@@ -1,0 +1,171 @@
+"""The examples as real processes, for tests/examples and tests/browser.
+
+:class:`NotesServer` runs ``python -m examples.notes`` and :class:`ReportsServer`
+``python -m examples.reports``, each on a free 127.0.0.1 port in its own working
+directory, exactly as ``examples/README.md`` tells a user to. They reuse
+:class:`tests.live.LiveServer` for the rest: a clean environment (no
+``KEYTURN_*`` from the caller), output to files, waiting for ``/healthz``, and
+stopping the whole process group. The notes app's keyturn database is
+``WORKDIR/keyturn.db``, so ``LiveServer.cli`` and ``add_user`` work against it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tests.live import Completed, LiveServer, clean_environment
+
+#: The checkout: ``examples`` is imported from here, as ``python -m`` does from it.
+REPO = Path(__file__).resolve().parents[2]
+
+PASSWORD = "correct horse battery staple"
+
+
+def example_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What the examples run with: ``PYTHONPATH`` at the checkout, plus ``extra``."""
+    return {"PYTHONPATH": str(REPO), **(extra or {})}
+
+
+class NotesServer(LiveServer):
+    """``python -m examples.notes --port P --data-dir WORKDIR``."""
+
+    def __init__(self, workdir: Path, *, env: Mapping[str, str] | None = None) -> None:
+        super().__init__((), workdir=workdir, env=example_environment(env))
+
+    @property
+    def notes_path(self) -> Path:
+        """The notes' own SQLite file."""
+        return self.workdir / "notes.sqlite"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "examples.notes",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.workdir),
+        ]
+
+    def register(self) -> str:
+        """A new account with password ``PASSWORD``, through ``POST /auth/register``
+        (cheaper than a ``keyturn user add`` process); its e-mail address."""
+        email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+        with self.client() as http:
+            response = http.post("/auth/register", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 201, response.text
+        return email
+
+    def token(self, email: str, scope: str, password: str = PASSWORD) -> dict[str, Any]:
+        """A password grant for ``scope``: the token response."""
+        with self.client() as http:
+            response = http.post(
+                "/oauth/token",
+                data={
+                    "grant_type": "password",
+                    "username": email,
+                    "password": password,
+                    "scope": scope,
+                },
+            )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def register_reports_client(self) -> Path:
+        """``python -m examples.reports.register_client --data-dir WORKDIR``: the
+        JSON file with the confidential client's credentials."""
+        result = run_example("examples.reports.register_client", "--data-dir", str(self.workdir))
+        assert result.returncode == 0, result.stderr
+        return self.workdir / "reports-client.json"
+
+
+class ReportsServer(LiveServer):
+    """``python -m examples.reports --port P --issuer ISSUER ARGS``."""
+
+    def __init__(self, workdir: Path, issuer: str, args: Sequence[str] = ()) -> None:
+        super().__init__(args, workdir=workdir, env=example_environment())
+        self.issuer = issuer
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "examples.reports",
+            "--port",
+            str(self.port),
+            "--issuer",
+            self.issuer,
+            *self.args,
+        ]
+
+
+class ExampleProcesses:
+    """Starts example servers under ``root``; ``stop_all()`` at teardown."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.servers: list[LiveServer] = []
+
+    def _workdir(self, name: str) -> Path:
+        workdir = self.root / f"{name}-{len(self.servers)}"
+        workdir.mkdir(parents=True)
+        return workdir
+
+    def notes(self, *, env: Mapping[str, str] | None = None) -> NotesServer:
+        server = NotesServer(self._workdir("notes"), env=env)
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def reports(self, issuer: str, *args: str) -> ReportsServer:
+        server = ReportsServer(self._workdir("reports"), issuer, args)
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def run_example(
+    module: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60.0
+) -> Completed:
+    """``python -m MODULE ARGS`` to completion (stdin closed, in a scratch directory)."""
+    command = [sys.executable, "-m", module, *args]
+    completed = subprocess.run(
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=clean_environment(example_environment(env)),
+        cwd=tempfile.mkdtemp(prefix="keyturn-example-"),
+        timeout=timeout,
+        check=False,
+    )
+    return Completed(command, completed.returncode, completed.stdout, completed.stderr)
+
+
+def session_cookie(response: httpx.Response) -> str:
+    """The ``__Host-keyturn_session`` value a response sets (httpx keeps ``Secure``
+    cookies off plain-HTTP requests, so tests send it by hand)."""
+    for header in response.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        if name.strip() == "__Host-keyturn_session":
+            return rest.split(";", 1)[0]
+    raise AssertionError(f"no session cookie in {response.headers.get_list('set-cookie')}")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
