@@ -50,7 +50,7 @@ from keyturn.settings import Settings
 from keyturn.tokens import TokenIssuer, TokenVerifier
 
 if TYPE_CHECKING:
-    from tests.live import LiveServer
+    from keyturn.bench.servers import KeyturnServer as LiveServer
 
 ISSUER = "https://auth.example.com"
 

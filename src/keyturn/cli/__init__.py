@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from keyturn.cli.bench import bench
 from keyturn.cli.clients import client
 from keyturn.cli.console import fail
 from keyturn.cli.keys import key
@@ -34,6 +35,7 @@ cli.add_command(session)
 cli.add_command(key)
 cli.add_command(token)
 cli.add_command(client)
+cli.add_command(bench)
 
 
 def main(argv: list[str] | None = None) -> None:
