@@ -166,8 +166,24 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             counts[report.outcome] = counts.get(report.outcome, 0) + 1
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Name this run's revocation-lag report (see ``tests/cluster/lagreport.py``)
+    in the main process; its xdist workers inherit the variable."""
+    from tests.cluster.lagreport import REPORT_VARIABLE, new_report_path
+
+    if not hasattr(config, "workerinput"):
+        os.environ.setdefault(REPORT_VARIABLE, str(new_report_path()))
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """One line per real backend: how many of its tests passed, failed or skipped."""
+    """One line per real backend: how many of its tests passed, failed or skipped;
+    then the revocation lags the multi-instance tests measured, if they ran."""
+    from tests.cluster.lagreport import format_report, read_report
+
     for marker, counts in sorted(_backend_outcomes.items()):
         summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
         terminalreporter.write_line(f"real {marker} tests: {summary}")
+    report = read_report()
+    if report:
+        for line in format_report(report):
+            terminalreporter.write_line(line)

@@ -273,6 +273,15 @@ class LiveServer:
         _terminate(self.process)
         return self.process.returncode
 
+    def kill(self) -> int | None:
+        """SIGKILL the server's process group at once (a crash, no shutdown); its exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return self.returncode
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(STOP_TIMEOUT)
+        return self.process.returncode
+
     # --- the CLI against the same database ------------------------------------------
 
     def cli(self, *args: str, stdin: str = "", timeout: float = 60.0) -> Completed:

@@ -100,6 +100,29 @@ class PostgresServer:
             raise RuntimeError(f"psql failed: {result.stderr.strip()}")
         return result.stdout
 
+    def stop_server(self) -> None:
+        """Stop the server (``pg_ctl stop -m fast``: clients are disconnected) but keep
+        its data directory and port, so :meth:`start_server` brings it back: an outage."""
+        result = subprocess.run(
+            _as_postgres(
+                [str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+            ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed: {result.stdout}{result.stderr}"[-2000:])
+
+    def start_server(self) -> None:
+        """Start a server stopped by :meth:`stop_server` again, on the same port and data."""
+        result = subprocess.run(
+            _as_postgres(_start_command(self)), capture_output=True, text=True, timeout=60
+        )
+        if result.returncode != 0:
+            log = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+            raise RuntimeError(f"PostgreSQL did not restart:\n{result.stderr}{log}"[-2000:])
+
     def stop(self) -> None:
         """Stop the server at once and delete its directory."""
         try:
