@@ -6,12 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: serve test lint typecheck pytest services bench clean
+.PHONY: serve test lint typecheck docs pytest services bench clean
 
 serve: $(VENV)/.installed-runtime
 	$(BIN)/keyturn serve
 
-test: $(VENV)/.installed-dev services lint typecheck pytest
+test: $(VENV)/.installed-dev services lint typecheck docs pytest
 
 $(VENV)/bin/python:
 	./scripts/make-venv.sh $(PYTHON) $(VENV)
@@ -28,20 +28,50 @@ services:
 	./scripts/install-test-services.sh
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples docs/hooks
+	$(BIN)/ruff format --check src tests benchmarks examples docs/hooks
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml); the CLI and HTTP reference are generated
+# during the build (docs/hooks/reference.py). Output in site/ (git-ignored).
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -ra
 
-bench: $(VENV)/.installed-dev
+$(VENV)/.installed-bench: pyproject.toml | $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres,redis,bench]'
+	touch $@
+
+bench: $(VENV)/.installed-dev $(VENV)/.installed-bench
 	./scripts/install-bench-tools.sh
+	$(BIN)/python benchmarks/claim.py
 	$(BIN)/python benchmarks/passwords.py
 	$(BIN)/python benchmarks/sessions.py
 	$(BIN)/python benchmarks/tokens.py
+
+# The examples (examples/README.md), each in its own terminal.
+NOTES_PORT   ?= 8000
+REPORTS_PORT ?= 8001
+NOTES_DATA   ?= notes-data
+.PHONY: example-notes example-notes-client example-reports example-reports-strict
+
+example-notes: $(VENV)/.installed-runtime
+	$(BIN)/python -m examples.notes --port $(NOTES_PORT) --data-dir $(NOTES_DATA)
+
+example-notes-client: $(VENV)/.installed-runtime
+	$(BIN)/python -m examples.notes.client --url http://127.0.0.1:$(NOTES_PORT) --register
+
+example-reports: $(VENV)/.installed-runtime
+	$(BIN)/python -m examples.reports --port $(REPORTS_PORT) --issuer http://127.0.0.1:$(NOTES_PORT)
+
+example-reports-strict: $(VENV)/.installed-runtime
+	$(BIN)/python -m examples.reports.register_client --data-dir $(NOTES_DATA)
+	$(BIN)/python -m examples.reports --port $(REPORTS_PORT) --issuer http://127.0.0.1:$(NOTES_PORT) \
+		--client-file $(NOTES_DATA)/reports-client.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

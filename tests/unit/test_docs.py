@@ -1,0 +1,128 @@
+"""The documentation site cannot rot: generated references cover everything, the nav
+covers every page, and the README's links into docs/ resolve."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from keyturn.cli import cli
+from keyturn.settings import Settings
+from keyturn.web.app import create_app
+
+ROOT = Path(__file__).parents[2]
+DOCS = ROOT / "docs"
+#: Pages that exist only in the build (docs/hooks/reference.py makes them).
+GENERATED = {"reference/cli.md", "reference/http.md"}
+
+
+@pytest.fixture(scope="module")
+def reference() -> ModuleType:
+    """docs/hooks/reference.py, the mkdocs hook that generates the reference pages."""
+    spec = importlib.util.spec_from_file_location("docs_reference", DOCS / "hooks" / "reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _commands(
+    command: click.Command, path: tuple[str, ...] = ("keyturn",)
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, (*path, name))
+
+
+def test_every_cli_command_and_its_own_options_are_in_the_cli_reference(
+    reference: ModuleType,
+) -> None:
+    """Each command of the Click tree has a section, with its arguments and own options."""
+    page = reference.cli_reference_markdown()
+    settings = {*Settings.model_fields, "config"}
+    commands = list(_commands(cli))
+    assert len(commands) > 10
+    for path, command in commands:
+        if command.hidden:
+            continue
+        assert f"`{' '.join(path)}`" in page, " ".join(path)
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name not in settings:
+                assert f"`{param.opts[0]}`" in page, (path, param.opts)
+    assert "`keyturn user import`" in page
+
+
+def test_every_openapi_route_is_in_the_http_reference(reference: ModuleType) -> None:
+    """Every (method, path) of create_app(...).openapi() has a section in the HTTP page."""
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+    page = reference.http_reference_markdown(app)
+    schema: dict[str, Any] = app.openapi()
+    operations = [
+        (method.upper(), path)
+        for path, item in schema["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+    assert ("POST", "/oauth/token") in operations
+    for method, path in operations:
+        assert f"### {method} `{path}`" in page, (method, path)
+
+
+def test_routes_outside_the_schema_are_listed_too(reference: ModuleType) -> None:
+    """The browser pages and /metrics (not in the OpenAPI schema) are still referenced."""
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+    page = reference.http_reference_markdown(app)
+    for method, path in [
+        ("GET", "/login"),
+        ("POST", "/login"),
+        ("GET", "/register"),
+        ("GET", "/account"),
+        ("POST", "/logout"),
+        ("GET", "/metrics"),
+    ]:
+        assert f"| {method} | `{path}` |" in page, (method, path)
+    for method, path, _ in reference.iter_app_routes(app):
+        assert f"`{path}`" in page, (method, path)
+
+
+def _nav_pages(entries: list[Any]) -> Iterator[str]:
+    for entry in entries:
+        value = next(iter(entry.values())) if isinstance(entry, dict) else entry
+        if isinstance(value, list):
+            yield from _nav_pages(value)
+        else:
+            yield str(value)
+
+
+def test_the_nav_lists_every_page_and_only_pages_that_exist() -> None:
+    """No page is orphaned and no nav entry points nowhere (mkdocs --strict agrees)."""
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    assert config["strict"] is True
+    nav = list(_nav_pages(config["nav"]))
+    pages = {
+        str(path.relative_to(DOCS))
+        for path in DOCS.rglob("*.md")
+        if path.relative_to(DOCS).parts[0] != "hooks"
+    }
+    assert sorted(set(nav) - pages - GENERATED) == [], "nav entries without a page"
+    assert sorted(pages - set(nav)) == [], "pages missing from the nav"
+    assert set(nav) >= GENERATED
+    assert "settings.md" in nav
+
+
+def test_readme_links_into_docs_resolve() -> None:
+    """Every docs/ link in the README points at a file that exists."""
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\((docs/[^)#\s]+)", readme)
+    assert links
+    for link in links:
+        assert (ROOT / link).exists(), link
