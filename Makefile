@@ -20,8 +20,9 @@ $(VENV)/.installed-runtime: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
+# The bench extra too: mypy checks keyturn.bench's plotting, and tests/bench plots.
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres,redis]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres,redis,bench]'
 	touch $@ $(VENV)/.installed-runtime
 
 services:

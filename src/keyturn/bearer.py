@@ -108,6 +108,7 @@ class BearerAuthenticator:
             session_id=claims.sid,
             expires_at=float(claims.exp),
             scopes=claims.scopes,
+            auth_time=float(claims.auth_time) if claims.auth_time is not None else None,
         )
         return claims, principal
 

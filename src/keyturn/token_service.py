@@ -25,7 +25,6 @@ before it passes ``client_id`` here).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from keyturn.audit import AuditLog
@@ -188,10 +187,7 @@ class TokenService:
             StoreUnavailable: the replica or the user cache is stale past the
                 bound and the store cannot be reached (fail closed).
         """
-        claims, principal = await self.bearer.authenticate(token)
-        if claims.auth_time is not None:
-            principal = replace(principal, auth_time=float(claims.auth_time))
-        return claims, principal
+        return await self.bearer.authenticate(token)
 
     def forget_user(self, user_id: str) -> None:
         """Drop a cached user (after disabling it on this instance)."""
