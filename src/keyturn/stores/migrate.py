@@ -9,6 +9,11 @@ server refuses to start against an older schema (:func:`ensure_current`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from alembic.config import Config
@@ -67,8 +72,32 @@ async def upgrade(engine_or_url: AsyncEngine | str) -> list[str]:
             return await upgrade(engine)
         finally:
             await engine.dispose()
-    async with connect(engine_or_url, write=True) as connection:
+    async with _sqlite_file_lock(engine_or_url), connect(engine_or_url, write=True) as connection:
         return await connection.run_sync(_upgrade_sync)
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold an exclusive ``flock`` on a SQLite database file while migrating, so
+    processes starting on one new file together (``--workers``, a CLI command
+    beside a starting server) migrate one after the other instead of all
+    creating the tables. ``flock`` locks are separate from SQLite's own
+    ``fcntl`` locks on Linux, so SQLite is not disturbed. Other databases
+    (PostgreSQL: migrated by the operator's one ``keyturn migrate``) pass."""
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    try:  # a new file is created as SQLite would, but readable by its owner only
+        descriptor = os.open(database, os.O_RDONLY | os.O_CREAT, 0o600)
+    except OSError:  # no such directory, no permission: SQLite will report it
+        yield
+        return
+    try:
+        await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing the descriptor releases the lock
 
 
 def _current_sync(connection: Connection) -> str | None:
