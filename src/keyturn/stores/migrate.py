@@ -81,15 +81,17 @@ async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
     """Hold an exclusive ``flock`` on a SQLite database file while migrating, so
     processes starting on one new file together (``--workers``, a CLI command
     beside a starting server) migrate one after the other instead of all
-    creating the tables. ``flock`` locks are separate from SQLite's own
-    ``fcntl`` locks on Linux, so SQLite is not disturbed. Other databases
+    creating the tables. The lock is taken on ``<file>-migrate.lock``, never on
+    the database file, whose POSIX locks belong to SQLite. Other databases
     (PostgreSQL: migrated by the operator's one ``keyturn migrate``) pass."""
     database = engine.url.database
     if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
         yield
         return
-    try:  # a new file is created as SQLite would, but readable by its owner only
-        descriptor = os.open(database, os.O_RDONLY | os.O_CREAT, 0o600)
+    # A lock file of its own: closing any descriptor of the database file itself
+    # would drop SQLite's POSIX locks held by this process's open connections.
+    try:
+        descriptor = os.open(database + "-migrate.lock", os.O_RDONLY | os.O_CREAT, 0o600)
     except OSError:  # no such directory, no permission: SQLite will report it
         yield
         return
