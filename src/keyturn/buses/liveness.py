@@ -14,9 +14,18 @@ caches (which may run on an injected clock) never compare times with it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import time
+from collections.abc import Awaitable, Callable
 
-__all__ = ["Liveness"]
+__all__ = ["Liveness", "Reconnector"]
+
+logger = logging.getLogger("keyturn.fanout")
+
+#: Longest pause between reconnection attempts, seconds.
+MAX_BACKOFF = 2.0
 
 
 class Liveness:
@@ -73,3 +82,46 @@ class Liveness:
     def lost(self) -> None:
         """The connection failed: nothing is known to be delivered any more."""
         self._verified = None
+
+
+class Reconnector:
+    """Keeps a bus's listening connection up: runs ``listen`` again after every
+    failure, with jittered exponential backoff (50 ms to :data:`MAX_BACKOFF`),
+    and logs a lost channel once per outage.
+
+    ``listen`` must call :meth:`up` once it is subscribed and delivering.
+
+    Args:
+        name: the bus, for the log (``"redis"``, ``"postgres"``).
+        liveness: marked lost on every failure.
+    """
+
+    def __init__(self, name: str, liveness: Liveness) -> None:
+        self.name = name
+        self.liveness = liveness
+        self._failures = 0
+
+    def up(self) -> None:
+        """The connection is listening again: log the recovery, reset the backoff."""
+        if self._failures:
+            logger.warning("%s change channel is back", self.name)
+        self._failures = 0
+
+    async def run(self, listen: Callable[[], Awaitable[None]]) -> None:
+        """Run ``listen`` until cancelled, reconnecting after each failure."""
+        backoff = 0.05
+        while True:
+            try:
+                await listen()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.liveness.lost()
+                self._failures += 1
+                if self._failures == 1:  # the first failure after a good connection
+                    backoff = 0.05
+                    logger.warning("%s change channel lost (%s); reconnecting", self.name, exc)
+                else:
+                    logger.debug("%s change channel still down: %s", self.name, exc)
+            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
+            backoff = min(backoff * 2, MAX_BACKOFF)

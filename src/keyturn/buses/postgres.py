@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,18 +26,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.buses.liveness import Liveness
+from keyturn.buses.liveness import Liveness, Reconnector
 from keyturn.stores.sql.engine import connect, create_engine_for
 
 __all__ = ["APPLICATION_NAME", "DEFAULT_CHANNEL", "PostgresBus", "asyncpg_dsn"]
 
-logger = logging.getLogger("keyturn.fanout")
 
 DEFAULT_CHANNEL = "keyturn_changes"
 #: How the listening connection shows in ``pg_stat_activity``.
 APPLICATION_NAME = "keyturn-fanout"
 _CONNECT_TIMEOUT = 5.0
-_MAX_BACKOFF = 2.0
 _NOTIFY = sa.text("SELECT pg_notify(:channel, :payload)")
 
 
@@ -79,7 +75,7 @@ class PostgresBus:
         self._deliver: Callable[[str], None] | None = None
         self._connected: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._failures = 0
+        self._reconnector = Reconnector("postgres", self._liveness)
 
     @property
     def epoch(self) -> int | None:
@@ -93,30 +89,12 @@ class PostgresBus:
         self._deliver, self._connected = deliver, connected
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="keyturn-fanout-postgres"
+                self._reconnector.run(self._listen), name="keyturn-fanout-postgres"
             )
 
     async def publish(self, message: str) -> None:
         async with connect(self._engine, write=True) as connection:
             await connection.execute(_NOTIFY, {"channel": self.channel, "payload": message})
-
-    async def _run(self) -> None:
-        backoff = 0.05
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._liveness.lost()
-                self._failures += 1
-                if self._failures == 1:
-                    backoff = 0.05
-                    logger.warning("postgres change channel lost (%s); reconnecting", exc)
-                else:
-                    logger.debug("postgres change channel still down: %s", exc)
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
-            backoff = min(backoff * 2, _MAX_BACKOFF)
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         if self._deliver is not None:
@@ -136,9 +114,7 @@ class PostgresBus:
             async with asyncio.timeout(_CONNECT_TIMEOUT):
                 await connection.add_listener(self.channel, self._on_notify)
             self._liveness.restart()
-            if self._failures:
-                logger.warning("postgres change channel is back")
-            self._failures = 0
+            self._reconnector.up()
             if self._connected is not None:
                 self._connected()
             while not closed.is_set():

@@ -19,21 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import random
 import time
 from collections.abc import Callable
 from typing import Any
 
-from keyturn.buses.liveness import Liveness
+from keyturn.buses.liveness import Liveness, Reconnector
 
 __all__ = ["DEFAULT_CHANNEL", "RedisBus"]
 
-logger = logging.getLogger("keyturn.fanout")
 
 DEFAULT_CHANNEL = "keyturn:changes"
 _CONNECT_TIMEOUT = 2.0
-_MAX_BACKOFF = 2.0
 
 
 class ChannelLost(ConnectionError):
@@ -62,7 +58,7 @@ class RedisBus:
         self._connected: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._publisher: Any = None
-        self._failures = 0
+        self._reconnector = Reconnector("redis", self._liveness)
 
     @property
     def epoch(self) -> int | None:
@@ -89,7 +85,7 @@ class RedisBus:
         self._deliver, self._connected = deliver, connected
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="keyturn-fanout-redis"
+                self._reconnector.run(self._listen), name="keyturn-fanout-redis"
             )
 
     async def publish(self, message: str) -> None:
@@ -102,24 +98,6 @@ class RedisBus:
             with contextlib.suppress(Exception):
                 await publisher.aclose()
             raise
-
-    async def _run(self) -> None:
-        backoff = 0.05
-        while True:
-            try:
-                await self._listen()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._liveness.lost()
-                self._failures += 1
-                if self._failures == 1:  # the first failure after a good connection
-                    backoff = 0.05
-                    logger.warning("redis change channel lost (%s); reconnecting", exc)
-                else:
-                    logger.debug("redis change channel still down: %s", exc)
-            await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
-            backoff = min(backoff * 2, _MAX_BACKOFF)
 
     async def _listen(self) -> None:
         client = self._client(socket_timeout=None)
@@ -152,9 +130,7 @@ class RedisBus:
                 elif kind == "subscribe":
                     # A (re)subscription: what was published before it is lost to us.
                     self._liveness.restart()
-                    if self._failures:
-                        logger.warning("redis change channel is back")
-                    self._failures = 0
+                    self._reconnector.up()
                     if self._connected is not None:
                         self._connected()
         finally:
