@@ -20,7 +20,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -31,32 +30,13 @@ from typing import Literal
 import httpx
 from tests.services import free_port
 
+from keyturn.bench.servers import clean_environment, keyturn_command, sqlite_url
+
 #: Seconds ``start()`` waits for ``/healthz`` to answer.
 START_TIMEOUT = 20.0
 
 #: Seconds ``stop()`` waits after SIGTERM before it kills the process.
 STOP_TIMEOUT = 10.0
-
-
-def keyturn_command() -> list[str]:
-    """The ``keyturn`` script of this interpreter's environment, or an equivalent."""
-    script = Path(sys.executable).with_name("keyturn")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-c", "from keyturn.cli import main; main()"]
-
-
-def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without ``KEYTURN_*`` variables, plus ``extra``."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("KEYTURN_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra or {})
-    return env
-
-
-def sqlite_url(path: Path) -> str:
-    """A ``sqlite+aiosqlite`` URL for the database file ``path``."""
-    return f"sqlite+aiosqlite:///{path}"
 
 
 @dataclass

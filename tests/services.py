@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from keyturn.bench.servers import free_port
+
 PG_BIN = Path(os.environ.get("KEYTURN_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"
 PG_PASSWORD = "keyturn-test-password"  # a throw-away local test server
@@ -31,13 +33,6 @@ PG_PASSWORD = "keyturn-test-password"  # a throw-away local test server
 
 class ServiceUnavailable(RuntimeError):
     """The service cannot be started on this machine (binaries missing, ...)."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_postgres(args: list[str]) -> list[str]:
