@@ -21,6 +21,7 @@ try:  # ``tests`` is a rootdir-less folder or a package, depending on the layout
         ServiceUnavailable,
         start_postgres,
         start_redis,
+        unavailable,
     )
 except ImportError:  # pragma: no cover
     from tests.services import (
@@ -29,13 +30,8 @@ except ImportError:  # pragma: no cover
         ServiceUnavailable,
         start_postgres,
         start_redis,
+        unavailable,
     )
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run in CI)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -44,12 +40,11 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         import asyncpg  # noqa: F401
     except ImportError:
-        _unavailable("asyncpg is not installed (pip install keyturn[postgres])")
+        unavailable("asyncpg is not installed (pip install keyturn[postgres])")
     try:
         server = start_postgres()
     except ServiceUnavailable as exc:
-        _unavailable(f"PostgreSQL binaries not found or unusable: {exc}")
-        raise  # unreachable: _unavailable always raises
+        unavailable(f"PostgreSQL binaries not found or unusable: {exc}")
     try:
         yield server
     finally:
@@ -88,12 +83,11 @@ def redis_server() -> Iterator[RedisServer]:
     try:
         import redis  # noqa: F401
     except ImportError:
-        _unavailable("redis-py is not installed (pip install keyturn[redis])")
+        unavailable("redis-py is not installed (pip install keyturn[redis])")
     try:
         server = start_redis()
     except ServiceUnavailable as exc:
-        _unavailable(f"redis-server not found or unusable: {exc}")
-        raise  # unreachable: _unavailable always raises
+        unavailable(f"redis-server not found or unusable: {exc}")
     try:
         yield server
     finally:

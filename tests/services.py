@@ -23,12 +23,23 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from keyturn.bench.servers import free_port
 
 PG_BIN = Path(os.environ.get("KEYTURN_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "postgres"
 PG_PASSWORD = "keyturn-test-password"  # a throw-away local test server
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A real service a test needs is missing: skip locally, fail under ``CI=true``
+    (CI must never pass by skipping a real backend)."""
+    import pytest
+
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: tests of real services must run in CI)", pytrace=False)
+    pytest.skip(reason)
 
 
 class ServiceUnavailable(RuntimeError):

@@ -14,7 +14,6 @@ fail under ``CI=true``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,13 +25,8 @@ from tests.services import (
     ServiceUnavailable,
     start_postgres,
     start_redis,
+    unavailable,
 )
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: the cluster tests must run in CI)", pytrace=False)
-    pytest.skip(reason)
 
 
 def _require_drivers() -> None:
@@ -40,7 +34,7 @@ def _require_drivers() -> None:
         try:
             __import__(module)
         except ImportError:
-            _unavailable(f"{module} is not installed (pip install keyturn[{extra}])")
+            unavailable(f"{module} is not installed (pip install keyturn[{extra}])")
 
 
 def _postgres() -> PostgresServer:
@@ -48,8 +42,7 @@ def _postgres() -> PostgresServer:
     try:
         return start_postgres()
     except ServiceUnavailable as exc:
-        _unavailable(f"PostgreSQL binaries not found or unusable: {exc}")
-        raise  # unreachable: _unavailable always raises
+        unavailable(f"PostgreSQL binaries not found or unusable: {exc}")
 
 
 def _redis() -> RedisServer:
@@ -57,8 +50,7 @@ def _redis() -> RedisServer:
     try:
         return start_redis()
     except ServiceUnavailable as exc:
-        _unavailable(f"redis-server not found or unusable: {exc}")
-        raise  # unreachable: _unavailable always raises
+        unavailable(f"redis-server not found or unusable: {exc}")
 
 
 @pytest.fixture(scope="session")
