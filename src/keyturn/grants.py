@@ -141,6 +141,15 @@ class TokenGrants:
             user.id, client_id=client_id, scope=scope, ip=ip, user_agent=user_agent
         )
         family = issued.family
+        for evicted in issued.evicted:
+            self.audit.record(
+                "session_evicted",
+                user_id=evicted.user_id,
+                ip=ip,
+                session=evicted.id,
+                reason="max_refresh_families_per_user",
+                via="token",
+            )
         token, claims = self._issuer().issue(
             user.id,
             sid=family.id,

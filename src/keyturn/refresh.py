@@ -26,7 +26,7 @@ import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from keyturn.clock import Clock
@@ -80,10 +80,13 @@ def _clean(value: str | None, limit: int) -> str | None:
 
 @dataclass(frozen=True)
 class IssuedFamily:
-    """A new family and its first refresh token (shown to the client once)."""
+    """A new family and its first refresh token (shown to the client once), and
+    the user's oldest families it pushed over ``max_refresh_families_per_user``
+    (now revoked, their access tokens too)."""
 
     family: RefreshFamily
-    refresh_token: str
+    refresh_token: str = field(repr=False)
+    evicted: tuple[RefreshFamily, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,12 @@ class RefreshFamilies:
     ) -> IssuedFamily:
         """Open a family for a user who just signed in, with its first token.
 
+        A user keeps at most ``max_refresh_families_per_user`` live families:
+        beyond that the oldest are revoked, with their access tokens (by
+        ``sid``), like the oldest browser sessions beyond
+        ``max_sessions_per_user``. So a script that signs in over and over
+        cannot pile up unbounded rows and live tokens for one account.
+
         Raises:
             UserNotFound: the account vanished (SQL store).
             StoreUnavailable: the store cannot be reached.
@@ -162,8 +171,15 @@ class RefreshFamilies:
             user_agent=_clean(user_agent, _MAX_USER_AGENT),
         )
         token = _new_token()
-        await self.store.create_family(family, self._record(token, family, now))
-        return IssuedFamily(family, token)
+        evicted = await self.store.create_family(
+            family,
+            self._record(token, family, now),
+            max_per_user=self.settings.max_refresh_families_per_user,
+            idle_timeout=self.settings.refresh_token_ttl,
+        )
+        if evicted:
+            await self.revocations.revoke_sids(old.id for old in evicted)
+        return IssuedFamily(family, token, tuple(evicted))
 
     def _record(self, token: str, family: RefreshFamily, now: float) -> RefreshToken:
         expires_at = min(now + self.settings.refresh_token_ttl, family.expires_at)

@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     refresh_token_ttl: int = Field(30 * 86_400, ge=60)
     refresh_max_age: int = Field(90 * 86_400, ge=60)
     refresh_grace: int = Field(5, ge=0, le=10)
+    max_refresh_families_per_user: int = Field(50, ge=1, le=10_000)
     clock_leeway: int = Field(5, ge=0, le=300)
     signing_alg: SigningAlgorithm = "ES256"
     revocation_mode: RevocationMode = "strict"

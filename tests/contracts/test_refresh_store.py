@@ -246,3 +246,98 @@ async def test_sweep_deletes_expired_families_and_tokens(storage: Storage) -> No
     assert await storage.refresh.get_token(stale.token_hash) is None
     found = await storage.refresh.get_token(live.token_hash)
     assert found is not None
+
+
+# --- the per-user cap (#10 item 10d) ---------------------------------------------------
+
+
+async def test_create_family_over_the_cap_revokes_the_oldest(storage: Storage) -> None:
+    """With max_per_user, a new family beyond the cap revokes the user's oldest live
+    families (kept responses wiped) and returns them; other users are untouched
+    (#10 item 10d)."""
+    alice, bob = await add_user(storage), await add_user(storage, "bob@example.com")
+    bobs = make_family(bob)
+    await storage.refresh.create_family(bobs, make_token(bobs))
+    families = [make_family(alice, created_at=T0 + i) for i in range(3)]
+    first = make_token(families[0])
+    for family, token in zip(families, [first, None, None], strict=True):
+        created = await storage.refresh.create_family(
+            family, token or make_token(family), max_per_user=3
+        )
+        assert created == []
+    await storage.refresh.rotate(
+        first.token_hash,
+        make_token(families[0]),
+        now=T0 + 3,
+        grace_until=T0 + 8,
+        grace_payload=b"sealed",
+    )
+    newest = make_family(alice, created_at=T0 + 4)
+    evicted = await storage.refresh.create_family(newest, make_token(newest), max_per_user=3)
+    assert [f.id for f in evicted] == [families[0].id]
+    assert evicted[0].revoked_at == T0 + 4
+    stored = await storage.refresh.get_family(families[0].id)
+    assert stored is not None and stored.revoked_at == T0 + 4
+    found = await storage.refresh.get_token(first.token_hash)
+    assert found is not None and found[0].grace_payload is None
+    live = [f.id for f in await storage.refresh.list_families(alice.id) if f.revoked_at is None]
+    assert live == [families[1].id, families[2].id, newest.id]
+    untouched = await storage.refresh.get_family(bobs.id)
+    assert untouched is not None and untouched.revoked_at is None
+
+
+async def test_the_cap_counts_only_live_families(storage: Storage) -> None:
+    """Revoked, capped and (with idle_timeout) disused families do not count towards
+    the cap and are not revoked again (#10 item 10d)."""
+    user = await add_user(storage)
+    revoked = make_family(user, created_at=T0)
+    capped = dataclasses.replace(make_family(user, created_at=T0 + 1), expires_at=T0 + 50)
+    idle = make_family(user, created_at=T0 + 2)
+    live = make_family(user, created_at=T0 + 3)
+    live_token = make_token(live, issued_at=T0 + 3)
+    for family in (revoked, capped, idle):
+        await storage.refresh.create_family(family, make_token(family))
+    await storage.refresh.create_family(live, live_token)
+    await storage.refresh.revoke_family(revoked.id, T0 + 5)
+    assert await storage.refresh.rotate(
+        live_token.token_hash,
+        make_token(live, issued_at=T0 + 90),
+        now=T0 + 90,
+        grace_until=None,
+        grace_payload=None,
+    )
+    newest = make_family(user, created_at=T0 + 100)
+    evicted = await storage.refresh.create_family(
+        newest, make_token(newest), max_per_user=2, idle_timeout=60
+    )
+    assert evicted == []
+    tighter = make_family(user, created_at=T0 + 101)
+    evicted = await storage.refresh.create_family(
+        tighter, make_token(tighter), max_per_user=2, idle_timeout=60
+    )
+    assert [f.id for f in evicted] == [live.id]
+    kept = await storage.refresh.get_family(idle.id)
+    assert kept is not None and kept.revoked_at is None
+
+
+async def test_without_a_cap_create_family_revokes_nothing(storage: Storage) -> None:
+    """max_per_user=None (the default) stores the family and revokes nothing
+    (#10 item 10d)."""
+    user = await add_user(storage)
+    for i in range(5):
+        family = make_family(user, created_at=T0 + i)
+        assert await storage.refresh.create_family(family, make_token(family)) == []
+    listed = await storage.refresh.list_families(user.id)
+    assert len(listed) == 5 and all(f.revoked_at is None for f in listed)
+
+
+async def test_concurrent_sign_ins_keep_the_cap(storage: Storage) -> None:
+    """Ten families created at once under a cap of three leave exactly three live
+    (#10 item 10d)."""
+    user = await add_user(storage)
+    families = [make_family(user, created_at=T0 + i) for i in range(10)]
+    await asyncio.gather(
+        *(storage.refresh.create_family(f, make_token(f), max_per_user=3) for f in families)
+    )
+    listed = await storage.refresh.list_families(user.id)
+    assert sum(f.revoked_at is None for f in listed) == 3

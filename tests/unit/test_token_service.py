@@ -533,6 +533,33 @@ async def test_list_and_revoke_families(keyturn: Keyturn) -> None:
         await keyturn.tokens.authenticate_bearer(issued.access_token)
 
 
+async def test_sign_ins_beyond_the_family_cap_end_the_oldest(
+    make_keyturn: MakeKeyturn, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past max_refresh_families_per_user, a password grant revokes the user's oldest
+    family: its refresh token and access token stop working, the eviction is
+    audited like a session's, and the newer sign-ins live on (#10 item 10d)."""
+    keyturn = await make_keyturn(max_refresh_families_per_user=2)
+    clock = clock_of(keyturn)
+    pairs = []
+    for _ in range(3):
+        pairs.append(await sign_in(keyturn.tokens))
+        clock.advance(1)
+    oldest, *newer = pairs
+    with pytest.raises(InvalidGrant):
+        await keyturn.tokens.refresh_grant(oldest.refresh_token)
+    with pytest.raises(InvalidToken):
+        await keyturn.tokens.authenticate_bearer(oldest.access_token)
+    [event] = events(caplog, "session_evicted")
+    assert event["session"] == oldest.claims.sid and event["via"] == "token"
+    assert event["reason"] == "max_refresh_families_per_user" and event["ip"] == IP
+    listed = await keyturn.tokens.list_families(oldest.claims.sub)
+    assert [f.id for f in listed] == [pair.claims.sid for pair in newer]
+    for pair in newer:
+        await keyturn.tokens.authenticate_bearer(pair.access_token)
+        await keyturn.tokens.refresh_grant(pair.refresh_token)
+
+
 async def test_bearer_follows_a_key_rotated_by_another_instance(make_keyturn: MakeKeyturn) -> None:
     """A token signed with a key another instance just rotated in is accepted at once:
     the unknown kid makes this instance re-read the key store (rate-limited)."""

@@ -263,8 +263,27 @@ class RefreshToken:
 class RefreshStore(Protocol):
     """Refresh families and their tokens (keyed by ``token_hash``)."""
 
-    async def create_family(self, family: RefreshFamily, token: RefreshToken) -> None:
-        """Store a new family and its first token in one step.
+    async def create_family(
+        self,
+        family: RefreshFamily,
+        token: RefreshToken,
+        *,
+        max_per_user: int | None = None,
+        idle_timeout: float | None = None,
+    ) -> list[RefreshFamily]:
+        """Store a new family and its first token, and enforce the per-user cap,
+        in one step.
+
+        With ``max_per_user``, if the user then has more than ``max_per_user``
+        live families at ``family.created_at`` ("now" for a new family): not
+        revoked, before their ``expires_at`` and, with ``idle_timeout``, used
+        within the last ``idle_timeout`` seconds, the oldest ones (by
+        ``created_at``) other than the new one are revoked, as
+        :meth:`revoke_family` does, until the cap holds.
+
+        Returns:
+            The families this call revoked, as now stored, oldest first (usually
+            empty; always empty without ``max_per_user``).
 
         Raises:
             UserNotFound: the SQL store found no account ``family.user_id``.

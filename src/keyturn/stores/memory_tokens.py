@@ -13,6 +13,13 @@ import itertools
 from keyturn.stores.base import Client, RefreshFamily, RefreshToken, Revocation
 
 
+def _counts_toward_cap(family: RefreshFamily, now: float, idle_timeout: float | None) -> bool:
+    """Whether ``family`` is live at ``now`` for the per-user cap of ``create_family``."""
+    if not family.is_live(now):
+        return False
+    return idle_timeout is None or now < family.last_used_at + idle_timeout
+
+
 class MemoryRefreshStore:
     """Families and tokens in dicts, with a per-family token index."""
 
@@ -21,9 +28,31 @@ class MemoryRefreshStore:
         self._tokens: dict[str, RefreshToken] = {}
         self._tokens_by_family: dict[str, set[str]] = {}
 
-    async def create_family(self, family: RefreshFamily, token: RefreshToken) -> None:
+    async def create_family(
+        self,
+        family: RefreshFamily,
+        token: RefreshToken,
+        *,
+        max_per_user: int | None = None,
+        idle_timeout: float | None = None,
+    ) -> list[RefreshFamily]:
         self._families[family.id] = family
         self._add_token(token)
+        if max_per_user is None:
+            return []
+        now = family.created_at
+        others = [
+            other
+            for other in await self.list_families(family.user_id)
+            if other.id != family.id and _counts_toward_cap(other, now, idle_timeout)
+        ]
+        excess = len(others) + 1 - max_per_user
+        evicted = []
+        for old in others[: max(excess, 0)]:
+            revoked = await self.revoke_family(old.id, now)
+            assert revoked is not None
+            evicted.append(revoked)
+        return evicted
 
     async def get_token(self, token_hash: str) -> tuple[RefreshToken, RefreshFamily] | None:
         token = self._tokens.get(token_hash)

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.errors import UserNotFound
 from keyturn.stores.base import RefreshFamily, RefreshToken
@@ -77,11 +77,22 @@ class SqlRefreshStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create_family(self, family: RefreshFamily, token: RefreshToken) -> None:
+    async def create_family(
+        self,
+        family: RefreshFamily,
+        token: RefreshToken,
+        *,
+        max_per_user: int | None = None,
+        idle_timeout: float | None = None,
+    ) -> list[RefreshFamily]:
         try:
             async with connect(self._engine, write=True) as connection:
+                # Insert first: on SQLite that takes the write lock before any read.
                 await connection.execute(_families.insert().values(**_family_values(family)))
                 await connection.execute(_tokens.insert().values(**_token_values(token)))
+                if max_per_user is None:
+                    return []
+                return await _enforce_cap(connection, family, max_per_user, idle_timeout)
         except sa_exc.IntegrityError:
             if not await self._user_exists(family.user_id):
                 raise UserNotFound() from None
@@ -194,22 +205,8 @@ class SqlRefreshStore:
         return await self._revoke(_families.c.user_id == user_id, now)
 
     async def _revoke(self, condition: sa.ColumnElement[bool], now: float) -> list[RefreshFamily]:
-        statement = (
-            _families.update()
-            .where(condition, _families.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-            .returning(*_families.c)
-        )
         async with connect(self._engine, write=True) as connection:
-            result = await connection.execute(statement)
-            revoked = [_family_from_row(row) for row in result.mappings()]
-            doomed = sa.select(_families.c.id).where(condition)
-            await connection.execute(
-                _tokens.update()
-                .where(_tokens.c.family_id.in_(doomed), _tokens.c.grace_payload.is_not(None))
-                .values(grace_payload=None)
-            )
-        return sorted(revoked, key=lambda family: (family.created_at, family.id))
+            return await _revoke_in(connection, condition, now)
 
     async def sweep(self, now: float) -> int:
         async with connect(self._engine, write=True) as connection:
@@ -233,6 +230,59 @@ class SqlRefreshStore:
         query = sa.select(users.c.id).where(users.c.id == user_id)
         async with connect(self._engine) as connection:
             return (await connection.execute(query)).first() is not None
+
+
+async def _enforce_cap(
+    connection: AsyncConnection,
+    family: RefreshFamily,
+    max_per_user: int,
+    idle_timeout: float | None,
+) -> list[RefreshFamily]:
+    """Revoke the user's oldest live families beyond ``max_per_user``, in the
+    transaction that just inserted ``family``."""
+    # PostgreSQL: concurrent sign-ins of one user queue on the user's row here
+    # (NO KEY UPDATE does not conflict with the KEY SHARE the inserts took),
+    # so each counts the families the previous one committed. SQLite already
+    # holds the database's write lock.
+    owner = sa.select(users.c.id).where(users.c.id == family.user_id)
+    await connection.execute(owner.with_for_update(key_share=True))  # FOR NO KEY UPDATE
+    now = family.created_at
+    live = [
+        _families.c.user_id == family.user_id,
+        _families.c.id != family.id,
+        _families.c.revoked_at.is_(None),
+        _families.c.expires_at > now,
+    ]
+    if idle_timeout is not None:
+        live.append(_families.c.last_used_at > now - idle_timeout)
+    query = sa.select(_families.c.id).where(*live).order_by(*_AGE_ORDER)
+    others = list((await connection.execute(query)).scalars())
+    doomed = others[: max(len(others) + 1 - max_per_user, 0)]
+    if not doomed:
+        return []
+    return await _revoke_in(connection, _families.c.id.in_(doomed), now)
+
+
+async def _revoke_in(
+    connection: AsyncConnection, condition: sa.ColumnElement[bool], now: float
+) -> list[RefreshFamily]:
+    """Revoke the unrevoked families matching ``condition`` and wipe the kept
+    responses of all their tokens; the revoked families, oldest first."""
+    statement = (
+        _families.update()
+        .where(condition, _families.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .returning(*_families.c)
+    )
+    result = await connection.execute(statement)
+    revoked = [_family_from_row(row) for row in result.mappings()]
+    doomed = sa.select(_families.c.id).where(condition)
+    await connection.execute(
+        _tokens.update()
+        .where(_tokens.c.family_id.in_(doomed), _tokens.c.grace_payload.is_not(None))
+        .values(grace_payload=None)
+    )
+    return sorted(revoked, key=lambda family: (family.created_at, family.id))
 
 
 def _opt(value: Any) -> float | None:
