@@ -2,7 +2,9 @@
 
 keyturn's own settings come from ``KEYTURN_*`` variables as usual (for example
 ``KEYTURN_REVOCATION_MODE``); by default its database is ``DIR/keyturn.db`` and
-the notes live in ``DIR/notes.sqlite``. The issuer, which the ``reports``
+the notes live in ``DIR/notes.sqlite``, and keyturn's password grant may hand out
+the notes and reports scopes besides the standard ones (``--default-scopes``,
+unless ``KEYTURN_DEFAULT_SCOPES`` says otherwise). The issuer, which the ``reports``
 service must be told, is ``http://HOST:PORT`` unless ``KEYTURN_ISSUER`` says
 otherwise.
 """
@@ -20,6 +22,12 @@ import uvicorn
 from examples.notes.app import create_app
 from keyturn import load_settings
 from keyturn.errors import ConfigurationError
+from keyturn.settings import DEFAULT_SCOPES
+
+#: What tokens from this issuer may carry: the standard scopes, the notes API's,
+#: and those of the reports service that trusts this issuer. keyturn refuses any
+#: other (400 invalid_scope), so an API's scope check means something.
+SCOPES = (*DEFAULT_SCOPES, "notes:read", "notes:write", "reports:read", "reports:write")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     overrides: dict[str, Any] = {"host": args.host, "port": args.port}
     if "KEYTURN_DATABASE_URL" not in os.environ:
         overrides["database_url"] = f"sqlite+aiosqlite:///{args.data_dir / 'keyturn.db'}"
+    if "KEYTURN_DEFAULT_SCOPES" not in os.environ:
+        overrides["default_scopes"] = list(SCOPES)
     try:
         settings = load_settings(**overrides)
     except ConfigurationError as exc:

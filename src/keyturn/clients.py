@@ -1,5 +1,10 @@
 """OAuth clients: register, and authenticate with a client secret.
 
+Each client has the scopes it may ask for (``allowed_scopes``): the default
+set (``--default-scopes``, SPEC "Clients": ``openid profile email
+offline_access``) plus any the operator names at registration
+(:meth:`Clients.allowed_scopes` is the one rule every grant applies).
+
 A confidential client gets a secret of 256 random bits
 (:func:`secrets.token_urlsafe`), shown once at creation and stored only as its
 SHA-256. A fast hash is the right tool here, unlike for passwords: the secret
@@ -16,10 +21,13 @@ import hmac
 import re
 import secrets
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidClient, InvalidRequest
+from keyturn.scopes import check_allowed_scope, scope_list
+from keyturn.settings import DEFAULT_SCOPES
 from keyturn.stores.base import Client, ClientStore
 
 __all__ = ["Clients", "NewClient", "hash_client_secret"]
@@ -54,22 +62,32 @@ class Clients:
     Args:
         store: where clients live.
         clock: supplies ``created_at``.
+        default_scopes: the scopes of keyturn's own first-party use and the base
+            set of every new client (``settings.default_scopes``).
     """
 
-    def __init__(self, store: ClientStore, clock: Clock) -> None:
+    def __init__(
+        self, store: ClientStore, clock: Clock, *, default_scopes: Sequence[str] = DEFAULT_SCOPES
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.default_scopes = scope_list(default_scopes)
 
-    async def add(self, name: str, *, confidential: bool = False) -> NewClient:
-        """Register a client named ``name`` (a label for operators).
+    async def add(
+        self, name: str, *, confidential: bool = False, scopes: Iterable[str] = ()
+    ) -> NewClient:
+        """Register a client named ``name`` (a label for operators), allowed the
+        default scopes plus ``scopes``.
 
         Raises:
-            InvalidRequest: the name is empty or longer than 200 characters.
+            InvalidRequest: the name is empty or longer than 200 characters, or a
+                scope is not a valid scope value (:class:`InvalidScope`).
             StoreUnavailable: the store cannot be reached.
         """
         name = name.strip()
         if not name or len(name) > _MAX_NAME or not name.isprintable():
             raise InvalidRequest("a client name is 1 to 200 printable characters")
+        allowed = scope_list([*self.default_scopes, *scopes])
         secret = secrets.token_urlsafe(32) if confidential else None
         client = Client(
             id=str(uuid.uuid4()),
@@ -77,9 +95,36 @@ class Clients:
             confidential=confidential,
             created_at=self.clock.now(),
             secret_hash=hash_client_secret(secret) if secret is not None else None,
+            allowed_scopes=allowed,
         )
         await self.store.add(client)
         return NewClient(client, secret)
+
+    def allowed_scopes(self, client: Client | None) -> tuple[str, ...]:
+        """What ``client`` may ask for: its own allowlist, or the default scopes
+        for keyturn's first-party use (``client`` None) and for clients
+        registered before clients had scopes."""
+        if client is None or client.allowed_scopes is None:
+            return self.default_scopes
+        return client.allowed_scopes
+
+    async def check_scope(self, scope: str, client_id: str | None) -> None:
+        """Refuse a normalized ``scope`` that the client ``client_id`` (None:
+        keyturn's own first-party use) may not ask for.
+
+        Raises:
+            InvalidScope: a value outside the allowlist.
+            InvalidClient: no client has this id.
+            StoreUnavailable: the store cannot be reached.
+        """
+        if not scope:
+            return  # nothing asked for, nothing to look up
+        client = None
+        if client_id is not None:
+            client = await self.get(client_id)
+            if client is None:
+                raise InvalidClient()
+        check_allowed_scope(scope, self.allowed_scopes(client))
 
     async def get(self, client_id: str) -> Client | None:
         """The client with this id, or None (malformed ids without a store call)."""

@@ -208,7 +208,8 @@ class UnsupportedGrantType(InvalidRequest):
 
 
 class InvalidScope(InvalidRequest):
-    """The requested ``scope`` is malformed."""
+    """The requested ``scope`` is malformed, or asks for a value the caller may
+    not have (outside the client's allowlist)."""
 
     code = "invalid_scope"
     default_detail = "The requested scope is invalid."

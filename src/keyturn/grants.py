@@ -127,13 +127,19 @@ class TokenGrants:
         Same rules as a session sign-in: throttle first, one failure for unknown
         address, wrong password or disabled account.
 
+        The scope must lie within what the client may ask for (its
+        ``allowed_scopes``; the default scopes without a client), checked before
+        the password is.
+
         Raises:
-            InvalidScope: ``scope`` is malformed.
+            InvalidScope: ``scope`` is malformed or outside the client's allowlist.
+            InvalidClient: ``client_id`` names no client.
             TooManyAttempts: too many recent failures for this account or client.
             InvalidCredentials: wrong username or password, or a disabled account.
             StoreUnavailable: a store is unreachable.
         """
         scope = normalize_scope(scope)
+        await self.clients.check_scope(scope, client_id)
         user = await self.auth.check_credentials(
             username, password, ip=ip, user_agent=user_agent, via="token"
         )

@@ -316,7 +316,9 @@ class Keyturn:
     def clients(self) -> Clients:
         """OAuth clients: registration and client authentication."""
         if self._clients is None:
-            self._clients = Clients(self.storage.clients, self.clock)
+            self._clients = Clients(
+                self.storage.clients, self.clock, default_scopes=self.settings.default_scopes
+            )
         return self._clients
 
     @property

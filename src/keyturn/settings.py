@@ -27,6 +27,9 @@ RevocationMode = Literal["strict", "stateless"]
 FanoutMode = Literal["auto", "off"]
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./keyturn.db"
+#: The scopes keyturn's own password grant may hand out, and every new client's
+#: base set (SPEC "Clients"), unless ``--default-scopes`` says otherwise.
+DEFAULT_SCOPES: tuple[str, ...] = ("openid", "profile", "email", "offline_access")
 _SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 #: OWASP Password Storage Cheat Sheet floor for argon2id: m=19 MiB, t=2, p=1.
@@ -91,6 +94,7 @@ class Settings(BaseSettings):
     refresh_max_age: int = Field(90 * 86_400, ge=60)
     refresh_grace: int = Field(5, ge=0, le=10)
     max_refresh_families_per_user: int = Field(50, ge=1, le=10_000)
+    default_scopes: CommaList = Field(default_factory=lambda: list(DEFAULT_SCOPES))
     clock_leeway: int = Field(5, ge=0, le=300)
     signing_alg: SigningAlgorithm = "ES256"
     revocation_mode: RevocationMode = "strict"
@@ -134,10 +138,20 @@ class Settings(BaseSettings):
 
     # --- validation ------------------------------------------------------------------
 
-    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @field_validator("trusted_proxies", "cors_origins", "default_scopes", mode="before")
     @classmethod
     def _lists_from_commas(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @field_validator("default_scopes")
+    @classmethod
+    def _valid_scopes(cls, value: list[str]) -> list[str]:
+        from keyturn.scopes import is_scope_token
+
+        for item in value:
+            if not is_scope_token(item):
+                raise ValueError(f"{item!r} is not an OAuth scope (RFC 6749 section 3.3)")
+        return list(dict.fromkeys(value))
 
     @field_validator("trusted_proxies")
     @classmethod

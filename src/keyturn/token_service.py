@@ -141,7 +141,9 @@ class TokenService:
         """Sign in with a password and open a refresh family (RFC 6749 section 4.3).
 
         Raises:
-            InvalidScope: ``scope`` is malformed.
+            InvalidScope: ``scope`` is malformed or outside the client's allowlist
+                (the default scopes without a client).
+            InvalidClient: ``client_id`` names no client.
             TooManyAttempts: too many recent failures for this account or client.
             InvalidCredentials: wrong username or password, or a disabled account.
             StoreUnavailable: a store is unreachable.

@@ -76,3 +76,48 @@ def test_empty_name_is_one_line_error(run: Run, database_url: str) -> None:
     result = run("client", "add", "  ", "--database-url", database_url)
     assert result.exit_code != 0
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_scope_adds_to_the_default_scopes(run: Run, database_url: str, tmp_path: Path) -> None:
+    """--scope (repeatable; a space-separated value counts as several) is stored on
+    top of the default scopes, which --default-scopes sets (#10 item 10c)."""
+    result = run(
+        "client",
+        "add",
+        "notes-app",
+        "--scope",
+        "notes:read",
+        "--scope",
+        "notes:write openid",
+        "--json",
+        "--database-url",
+        database_url,
+    )
+    assert result.exit_code == 0, result.stderr
+    plain = run(
+        "client", "add", "plain", "--default-scopes", "openid,email", "--database-url", database_url
+    )
+    assert plain.exit_code == 0, plain.stderr
+    assert "scopes        openid email" in plain.stdout
+    with sqlite3.connect(tmp_path / "cli.db") as connection:
+        rows = connection.execute(
+            "SELECT name, allowed_scopes FROM oauth_clients ORDER BY created_at"
+        ).fetchall()
+    assert rows == [
+        ("notes-app", "openid profile email offline_access notes:read notes:write"),
+        ("plain", "openid email"),
+    ]
+
+
+def test_a_malformed_scope_is_one_line_error(run: Run, database_url: str) -> None:
+    """A --scope RFC 6749 forbids fails with one line and registers nothing
+    (#10 item 10c)."""
+    result = run("client", "add", "x", "--scope", 'bad"scope', "--database-url", database_url)
+    assert result.exit_code != 0
+    assert result.stderr.count("\n") == 1 and "not an OAuth scope" in result.stderr
+
+    async def count() -> int:
+        async with Keyturn(Settings(database_url=database_url)) as keyturn:
+            return len(await keyturn.clients.list())
+
+    assert asyncio.run(count()) == 0

@@ -55,6 +55,25 @@ def test_api_checks_the_token_scopes(notes: NotesServer, email: str) -> None:
     assert listed[0]["id"] == created.json()["id"]
 
 
+def test_the_issuer_hands_out_only_the_apps_scopes(notes: NotesServer, email: str) -> None:
+    """The notes app's keyturn grants the notes and reports scopes, and refuses a
+    scope it was not told about with 400 ``invalid_scope`` (#10 item 10c)."""
+    granted = notes.token(email, "notes:read reports:read openid")
+    assert granted["scope"] == "notes:read reports:read openid"
+    with notes.client() as http:
+        refused = http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "password",
+                "username": email,
+                "password": PASSWORD,
+                "scope": "notes:admin",
+            },
+        )
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_scope"
+
+
 def test_api_validates_new_notes(notes: NotesServer, email: str) -> None:
     """A note without a title, or with a huge one, is a 4xx in keyturn's error shape."""
     token = notes.token(email, "notes:write")["access_token"]

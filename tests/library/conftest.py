@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 from keyturn import FrozenClock, Keyturn, Settings
 from keyturn.passwords import PasswordHasher
+from keyturn.settings import DEFAULT_SCOPES
 from keyturn.stores.memory import MemoryStorage
 from keyturn.web import install
 
@@ -42,6 +43,8 @@ def make_kt(clock: FrozenClock) -> Callable[..., Keyturn]:
 
     def build(**settings: Any) -> Keyturn:
         settings.setdefault("database_url", "sqlite+aiosqlite:///:memory:")
+        # The scopes the tests' password grants ask for (keyturn's own --default-scopes).
+        settings.setdefault("default_scopes", [*DEFAULT_SCOPES, "notes:read", "notes:write"])
         return Keyturn(
             Settings(**settings),
             storage=MemoryStorage(),

@@ -213,6 +213,22 @@ async def test_public_client_names_itself_with_client_id(lite: httpx.AsyncClient
     assert claims.client_id == new.client.id
 
 
+async def test_password_grant_refuses_scopes_outside_the_allowlist(
+    lite: httpx.AsyncClient,
+) -> None:
+    """A scope the client was not registered with, or (without a client) one outside
+    --default-scopes, is 400 invalid_scope and not a failed sign-in; allowed
+    scopes are granted (#10 item 10c)."""
+    keyturn = keyturn_of(app_of(lite))
+    spa = await keyturn.clients.add("spa", scopes=["notes:read"])
+    allowed = await tokens(lite, client_id=spa.client.id, scope="openid notes:read")
+    assert allowed["scope"] == "openid notes:read"
+    for extra in ({"client_id": spa.client.id, "scope": "notes:write"}, {"scope": "admin"}):
+        assert_oauth_error(await password_grant(lite, **extra), 400, "invalid_scope")
+    rendered = app_of(lite).state.metrics.render().decode()
+    assert 'keyturn_logins_total{outcome="failure"} 0.0' in rendered
+
+
 async def test_oauth_endpoints_ignore_the_session_cookie_and_its_csrf(
     lite: httpx.AsyncClient,
 ) -> None:

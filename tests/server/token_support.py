@@ -22,7 +22,7 @@ from tests.server.http_support import BASE
 
 from keyturn.clock import FrozenClock
 from keyturn.runtime import Keyturn
-from keyturn.settings import Settings
+from keyturn.settings import DEFAULT_SCOPES, Settings
 from keyturn.stores.migrate import upgrade
 from keyturn.web.app import create_app
 
@@ -64,6 +64,8 @@ def token_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Setti
         "issuer": BASE,
         "key_encryption_key": "A" * 43,
         "audit_log_file": tmp_path / "audit.jsonl",
+        # The scopes the tests' first-party password grants ask for.
+        "default_scopes": [*DEFAULT_SCOPES, "read", "write"],
     }
     options.update(overrides)
     return Settings(**options)

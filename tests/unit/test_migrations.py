@@ -9,18 +9,22 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.errors import DatabaseNotMigrated
 from keyturn.settings import Settings
+from keyturn.stores.base import Client
 from keyturn.stores.factory import open_storage
 from keyturn.stores.migrate import (
     MIGRATIONS_DIR,
+    alembic_config,
     current_revision,
     ensure_current,
     head_revision,
     upgrade,
 )
 from keyturn.stores.sql import SqlStorage, create_engine_for, metadata
+from keyturn.stores.sql.client_store import SqlClientStore
 
 
 def sqlite_url(path: Path) -> str:
@@ -131,6 +135,51 @@ async def test_sqlite_schema_matches_table_definitions(tmp_path: Path) -> None:
         await upgrade(engine)
         async with engine.connect() as connection:
             assert await connection.run_sync(_schema_diff) == []
+    finally:
+        await engine.dispose()
+
+
+def _upgrade_to(connection: Connection, revision: str) -> None:
+    from alembic import command
+
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+async def _wave_one_client_survives_0007(engine: AsyncEngine) -> None:
+    """Migrate to 0006, store a client as wave 1 did, then upgrade to head."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade_to, "0006")
+        await connection.execute(
+            sa.text(
+                "INSERT INTO oauth_clients (id, name, confidential, secret_hash, created_at)"
+                " VALUES ('wave-1', 'old app', false, NULL, 1.0)"
+            )
+        )
+    assert "0007" in await upgrade(engine)
+    found = await SqlClientStore(engine).get("wave-1")
+    assert found == Client("wave-1", "old app", False, 1.0, allowed_scopes=None)
+
+
+async def test_sqlite_wave_one_clients_keep_working_after_0007(tmp_path: Path) -> None:
+    """0007 adds oauth_clients.allowed_scopes; a client registered before it is kept
+    with NULL, so the default scopes apply to it (#10 item 10c)."""
+    engine = create_engine_for(sqlite_url(tmp_path / "k.db"))
+    try:
+        await _wave_one_client_survives_0007(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_postgres_wave_one_clients_keep_working_after_0007(
+    postgres_database_url: str,
+) -> None:
+    """The same upgrade on PostgreSQL (#10 item 10c)."""
+    engine = create_engine_for(postgres_database_url)
+    try:
+        await _wave_one_client_survives_0007(engine)
     finally:
         await engine.dispose()
 

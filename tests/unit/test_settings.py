@@ -170,3 +170,14 @@ def test_every_setting_is_documented() -> None:
     text = (Path(__file__).parents[2] / "docs" / "settings.md").read_text()
     for name in Settings.model_fields:
         assert f"--{name.replace('_', '-')}" in text, name
+
+
+def test_default_scopes_are_comma_separated_scope_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--default-scopes defaults to SPEC's set, takes a comma-separated list, and
+    refuses a value that is not an RFC 6749 scope in one line (#10 item 10c)."""
+    assert load_settings().default_scopes == ["openid", "profile", "email", "offline_access"]
+    monkeypatch.setenv("KEYTURN_DEFAULT_SCOPES", "openid, notes:read,notes:read")
+    assert load_settings().default_scopes == ["openid", "notes:read"]
+    with pytest.raises(ConfigurationError, match="--default-scopes") as caught:
+        load_settings(default_scopes='bad"scope')
+    assert "\n" not in str(caught.value)

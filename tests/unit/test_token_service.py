@@ -17,6 +17,7 @@ import pytest
 from keyturn.audit import AUDIT_LOGGER
 from keyturn.clock import FrozenClock
 from keyturn.errors import (
+    InvalidClient,
     InvalidCredentials,
     InvalidGrant,
     InvalidScope,
@@ -28,8 +29,8 @@ from keyturn.errors import (
 from keyturn.key_encryption import KeyEncryptor, generate_kek
 from keyturn.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
-from keyturn.settings import Settings
-from keyturn.stores.base import Storage
+from keyturn.settings import DEFAULT_SCOPES, Settings
+from keyturn.stores.base import Client, Storage
 from keyturn.stores.factory import open_storage
 from keyturn.stores.memory import MemoryStorage
 from keyturn.token_service import TokenResponse, TokenService
@@ -51,6 +52,8 @@ async def make_keyturn(fast_hasher: PasswordHasher) -> AsyncIterator[MakeKeyturn
     async def make(
         storage: Storage | None = None, clock: FrozenClock | None = None, **overrides: Any
     ) -> Keyturn:
+        # The scopes the tests' first-party password grants ask for.
+        overrides.setdefault("default_scopes", [*DEFAULT_SCOPES, "read", "write"])
         settings = Settings(max_sessions_per_user=5, **overrides)
         runtime = Keyturn(
             settings,
@@ -137,6 +140,52 @@ async def test_password_grant_refuses_a_malformed_scope(keyturn: Keyturn) -> Non
     """A scope with a forbidden character is invalid_scope, before any hashing."""
     with pytest.raises(InvalidScope):
         await sign_in(keyturn.tokens, scope='read "quoted"')
+
+
+async def test_password_grant_keeps_to_the_clients_scopes(make_keyturn: MakeKeyturn) -> None:
+    """A client gets the default scopes plus those it was registered with, and a
+    scope outside them is invalid_scope, checked before the password (#10 item 10c)."""
+    keyturn = await make_keyturn(default_scopes=["openid", "profile"])
+    app = await keyturn.clients.add("app", scopes=["notes:read"])
+    assert app.client.allowed_scopes == ("openid", "profile", "notes:read")
+    issued = await sign_in(keyturn.tokens, scope="openid notes:read", client_id=app.client.id)
+    assert issued.scope == issued.claims.scope == "openid notes:read"
+    for scope in ("notes:read notes:write", "admin", "email"):
+        with pytest.raises(InvalidScope):
+            await sign_in(keyturn.tokens, scope=scope, client_id=app.client.id)
+    with pytest.raises(InvalidScope):  # refused before the password is even checked
+        await keyturn.tokens.password_grant(
+            EMAIL, "wrong", scope="admin", client_id=app.client.id, ip=IP, user_agent=UA
+        )
+    with pytest.raises(InvalidClient):
+        await sign_in(keyturn.tokens, scope="openid", client_id="no-such-client")
+
+
+async def test_first_party_password_grant_keeps_to_the_default_scopes(
+    make_keyturn: MakeKeyturn,
+) -> None:
+    """Without a client_id the grant may ask only for --default-scopes: anything
+    else, say an "admin" scope an API checks, is invalid_scope (#10 item 10c)."""
+    keyturn = await make_keyturn(default_scopes=["openid", "notes:read"])
+    issued = await sign_in(keyturn.tokens, scope="notes:read openid")
+    assert issued.scope == "notes:read openid"
+    assert (await sign_in(keyturn.tokens)).scope == ""
+    for scope in ("admin", "notes:read notes:write", "profile"):
+        with pytest.raises(InvalidScope):
+            await sign_in(keyturn.tokens, scope=scope)
+
+
+async def test_a_client_without_its_own_scopes_follows_the_default_scopes(
+    make_keyturn: MakeKeyturn,
+) -> None:
+    """A client stored before clients had scopes (allowed_scopes None, as migration
+    0007 leaves wave-1 clients) keeps working with --default-scopes (#10 item 10c)."""
+    keyturn = await make_keyturn(default_scopes=["openid", "notes:read"])
+    await keyturn.storage.clients.add(Client("wave-1", "old app", False, 1.0))
+    issued = await sign_in(keyturn.tokens, scope="notes:read", client_id="wave-1")
+    assert issued.claims.client_id == "wave-1"
+    with pytest.raises(InvalidScope):
+        await sign_in(keyturn.tokens, scope="notes:write", client_id="wave-1")
 
 
 # --- refresh rotation ------------------------------------------------------------------
@@ -391,7 +440,7 @@ async def test_revoke_unknown_tokens_is_fine(keyturn: Keyturn) -> None:
 
 async def test_introspect_active_access_and_refresh_tokens(keyturn: Keyturn) -> None:
     """Live tokens introspect with the RFC 7662 members and their token_type."""
-    client = await keyturn.clients.add("spa")
+    client = await keyturn.clients.add("spa", scopes=["read"])
     issued = await sign_in(keyturn.tokens, scope="read", client_id=client.client.id)
     access = await keyturn.tokens.introspect(issued.access_token)
     assert access["active"] is True and access["token_type"] == "access_token"

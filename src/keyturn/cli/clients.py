@@ -1,4 +1,4 @@
-"""``keyturn client add NAME [--confidential] [--json]``."""
+"""``keyturn client add NAME [--confidential] [--scope SCOPE]... [--json]``."""
 
 from __future__ import annotations
 
@@ -26,18 +26,31 @@ def client() -> None:
     is_flag=True,
     help="Give the client a secret (servers, gateways, introspection callers).",
 )
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="SCOPE",
+    help="A scope the client may ask for, besides the default scopes (repeatable; "
+    "a space-separated list counts as several).",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret"}.')
 @settings_options
-def add(name: str, confidential: bool, as_json: bool, settings: Settings) -> None:
-    """Register a client. A confidential client's secret is shown once, here only."""
+def add(
+    name: str, confidential: bool, scopes: tuple[str, ...], as_json: bool, settings: Settings
+) -> None:
+    """Register a client, allowed the default scopes (--default-scopes) plus each
+    --scope. A confidential client's secret is shown once, here only."""
 
     async def action(keyturn: Keyturn) -> NewClient:
-        created = await keyturn.clients.add(name, confidential=confidential)
+        named = [value for given in scopes for value in given.split()]  # "a b" is two
+        created = await keyturn.clients.add(name, confidential=confidential, scopes=named)
         keyturn.audit.record(
             "client_added",
             client_id=created.client.id,
             name=created.client.name,
             confidential=confidential,
+            scopes=list(created.client.allowed_scopes or ()),
         )
         return created
 
@@ -46,6 +59,7 @@ def add(name: str, confidential: bool, as_json: bool, settings: Settings) -> Non
         click.echo(json.dumps(created.to_dict()))
         return
     stdout.print(f"client_id     {created.client.id}")
+    stdout.print(f"scopes        {' '.join(created.client.allowed_scopes or ())}")
     if created.secret is not None:
         stdout.print(f"client_secret {created.secret}")
         stdout.print("Store the secret now: it is kept only as a hash and cannot be shown again.")

@@ -404,13 +404,19 @@ class RevocationStore(Protocol):
 @dataclass(frozen=True, slots=True)
 class Client:
     """An OAuth client. ``secret_hash`` (SHA-256 hex of a 256-bit random secret)
-    is set for confidential clients only."""
+    is set for confidential clients only.
+
+    ``allowed_scopes`` are the scope values the client may ask for. None for a
+    client registered before clients had their own (wave 1, migration 0007): the
+    server's ``default_scopes`` apply to it, as to keyturn's own first-party use.
+    """
 
     id: str
     name: str
     confidential: bool
     created_at: float
     secret_hash: str | None = field(default=None, repr=False)
+    allowed_scopes: tuple[str, ...] | None = None
 
 
 class ClientStore(Protocol):

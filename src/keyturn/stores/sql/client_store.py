@@ -18,7 +18,13 @@ def _from_row(row: sa.RowMapping) -> Client:
         confidential=bool(row["confidential"]),
         created_at=float(row["created_at"]),
         secret_hash=row["secret_hash"],
+        allowed_scopes=_scopes_from_text(row["allowed_scopes"]),
     )
+
+
+def _scopes_from_text(text: str | None) -> tuple[str, ...] | None:
+    """The stored form of ``allowed_scopes`` (space-separated; NULL stays None)."""
+    return None if text is None else tuple(text.split())
 
 
 class SqlClientStore:
@@ -34,6 +40,9 @@ class SqlClientStore:
             "confidential": client.confidential,
             "secret_hash": client.secret_hash,
             "created_at": client.created_at,
+            "allowed_scopes": (
+                None if client.allowed_scopes is None else " ".join(client.allowed_scopes)
+            ),
         }
         try:
             async with connect(self._engine, write=True) as connection:

@@ -128,6 +128,8 @@ oauth_clients = sa.Table(
     sa.Column("confidential", sa.Boolean, nullable=False),
     sa.Column("secret_hash", sa.String(64), nullable=True),  # SHA-256 hex of the secret
     sa.Column("created_at", sa.Float, nullable=False),
+    # Space-separated scope values; NULL: a wave-1 client, the default scopes apply.
+    sa.Column("allowed_scopes", sa.Text, nullable=True),
 )
 
 # The change log of the polling fan-out bus (keyturn.buses.polling): one row per
