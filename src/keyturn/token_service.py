@@ -19,7 +19,8 @@ each idea to its own module:
   :meth:`TokenService.list_families`, and :meth:`TokenService.sweep`.
 
 Client authentication is the caller's (the HTTP layer authenticates a client
-before it passes ``client_id`` here).
+before it passes ``client_id`` here); what a client may do with it (scopes,
+whose tokens it may refresh or revoke) is decided here.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ class TokenService:
             bearer=self.bearer,
             families=families,
             revocations=revocations,
+            clients=clients,
             users=users,
             audit=audit,
             settings=settings,
@@ -197,14 +199,26 @@ class TokenService:
 
     # --- RFC 7009 and RFC 7662 (keyturn.revoke_introspect) ----------------------------
 
-    async def revoke(self, token: str, hint: str | None = None) -> None:
-        """Revoke an access token or a refresh token's whole family (RFC 7009);
-        unknown, invalid and expired tokens are not an error.
+    async def revoke(
+        self,
+        token: str,
+        hint: str | None = None,
+        *,
+        client_id: str | None = None,
+        end_family: bool = False,
+    ) -> None:
+        """Revoke an access token or a refresh token's whole family (RFC 7009),
+        if it was issued to ``client_id`` (the authenticated caller; None: no
+        client named); unknown, invalid and expired tokens and other clients'
+        tokens are not an error. ``end_family`` also ends an access token's
+        refresh family.
 
         Raises:
+            InvalidClient: the token is a confidential client's and the caller
+                did not authenticate as a client.
             StoreUnavailable: a store is unreachable.
         """
-        await self.revoke_introspect.revoke(token, hint)
+        await self.revoke_introspect.revoke(token, hint, client_id=client_id, end_family=end_family)
 
     async def introspect(self, token: str) -> dict[str, Any]:
         """RFC 7662: the state of a token, or exactly ``{"active": False}``.

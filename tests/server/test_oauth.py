@@ -329,6 +329,86 @@ async def test_revoke_without_a_token_is_invalid_request(lite: httpx.AsyncClient
     assert_oauth_error(await lite.post("/oauth/revoke", data={}), 400, "invalid_request")
 
 
+async def refresh_as(
+    client: httpx.AsyncClient, refresh_token: str, headers: dict[str, str]
+) -> httpx.Response:
+    """``grant_type=refresh_token`` with the client authentication in ``headers``."""
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return await client.post("/oauth/token", data=data, headers=headers)
+
+
+async def revoke(client: httpx.AsyncClient, token: str, **extra: Any) -> httpx.Response:
+    """``POST /oauth/revoke`` for ``token``; ``headers`` go on the request."""
+    headers = extra.pop("headers", None)
+    return await client.post("/oauth/revoke", data={"token": token, **extra}, headers=headers)
+
+
+async def test_another_client_cannot_revoke_a_clients_tokens(client: httpx.AsyncClient) -> None:
+    """Client B, with its own credentials or as a public client, revoking client A's
+    refresh or access token gets 200 and revokes nothing (RFC 7009 section 2.1;
+    #10 item 4)."""
+    keyturn = keyturn_of(app_of(client))
+    owner = await keyturn.clients.add("gateway", confidential=True)
+    other = await keyturn.clients.add("other", confidential=True)
+    spa = await keyturn.clients.add("spa")
+    assert owner.secret is not None and other.secret is not None
+    as_owner, as_other = basic(owner.client.id, owner.secret), basic(other.client.id, other.secret)
+    pair = await tokens(client, headers=as_owner)
+    for token in (pair["refresh_token"], pair["access_token"]):
+        answer = await revoke(client, token, headers=as_other)
+        assert answer.status_code == 200 and answer.content == b""
+        assert (await revoke(client, token, client_id=spa.client.id)).status_code == 200
+    assert await whoami_status(client, pair["access_token"]) == 200
+    refreshed = await refresh_as(client, pair["refresh_token"], as_owner)
+    assert refreshed.status_code == 200, refreshed.text
+    first_party = await tokens(client)  # issued to no client: no client may revoke it
+    for token in (first_party["refresh_token"], first_party["access_token"]):
+        assert (await revoke(client, token, headers=as_other)).status_code == 200
+    assert await whoami_status(client, first_party["access_token"]) == 200
+    assert (await refresh(client, first_party["refresh_token"])).status_code == 200
+
+
+async def test_a_confidential_clients_token_needs_its_credentials_to_be_revoked(
+    lite: httpx.AsyncClient,
+) -> None:
+    """A confidential client's refresh or access token presented without client
+    authentication is 401 invalid_client (RFC 7009 section 2.2.1, "no client
+    authentication included") and stays valid (#10 item 4)."""
+    owner = await keyturn_of(app_of(lite)).clients.add("gateway", confidential=True)
+    assert owner.secret is not None
+    as_owner = basic(owner.client.id, owner.secret)
+    pair = await tokens(lite, headers=as_owner)
+    for token in (pair["refresh_token"], pair["access_token"]):
+        answer = await revoke(lite, token)
+        assert_oauth_error(answer, 401, "invalid_client")
+        assert answer.headers["www-authenticate"].startswith("Basic")
+        named = await revoke(lite, token, client_id=owner.client.id)  # a name is no proof
+        assert_oauth_error(named, 401, "invalid_client")
+    assert await whoami_status(lite, pair["access_token"]) == 200
+    assert (await refresh_as(lite, pair["refresh_token"], as_owner)).status_code == 200
+
+
+async def test_a_client_revokes_its_own_tokens(lite: httpx.AsyncClient) -> None:
+    """The owner revokes: a confidential client with its credentials, a public
+    client naming itself or, like the refresh grant, naming no client (#10 item 4)."""
+    keyturn = keyturn_of(app_of(lite))
+    owner = await keyturn.clients.add("gateway", confidential=True)
+    spa = await keyturn.clients.add("spa")
+    assert owner.secret is not None
+    as_owner = basic(owner.client.id, owner.secret)
+    confidential = await tokens(lite, headers=as_owner)
+    assert (await revoke(lite, confidential["access_token"], headers=as_owner)).status_code == 200
+    assert await whoami_status(lite, confidential["access_token"]) == 401
+    assert (await revoke(lite, confidential["refresh_token"], headers=as_owner)).status_code == 200
+    gone = await refresh_as(lite, confidential["refresh_token"], as_owner)
+    assert_oauth_error(gone, 400, "invalid_grant")
+    for named in ({"client_id": spa.client.id}, {}):
+        public = await tokens(lite, client_id=spa.client.id)
+        assert (await revoke(lite, public["refresh_token"], **named)).status_code == 200
+        assert_oauth_error(await refresh(lite, public["refresh_token"]), 400, "invalid_grant")
+        assert await whoami_status(lite, public["access_token"]) == 401
+
+
 # --- introspection ------------------------------------------------------------------------------
 
 

@@ -354,6 +354,25 @@ async def test_revoke_with_the_opt_in_ends_the_family_and_clears_the_cookie(
     assert after.status_code == 400 and after.json()["error"] == "invalid_grant"
 
 
+async def test_sign_out_through_revoke_leaves_another_clients_family_alone(
+    client: httpx.AsyncClient, spa_app: FastAPI
+) -> None:
+    """``refresh_cookie=true`` with a token issued to another client (here: to no
+    client, presented by a public client) ends neither the token nor its family
+    (#10 item 4)."""
+    spa = await keyturn_of(spa_app).clients.add("other spa")
+    first = await cookie_grant(client)
+    value, _ = refresh_cookie(first)
+    body = first.json()
+    response = await client.post(
+        "/oauth/revoke",
+        data={"token": body["access_token"], "refresh_cookie": "true", "client_id": spa.client.id},
+    )
+    assert response.status_code == 200
+    assert await whoami_status(client, body["access_token"]) == 200
+    assert (await cookie_refresh(client, body["refresh_csrf"], token=value)).status_code == 200
+
+
 async def test_revoke_without_the_opt_in_leaves_the_cookie_alone(client: httpx.AsyncClient) -> None:
     """Plain RFC 7009: revoking an access token does not touch the cookie or family."""
     first = await cookie_grant(client)

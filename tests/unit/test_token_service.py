@@ -438,6 +438,37 @@ async def test_revoke_unknown_tokens_is_fine(keyturn: Keyturn) -> None:
     await keyturn.tokens.revoke(issued.refresh_token)
 
 
+async def test_revoke_is_bound_to_the_tokens_client(
+    keyturn: Keyturn, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another client's revoke leaves the token alive (audited as refused); a
+    confidential client's token without its client is InvalidClient; its own
+    client revokes it (RFC 7009 section 2.1; #10 item 4)."""
+    gateway = await keyturn.clients.add("gw", confidential=True)
+    other = await keyturn.clients.add("other", confidential=True)
+    issued = await sign_in(keyturn.tokens, client_id=gateway.client.id)
+    for token in (issued.refresh_token, issued.access_token):
+        await keyturn.tokens.revoke(token, client_id=other.client.id)
+        with pytest.raises(InvalidClient):
+            await keyturn.tokens.revoke(token)
+    await keyturn.tokens.authenticate_bearer(issued.access_token)
+    refused = events(caplog, "token_revoked")
+    assert [e["outcome"] for e in refused] == ["refused", "refused"]
+    assert {e["kind"] for e in refused} == {"refresh", "access"}
+    assert all(e["client_id"] == other.client.id for e in refused)
+    await keyturn.tokens.revoke(issued.refresh_token, client_id=gateway.client.id)
+    with pytest.raises(InvalidGrant):
+        await keyturn.tokens.refresh_grant(issued.refresh_token, client_id=gateway.client.id)
+    with pytest.raises(InvalidToken):
+        await keyturn.tokens.authenticate_bearer(issued.access_token)
+    first_party = await sign_in(keyturn.tokens)
+    await keyturn.tokens.revoke(first_party.access_token, client_id=other.client.id)
+    await keyturn.tokens.authenticate_bearer(first_party.access_token)
+    await keyturn.tokens.revoke(first_party.access_token)
+    with pytest.raises(InvalidToken):
+        await keyturn.tokens.authenticate_bearer(first_party.access_token)
+
+
 async def test_introspect_active_access_and_refresh_tokens(keyturn: Keyturn) -> None:
     """Live tokens introspect with the RFC 7662 members and their token_type."""
     client = await keyturn.clients.add("spa", scopes=["read"])

@@ -46,7 +46,6 @@ from keyturn.errors import (
     InvalidClient,
     InvalidCredentials,
     InvalidRequest,
-    InvalidToken,
     KeyturnError,
     NotAuthenticated,
     TooManyAttempts,
@@ -358,6 +357,9 @@ async def _password_grant(
 async def revoke(request: Request) -> Response:
     """RFC 7009: revoke an access or refresh token; 200 whatever the token was.
 
+    Only the token's own client revokes it (:mod:`keyturn.revoke_introspect`):
+    another client's token is left alone, still with 200, and a confidential
+    client's token without that client's credentials is 401 ``invalid_client``.
     A wrong ``token_type_hint`` is ignored (the token is still found); an unknown
     hint is treated as no hint. With ``refresh_cookie=true`` (SPA mode) the answer
     also clears the refresh cookie, and an access token given as ``token`` ends
@@ -367,13 +369,16 @@ async def revoke(request: Request) -> Response:
     try:
         form = await read_form(request)
         cleared = wants_refresh_cookie(request, form)
-        await authenticate_client(request, form)
+        client_id = await authenticate_client(request, form)
         value = required(form, "token")
         hint = form.get("token_type_hint")
         keyturn: Keyturn = get_keyturn(request)
-        if cleared:  # before the revocation below makes the access token unreadable
-            await _end_family_of(keyturn, value)
-        await keyturn.tokens.revoke(value, hint if hint in TOKEN_TYPE_HINTS else None)
+        await keyturn.tokens.revoke(
+            value,
+            hint if hint in TOKEN_TYPE_HINTS else None,
+            client_id=client_id,
+            end_family=cleared,
+        )
     except KeyturnError as exc:
         if exc.code not in ("invalid_token", "invalid_grant", "not_authenticated"):
             return oauth_error_response(exc)
@@ -381,20 +386,6 @@ async def revoke(request: Request) -> Response:
     if cleared:
         clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, "/oauth/revoke"))
     return response
-
-
-async def _end_family_of(keyturn: Keyturn, access_token: str) -> None:
-    """End the refresh family an access token belongs to (SPA sign-out through
-    ``/oauth/revoke``); anything that is not a valid access token is ignored.
-
-    Raises:
-        StoreUnavailable: a store is unreachable.
-    """
-    try:
-        claims, _ = await keyturn.tokens.authenticate_bearer(access_token)
-    except (InvalidToken, NotAuthenticated):
-        return
-    await keyturn.tokens.logout_token(claims)
 
 
 @router.post("/introspect")
