@@ -1,13 +1,17 @@
 """The account page and its sign-out forms (``/account``, ``/logout``).
 
-The account page lists the caller's sign-ins, each with a button to end it, and
-one to end all the others. These pages are for browser sessions only: a bearer
+The account page lists the caller's sign-ins, browser sessions and token
+devices (refresh families: apps signed in with the password grant), as
+``GET /auth/sessions`` does, each with a button to end it, and one to end all
+the others. These pages are for browser sessions only: a bearer
 caller is sent to sign in. CSRF: the forms carry the session's CSRF token in
 ``csrf_token``, checked by :class:`~keyturn.web.authn.AuthnMiddleware` before
 the route runs.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
@@ -24,7 +28,7 @@ from keyturn.web.dependencies import (
     user_agent,
 )
 from keyturn.web.pages import ACCOUNT, redirect_to, redirect_to_login, render_page
-from keyturn.web.routes_auth import session_expiry
+from keyturn.web.routes_auth import family_expiry, session_expiry
 
 router = APIRouter(include_in_schema=False)
 
@@ -70,27 +74,70 @@ def _browser_session(request: Request, principal: Principal | None) -> str | Non
     return session_secret(request)
 
 
+def _sign_in_row(
+    handle: str,
+    kind: str,
+    created: float,
+    last_seen: float,
+    expires: float,
+    ip: str | None,
+    agent: str | None,
+    *,
+    current: bool,
+) -> dict[str, Any]:
+    """One row of the sign-ins table, for the template."""
+    return {
+        "id": handle,
+        "kind": kind,
+        "device": device_summary(agent),
+        "user_agent": agent or "",
+        "ip": ip or "unknown",
+        "created_at": created,
+        "created": _when(created),
+        "last_seen": _when(last_seen),
+        "expires": _when(expires),
+        "current": current,
+    }
+
+
 @router.get("/account", response_class=HTMLResponse)
 async def account(request: Request, principal: OptionalPrincipal) -> Response:
-    """The caller's e-mail and sign-ins, each with a sign-out button."""
+    """The caller's e-mail and sign-ins (browser sessions and token devices, oldest
+    first), each with a sign-out button."""
     secret = _browser_session(request, principal)
     if principal is None or secret is None:
         return redirect_to_login(request)
     keyturn = get_keyturn(request)
     sessions = await keyturn.sessions.list(principal.subject)
+    families = await keyturn.tokens.list_families(principal.subject)
+    ttl = keyturn.settings.refresh_token_ttl
     rows = [
-        {
-            "id": session.handle,
-            "device": device_summary(session.user_agent),
-            "user_agent": session.user_agent or "",
-            "ip": session.ip or "unknown",
-            "created": _when(session.created_at),
-            "last_seen": _when(session.last_seen_at),
-            "expires": _when(session_expiry(session)),
-            "current": session.handle == principal.session_id,
-        }
+        _sign_in_row(
+            session.handle,
+            "browser",
+            session.created_at,
+            session.last_seen_at,
+            session_expiry(session),
+            session.ip,
+            session.user_agent,
+            current=session.handle == principal.session_id,
+        )
         for session in sessions
     ]
+    rows += [
+        _sign_in_row(
+            family.id,
+            "token",
+            family.created_at,
+            family.last_used_at,
+            family_expiry(family, ttl),
+            family.ip,
+            family.user_agent,
+            current=False,  # this page is a browser session, never a token
+        )
+        for family in families
+    ]
+    rows.sort(key=lambda row: row["created_at"])
     return render_page(
         request,
         "account.html",
@@ -105,13 +152,16 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
 async def account_revoke(
     request: Request, session_id: str, principal: OptionalPrincipal
 ) -> Response:
-    """Sign out one of the caller's sign-ins; signing out this one goes to /login."""
+    """Sign out one of the caller's sign-ins, a browser session or a token device
+    (its refresh family and access tokens); signing out this one goes to /login."""
     if principal is None or _browser_session(request, principal) is None:
         return redirect_to_login(request)
+    keyturn = get_keyturn(request)
     try:
-        await get_keyturn(request).auth.revoke_session(
-            principal.subject, session_id, ip=client_ip(request)
-        )
+        try:
+            await keyturn.auth.revoke_session(principal.subject, session_id, ip=client_ip(request))
+        except NotFound:  # not a browser session: a token device, as DELETE /auth/sessions/{id}
+            await keyturn.tokens.revoke_family(principal.subject, session_id, ip=client_ip(request))
     except NotFound:
         return render_page(
             request,
