@@ -64,6 +64,13 @@ class PayloadTooLarge(InvalidRequest):
     default_detail = "The request body is too large."
 
 
+class HeadersTooLarge(InvalidRequest):
+    """The request line and headers are larger, or more, than the configured limits."""
+
+    code = "headers_too_large"
+    default_detail = "The request headers are too large."
+
+
 class WeakPassword(InvalidRequest):
     """The password breaks the policy (too short, too long, or too common)."""
 

@@ -21,9 +21,10 @@ hashed before they become part of a key.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import Storage as LimitsStorage
@@ -35,7 +36,7 @@ from keyturn.errors import StoreUnavailable, TooManyAttempts
 from keyturn.settings import Settings
 from keyturn.stores.base import normalize_email_key
 
-__all__ = ["LoginThrottle", "client_address", "throttle_key"]
+__all__ = ["LoginThrottle", "client_address", "throttle_key", "trusted_peer"]
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -238,3 +239,17 @@ def client_address(
             return str(hop)
     first = hops[0]
     return str(first) if first is not None else str(peer_ip)
+
+
+def trusted_peer(trusted_proxies: Sequence[str]) -> Callable[[str], bool]:
+    """A test of whether a socket peer is one of ``trusted_proxies`` (addresses or
+    CIDRs; IPv4-mapped IPv6 counts as IPv4), remembering recent answers so a
+    request from a known proxy costs a dictionary lookup."""
+    networks = tuple(ipaddress.ip_network(item, strict=False) for item in trusted_proxies)
+
+    @functools.lru_cache(maxsize=1024)
+    def is_trusted(peer: str) -> bool:
+        address = _parse_ip(peer)
+        return address is not None and _trusted(address, networks)
+
+    return is_trusted

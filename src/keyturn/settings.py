@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     cors_origins: CommaList = Field(default_factory=list)
     refresh_cookie: bool = False
     max_body_bytes: int = Field(64 * 1024, ge=1024)
+    # The request line plus headers, and the number of header fields: past
+    # either, 431 (keyturn serve bounds the bytes before buffering them).
+    max_header_bytes: int = Field(32 * 1024, ge=4096, le=1024 * 1024)
+    max_header_count: int = Field(100, ge=16, le=1000)
     audit_log_file: Path | None = None
 
     # --- validation ------------------------------------------------------------------

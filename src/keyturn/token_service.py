@@ -255,6 +255,36 @@ class TokenService:
         """
         return await self.auth.sign_out_everywhere(user_id, ip=ip)
 
+    async def revoke_exposed(self, token: str) -> bool:
+        """Revoke an access token that was exposed where credentials must never
+        be, such as a URL's query string: URLs end up in access logs, browser
+        history and ``Referer`` headers, so a token seen there is as good as
+        leaked. A token that does not verify is left alone (nothing to revoke,
+        and no work for forgeries beyond the signature check). Audited as
+        ``token_revoked`` with ``reason="exposed_in_url"``.
+
+        Returns:
+            Whether a valid token was revoked.
+
+        Raises:
+            StoreUnavailable: the revocation could not be stored (it still
+                applies on this instance).
+        """
+        try:
+            claims = await self.bearer.verify(token)
+        except NotAuthenticated:  # InvalidToken: malformed, forged or expired
+            return False
+        await self.revocations.revoke_jti(claims.jti, claims.exp)
+        self.audit.record(
+            "token_revoked",
+            user_id=claims.sub,
+            session=claims.sid,
+            reason="exposed_in_url",
+            kind="access",
+            jti=claims.jti,
+        )
+        return True
+
     async def change_password(
         self,
         claims: AccessTokenClaims,

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import FastAPI, HTTPException, Request
+import pytest
+from fastapi import FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
-from tests.library.conftest import Host, Serve, password_grant, sign_up
+from starlette.testclient import TestClient, WebSocketDenialResponse
+from starlette.types import Message
+from tests.library.conftest import PASSWORD, Host, Serve, password_grant, sign_up
 
 from keyturn import FrozenClock, Keyturn, Principal
-from keyturn.web import OptionalPrincipal, get_keyturn
+from keyturn.web import CurrentPrincipal, OptionalPrincipal, get_keyturn
+from keyturn.web.cookies import SESSION_COOKIE
 
 
 class Note(BaseModel):
@@ -158,3 +162,125 @@ async def test_principal_carries_auth_time(host: Host, serve: Serve, clock: Froz
         assert claims.auth_time == int(clock.now())
         response = await client.get("/auth-time", headers={"Authorization": f"Bearer {token}"})
         assert response.json() == {"auth_time": float(int(clock.now()))}
+
+
+# --- WebSocket routes of a host app (#10 item 2) --------------------------------------------
+
+
+def socket_app(host: Host) -> FastAPI:
+    """A host app with keyturn installed and one WebSocket route that needs a caller."""
+    app, _ = host()
+
+    @app.websocket("/ws")
+    async def who(websocket: WebSocket, principal: CurrentPrincipal) -> None:
+        await websocket.accept()
+        await websocket.send_json({"email": principal.email, "via": principal.via})
+        await websocket.close()
+
+    return app
+
+
+def signed_in(client: TestClient) -> str:
+    """Register and sign in through the JSON API; the session cookie's value."""
+    account = {"email": "ada@example.com", "password": PASSWORD}
+    assert client.post("/auth/register", json=account).status_code == 201
+    login = client.post("/auth/login", json=account)
+    assert login.status_code == 200, login.text
+    secret: str = login.cookies[SESSION_COOKIE]
+    return secret
+
+
+def test_a_host_websocket_route_gets_the_caller(host: Host) -> None:
+    """``current_principal`` works in a FastAPI WebSocket route: the session cookie
+    from this site's Origin, or a bearer token without any (#10 item 2)."""
+    with TestClient(socket_app(host), base_url="https://testserver") as client:
+        secret = signed_in(client)
+        token_response = client.post(
+            "/oauth/token",
+            data={"grant_type": "password", "username": "ada@example.com", "password": PASSWORD},
+        )
+        token = token_response.json()["access_token"]
+        client.cookies.clear()
+        cookie = {"Cookie": f"{SESSION_COOKIE}={secret}", "Origin": "http://testserver"}
+        with client.websocket_connect("/ws", headers=cookie) as socket:
+            assert socket.receive_json() == {"email": "ada@example.com", "via": "session"}
+        bearer = {"Authorization": f"Bearer {token}"}
+        with client.websocket_connect("/ws", headers=bearer) as socket:
+            assert socket.receive_json() == {"email": "ada@example.com", "via": "token"}
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [{"Origin": "https://evil.com"}, {"Origin": "null"}, {}, {"Sec-Fetch-Site": "cross-site"}],
+    ids=["foreign", "null", "missing", "sec-fetch-site"],
+)
+def test_a_cross_site_cookie_handshake_to_a_host_app_is_denied(
+    host: Host, origin: dict[str, str]
+) -> None:
+    """With install(), a cookie handshake from another site (or with no Origin) is
+    denied before the route runs: an HTTP 403 csrf_failed denial response (#10 item 2)."""
+    with TestClient(socket_app(host), base_url="https://testserver") as client:
+        secret = signed_in(client)
+        client.cookies.clear()
+        headers = {"Cookie": f"{SESSION_COOKIE}={secret}", **origin}
+        with (
+            pytest.raises(WebSocketDenialResponse) as denied,
+            client.websocket_connect("/ws", headers=headers),
+        ):
+            pass
+    assert denied.value.status_code == 403
+    assert denied.value.json()["error"] == "csrf_failed"
+
+
+def test_an_anonymous_handshake_to_a_protected_route_is_a_401_denial(host: Host) -> None:
+    """No credential: the route's ``current_principal`` refuses with 401, and a
+    refused bearer token with 401 invalid_token (#10 item 2)."""
+    with TestClient(socket_app(host), base_url="https://testserver") as client:
+        with pytest.raises(WebSocketDenialResponse) as anonymous, client.websocket_connect("/ws"):
+            pass
+        assert anonymous.value.status_code == 401
+        assert anonymous.value.json()["error"] == "not_authenticated"
+        garbage = {"Authorization": "Bearer garbage"}
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect("/ws", headers=garbage),
+        ):
+            pass
+        assert refused.value.status_code == 401
+        assert refused.value.json()["error"] == "invalid_token"
+
+
+def test_without_the_denial_extension_a_refused_handshake_is_closed_1008(host: Host) -> None:
+    """A server without the WebSocket denial-response extension gets
+    ``websocket.close`` with 1008 (policy violation) instead (#10 item 2)."""
+    app = socket_app(host)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with TestClient(app, base_url="https://testserver") as client:
+        secret = signed_in(client)
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "scheme": "wss",
+            "path": "/ws",
+            "raw_path": b"/ws",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [
+                (b"host", b"testserver"),
+                (b"origin", b"https://evil.com"),
+                (b"cookie", f"{SESSION_COOKIE}={secret}".encode()),
+            ],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 443),
+            "subprotocols": [],
+            "extensions": {},  # no "websocket.http.response"
+        }
+        client.portal.call(app, scope, receive, send)  # type: ignore[union-attr]
+    assert sent == [{"type": "websocket.close", "code": 1008}]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from starlette.applications import Starlette
 from starlette.authentication import requires
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from tests.library.conftest import PASSWORD, Serve
 
 from keyturn import Keyturn
@@ -45,6 +48,15 @@ async def public(request: Request) -> JSONResponse:
     return JSONResponse({"authenticated": request.user.is_authenticated})
 
 
+async def socket_me(websocket: WebSocket) -> None:
+    """Accept anyone, then say who they are (the app decides what anonymity means)."""
+    await websocket.accept()
+    user = websocket.user
+    principal = user.principal if isinstance(user, KeyturnUser) else None
+    await websocket.send_json({"via": principal.via if principal else None})
+    await websocket.close()
+
+
 def starlette_app(kt: Keyturn, prefix: str = "") -> Starlette:
     return Starlette(
         routes=[
@@ -52,6 +64,7 @@ def starlette_app(kt: Keyturn, prefix: str = "") -> Starlette:
             Route("/notes", write_note, methods=["POST"]),
             Route("/admin", admin),
             Route("/public", public),
+            WebSocketRoute("/ws", socket_me),
         ],
         middleware=[
             Middleware(
@@ -159,3 +172,59 @@ async def test_keyturn_endpoints_mounted_in_a_starlette_app(
         me_response = await client.get("/me")
         assert me_response.json()["via"] == "session"
         assert (await client.get("/id/auth/whoami")).json()["email"] == "ada@example.com"
+
+
+# --- WebSocket handshakes (#10 item 2) ------------------------------------------------------
+
+#: What Starlette's TestClient addresses: ``ws://testserver`` has this origin.
+OWN_ORIGIN = "http://testserver"
+
+
+async def _session_and_token(kt: Keyturn) -> tuple[str, str]:
+    await kt.accounts.register("ada@example.com", PASSWORD)
+    _, session = await kt.auth.sign_in("ada@example.com", PASSWORD, ip="127.0.0.1", user_agent=None)
+    issued = await kt.tokens.password_grant(
+        "ada@example.com", PASSWORD, ip="127.0.0.1", user_agent=None
+    )
+    return session.secret, issued.access_token
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [{"Origin": "https://evil.com"}, {"Origin": "null"}, {}, {"Sec-Fetch-Site": "cross-site"}],
+    ids=["foreign", "null", "missing", "sec-fetch-site"],
+)
+def test_a_cookie_websocket_from_another_site_is_refused(
+    make_kt: Callable[..., Keyturn], origin: dict[str, str]
+) -> None:
+    """A WebSocket handshake with the session cookie and a foreign, null or
+    missing Origin is closed before it is accepted: another site's page cannot
+    open a socket that acts as the user (#10 item 2)."""
+    kt = make_kt()
+    with TestClient(starlette_app(kt)) as client:
+        secret, _ = client.portal.call(_session_and_token, kt)  # type: ignore[union-attr]
+        headers = {"Cookie": f"{SESSION_COOKIE}={secret}", **origin}
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            client.websocket_connect("/ws", headers=headers),
+        ):
+            pass
+        assert refused.value.code == 1000  # Starlette's AuthenticationMiddleware closes
+
+
+def test_a_cookie_websocket_from_this_site_and_a_bearer_websocket_pass(
+    make_kt: Callable[..., Keyturn],
+) -> None:
+    """The same cookie with this site's Origin is authenticated; a bearer token
+    needs no Origin at all; no credential is anonymous (#10 item 2)."""
+    kt = make_kt()
+    with TestClient(starlette_app(kt)) as client:
+        secret, token = client.portal.call(_session_and_token, kt)  # type: ignore[union-attr]
+        cookie = {"Cookie": f"{SESSION_COOKIE}={secret}", "Origin": OWN_ORIGIN}
+        with client.websocket_connect("/ws", headers=cookie) as socket:
+            assert socket.receive_json() == {"via": "session"}
+        bearer = {"Authorization": f"Bearer {token}"}
+        with client.websocket_connect("/ws", headers=bearer) as socket:
+            assert socket.receive_json() == {"via": "token"}
+        with client.websocket_connect("/ws", headers={"Origin": "https://evil.com"}) as socket:
+            assert socket.receive_json() == {"via": None}

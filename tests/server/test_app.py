@@ -228,6 +228,60 @@ async def test_hsts_only_over_https(make_client: MakeClient) -> None:
     assert "strict-transport-security" not in plain.headers
 
 
+HTTPS_AT_PROXY = {"X-Forwarded-Proto": "https"}
+
+
+@pytest.mark.parametrize(
+    ("trusted", "headers", "hsts"),
+    [
+        (["127.0.0.1"], HTTPS_AT_PROXY, True),
+        (["127.0.0.0/8"], {"x-forwarded-proto": "HTTPS"}, True),
+        (["127.0.0.1"], {}, False),
+        (["127.0.0.1"], {"X-Forwarded-Proto": "http"}, False),
+        (["127.0.0.1"], {"X-Forwarded-Proto": "https, http"}, False),
+        (["10.0.0.0/8"], HTTPS_AT_PROXY, False),  # the peer is not a trusted proxy
+        ([], HTTPS_AT_PROXY, False),
+    ],
+    ids=["trusted", "trusted-cidr", "no-header", "http", "list", "untrusted-peer", "no-proxies"],
+)
+async def test_hsts_behind_a_trusted_tls_proxy(
+    make_client: MakeClient, trusted: list[str], headers: dict[str, str], hsts: bool
+) -> None:
+    """A plain-HTTP request from one of --trusted-proxies with X-Forwarded-Proto:
+    https is HTTPS for HSTS; the header from anyone else is ignored (#10 item 10a)."""
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", trusted_proxies=trusted)
+    async with make_client(settings) as client:  # the ASGI peer is 127.0.0.1
+        response = await client.get("/healthz", headers=headers)
+    assert response.status_code == 200
+    assert ("strict-transport-security" in response.headers) is hsts
+
+
+async def test_a_repeated_forwarded_proto_is_ignored(make_client: MakeClient) -> None:
+    """Two X-Forwarded-Proto headers (one maybe the client's own) are not believed
+    (#10 item 10a)."""
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", trusted_proxies=["127.0.0.1"])
+    async with make_client(settings) as client:
+        response = await client.get(
+            "/healthz",
+            headers=[("X-Forwarded-Proto", "https"), ("X-Forwarded-Proto", "https")],
+        )
+    assert "strict-transport-security" not in response.headers
+
+
+async def test_too_many_header_fields_are_431(make_client: MakeClient) -> None:
+    """More header fields than max_header_count: 431 headers_too_large, with the
+    security headers, before any route runs; at the limit, served (#10 item 8)."""
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", max_header_count=30)
+    async with make_client(settings) as client:
+        # httpx adds host, accept, accept-encoding, connection and user-agent.
+        too_many = await client.get("/livez", headers={f"x-h{i}": "1" for i in range(26)})
+        enough = await client.get("/livez", headers={f"x-h{i}": "1" for i in range(25)})
+    assert too_many.status_code == 431
+    assert too_many.json()["error"] == "headers_too_large"
+    assert too_many.headers["x-content-type-options"] == "nosniff"
+    assert enough.status_code == 200
+
+
 async def test_no_version_disclosure(make_client: MakeClient) -> None:
     """No Server or X-Powered-By header (SEC-74)."""
     async with make_client() as client:

@@ -84,6 +84,50 @@ async def test_query_string_tokens_are_never_accepted(client: httpx.AsyncClient)
     assert response.json()["error"] == "invalid_request"
 
 
+async def test_a_token_sent_in_the_query_is_revoked(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """A valid access token in the query string has leaked (URLs are logged):
+    refused, and revoked, so the same token as a header is 401 afterwards; the
+    rest of the sign-in (another token of the family) is untouched (#10 item 9)."""
+    pair = await tokens(client)
+    other = (await refresh(client, pair["refresh_token"])).json()["access_token"]
+    assert await whoami_status(client, pair["access_token"]) == 200
+    exposed = await client.get("/auth/whoami", params={"access_token": pair["access_token"]})
+    assert exposed.status_code == 401
+    assert await whoami_status(client, pair["access_token"]) == 401
+    assert await whoami_status(client, other) == 200
+    keyturn = keyturn_of(app)
+    jti = keyturn.token_verifier.verify(pair["access_token"]).jti
+    stored = await keyturn.storage.revocations.changes(
+        after_seq=0, since=0.0, now=keyturn.clock.now()
+    )
+    assert ("jti", jti) in {(entry.kind, entry.value) for entry in stored}  # for every instance
+
+
+async def test_a_query_token_next_to_a_header_is_revoked_too(client: httpx.AsyncClient) -> None:
+    """The 400 for a token in two places still revokes the one in the URL (#10 item 9)."""
+    pair = await tokens(client)
+    response = await client.get(
+        "/auth/whoami",
+        params={"access_token": pair["access_token"]},
+        headers=bearer(pair["access_token"]),
+    )
+    assert response.status_code == 400
+    assert await whoami_status(client, pair["access_token"]) == 401
+
+
+async def test_garbage_in_the_query_revokes_nothing(client: httpx.AsyncClient) -> None:
+    """A forged or malformed query token is just refused (#10 item 9)."""
+    pair = await tokens(client)
+    token = pair["access_token"]
+    forged = token[:-4] + ("BBBB" if token.endswith("AAAA") else "AAAA")
+    for value in ("garbage", forged, ""):
+        response = await client.get("/auth/whoami", params={"access_token": value})
+        assert response.status_code == 401
+    assert await whoami_status(client, pair["access_token"]) == 200
+
+
 GARBAGE = [
     "",
     "garbage",

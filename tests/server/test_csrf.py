@@ -337,3 +337,63 @@ async def test_signed_in_page_forms_carry_the_token_in_a_field_never_a_url(
     assert page.count(f'name="csrf_token" value="{token}"') >= 3
     for url in re.findall(r'(?:href|action)="([^"]*)"', page):
         assert token not in url and "csrf" not in url
+
+
+# --- behind a TLS-terminating proxy (#10 item 10a) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("trusted", "forwarded", "status"),
+    [
+        (["127.0.0.1"], {"X-Forwarded-Proto": "https"}, 204),
+        (["127.0.0.1"], {}, 403),
+        (["10.0.0.0/8"], {"X-Forwarded-Proto": "https"}, 403),
+    ],
+    ids=["trusted-https", "no-header", "untrusted-peer"],
+)
+async def test_the_own_origin_behind_a_trusted_proxy_is_the_https_one(
+    make_client: MakeClient,
+    make_app: Callable[..., FastAPI],
+    trusted: list[str],
+    forwarded: dict[str, str],
+    status: int,
+) -> None:
+    """Behind a TLS proxy without --issuer, the browser's ``Origin:
+    https://testserver`` is this request's own origin when a trusted proxy says
+    the request came over HTTPS; otherwise it is another origin (#10 item 10a)."""
+    app = make_app(Settings(trusted_proxies=trusted))
+    async with make_client(app=app, base_url="http://testserver") as client:
+        account = {"email": "a@example.com", "password": PASSWORD}
+        assert (await client.post("/auth/register", json=account)).status_code == 201
+        login = await client.post("/auth/login", json=account)
+        assert login.status_code == 200, login.text
+        cookie = f"{SESSION_COOKIE}={login.cookies[SESSION_COOKIE]}"
+        headers = {
+            "Cookie": cookie,
+            "X-CSRF-Token": login.json()["csrf_token"],
+            "Origin": "https://testserver",
+            **forwarded,
+        }
+        response = await client.post("/auth/logout", headers=headers)
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert response.json()["error"] == "csrf_failed"
+
+
+async def test_a_trusted_proxy_does_not_make_another_site_same_origin(
+    make_client: MakeClient, make_app: Callable[..., FastAPI]
+) -> None:
+    """X-Forwarded-Proto only changes the scheme: a foreign Origin stays foreign (#10 item 10a)."""
+    app = make_app(Settings(trusted_proxies=["127.0.0.1"]))
+    async with make_client(app=app, base_url="http://testserver") as client:
+        account = {"email": "a@example.com", "password": PASSWORD}
+        assert (await client.post("/auth/register", json=account)).status_code == 201
+        login = await client.post("/auth/login", json=account)
+        headers = {
+            "Cookie": f"{SESSION_COOKIE}={login.cookies[SESSION_COOKIE]}",
+            "X-CSRF-Token": login.json()["csrf_token"],
+            "X-Forwarded-Proto": "https",
+        }
+        for origin in (EVIL, "http://testserver"):
+            response = await client.post("/auth/logout", headers={**headers, "Origin": origin})
+            assert_csrf_failed(response)

@@ -432,3 +432,92 @@ async def test_the_cookie_path_follows_a_mount_prefix(spa_app: FastAPI) -> None:
         )
         assert response.status_code == 200, response.text
         assert refresh_cookie(response)[1]["path"] == "/id/oauth/token"
+
+
+# --- only the server's own site sets or clears the cookie (#10 item 5) -----------------------
+
+CROSS_SITE = [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}]
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE, ids=["origin", "sec-fetch-site"])
+async def test_a_cross_site_grant_cannot_plant_a_refresh_cookie(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """A password grant or a body refresh with ``refresh_cookie=true`` from another
+    site is 403 csrf_failed and sets no cookie: an attacker's page cannot sign the
+    victim's browser in to the attacker's account (#10 item 5)."""
+    planted = await password_grant(client, refresh_cookie="true", headers=headers)
+    assert planted.status_code == 403, planted.text
+    assert planted.json()["error"] == "csrf_failed"
+    assert REFRESH_COOKIE not in set_cookies(planted)
+    assert "access_token" not in planted.json()
+
+    plain = (await password_grant(client)).json()
+    moved = await client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": plain["refresh_token"],
+            "refresh_cookie": "true",
+        },
+        headers=headers,
+    )
+    assert moved.status_code == 403 and moved.json()["error"] == "csrf_failed"
+    assert REFRESH_COOKIE not in set_cookies(moved)
+    # Not spent: the body token still refreshes.
+    again = await client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": plain["refresh_token"]},
+    )
+    assert again.status_code == 200, again.text
+
+
+async def test_the_own_site_and_a_listed_origin_still_get_the_cookie(
+    client: httpx.AsyncClient,
+) -> None:
+    """Same-origin, a listed CORS origin and a non-browser client (no Origin) keep
+    working with ``refresh_cookie=true`` (#10 item 5)."""
+    for headers in (
+        {"Origin": BASE, "Sec-Fetch-Site": "same-origin"},
+        {"Origin": SPA, "Sec-Fetch-Site": "same-site"},
+        {},
+    ):
+        response = await password_grant(client, refresh_cookie="true", headers=headers)
+        assert response.status_code == 200, (headers, response.text)
+        refresh_cookie(response)
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE, ids=["origin", "sec-fetch-site"])
+async def test_a_cross_site_revoke_cannot_clear_the_cookie(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """``/oauth/revoke`` with ``refresh_cookie=true`` from another site is 403
+    csrf_failed: no cleared cookie (forced sign-out), nothing revoked (#10 item 5)."""
+    first = await cookie_grant(client)
+    body = first.json()
+    response = await client.post(
+        "/oauth/revoke",
+        data={"token": body["access_token"], "refresh_cookie": "true"},
+        headers=headers,
+    )
+    assert response.status_code == 403 and response.json()["error"] == "csrf_failed"
+    assert REFRESH_COOKIE not in set_cookies(response)
+    assert await whoami_status(client, body["access_token"]) == 200
+    assert (await cookie_refresh(client, body["refresh_csrf"])).status_code == 200
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE, ids=["origin", "sec-fetch-site"])
+async def test_a_cross_site_bearer_logout_cannot_clear_the_cookie(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """``/auth/logout`` with a bearer token on a refresh-cookie server, from another
+    site: 403 csrf_failed, the cookie kept and the family alive (#10 item 5)."""
+    first = await cookie_grant(client)
+    body = first.json()
+    response = await client.post(
+        "/auth/logout", headers={**bearer(body["access_token"]), **headers}
+    )
+    assert response.status_code == 403 and response.json()["error"] == "csrf_failed"
+    assert REFRESH_COOKIE not in set_cookies(response)
+    assert await whoami_status(client, body["access_token"]) == 200
+    assert (await cookie_refresh(client, body["refresh_csrf"])).status_code == 200

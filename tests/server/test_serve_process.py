@@ -160,6 +160,22 @@ def test_plain_http_sends_no_hsts(live_server: LiveServers) -> None:
     assert "strict-transport-security" not in response.headers
 
 
+def test_hsts_behind_a_trusted_tls_proxy(live_server: LiveServers) -> None:
+    """``--trusted-proxies``: a request a trusted proxy says came over HTTPS gets
+    HSTS from ``keyturn serve`` itself; the same header from an untrusted peer
+    does not (#10 item 10a)."""
+    trusting_loopback = live_server("--trusted-proxies", "127.0.0.1")
+    with trusting_loopback.client() as client:
+        forwarded = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+        plain = client.get("/healthz")
+    assert forwarded.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains"
+    assert "strict-transport-security" not in plain.headers
+    trusting_others = live_server("--trusted-proxies", "10.0.0.0/8")
+    with trusting_others.client() as client:
+        spoofed = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+    assert "strict-transport-security" not in spoofed.headers
+
+
 @pytest.mark.postgres
 def test_serve_refuses_an_unmigrated_postgres_database(postgres_database_url: str) -> None:
     """On an empty PostgreSQL database ``serve`` exits at once saying to run ``keyturn migrate``."""

@@ -181,3 +181,18 @@ def test_default_scopes_are_comma_separated_scope_values(monkeypatch: pytest.Mon
     with pytest.raises(ConfigurationError, match="--default-scopes") as caught:
         load_settings(default_scopes='bad"scope')
     assert "\n" not in str(caught.value)
+
+
+def test_request_head_limits_have_bounded_defaults() -> None:
+    """A 32 KiB head and 100 header fields by default; a limit too small to serve
+    a browser, or too large to bound anything, is refused (#10 item 8)."""
+    settings = load_settings()
+    assert (settings.max_header_bytes, settings.max_header_count) == (32 * 1024, 100)
+    for overrides in (
+        {"max_header_bytes": 1024},
+        {"max_header_bytes": 64 * 1024 * 1024},
+        {"max_header_count": 4},
+        {"max_header_count": 100_000},
+    ):
+        with pytest.raises(ConfigurationError, match="--max-header-"):
+            load_settings(**overrides)

@@ -1,6 +1,7 @@
 """Who is calling, resolved once per request, and CSRF enforcement (SEC-25..31).
 
-:class:`AuthnMiddleware` is pure ASGI. For every HTTP request it stores
+:class:`AuthnMiddleware` is pure ASGI. For every HTTP request and WebSocket
+handshake it stores
 
 - ``scope["keyturn.principal"]``: the :class:`~keyturn.principal.Principal`, or None;
 - ``scope["keyturn.session_secret"]``: the session secret when the caller came
@@ -24,7 +25,10 @@ Credentials, in order:
 
 An ``access_token`` in the query string is never accepted (RFC 6750 section 2.3,
 SEC-63): alone it is an invalid token, next to an ``Authorization`` header it is
-400 ``invalid_request`` (one request, one method).
+400 ``invalid_request`` (one request, one method). Either way a token there has
+leaked (URLs are logged, kept in history, sent as ``Referer``), so one that
+verifies is revoked (:meth:`~keyturn.token_service.TokenService.revoke_exposed`)
+before the answer; only requests with ``access_token`` in the query pay for it.
 
 Every cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE, ...) to any
 route of the app, host-app routes included, must pass both CSRF halves before
@@ -43,6 +47,18 @@ the app sees it, or gets 403 ``csrf_failed``:
 The sign-in and registration endpoints are exempt (``csrf_exempt_paths``): they
 create a session rather than use one, and carry their own login-CSRF defence
 (pre-session token or JSON content type, plus :func:`check_same_origin`).
+
+A WebSocket handshake is a GET that browsers send cross-site with cookies and
+that no CSRF token can accompany, and its connection then reads and writes as
+the user (cross-site WebSocket hijacking). So a handshake authenticated by the
+session cookie must carry exactly one ``Origin`` that passes
+:func:`check_same_origin` (:func:`check_websocket_origin`); browsers always
+send one on a handshake (RFC 6455 section 4.1), so a missing ``Origin`` is
+refused too, and a non-browser client either sends its origin or, better, a
+bearer token, which needs no Origin (a page cannot make a browser attach one).
+A refused handshake gets keyturn's JSON error as an HTTP denial response where
+the server supports it (403 ``csrf_failed``), else ``websocket.close`` with
+code 1008 (policy violation).
 """
 
 from __future__ import annotations
@@ -58,6 +74,7 @@ from keyturn.errors import (
     CsrfFailed,
     InvalidRequest,
     InvalidToken,
+    KeyturnError,
     NotAuthenticated,
     StoreUnavailable,
 )
@@ -110,16 +127,30 @@ def token_authenticator(keyturn: Keyturn) -> BearerAuthenticator:
     return authenticate
 
 
-def query_token(scope: Scope) -> bool:
-    """Whether the query string carries an ``access_token`` parameter."""
+#: At most this many distinct ``access_token`` values of one query are revoked.
+MAX_EXPOSED_TOKENS = 4
+
+
+def query_tokens(scope: Scope) -> list[str] | None:
+    """The ``access_token`` values of the query string; None when it has none."""
     query: bytes = scope.get("query_string", b"")
     if b"access_token" not in query:  # the cheap test first: the hot path has none
-        return False
+        return None
     names = urllib.parse.parse_qs(query.decode("latin-1"), keep_blank_values=True)
-    return "access_token" in names
+    return names.get("access_token")
+
+
+def query_token(scope: Scope) -> bool:
+    """Whether the query string carries an ``access_token`` parameter."""
+    return query_tokens(scope) is not None
 
 
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+#: The origin scheme of a WebSocket scope's ``scheme``.
+_WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}
+#: ``websocket.close`` codes for a refused handshake (RFC 6455 section 7.4.1).
+POLICY_VIOLATION = 1008
+INTERNAL_ERROR = 1011
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -150,8 +181,10 @@ def normalize_origin(value: str) -> str | None:
 
 
 def request_origin(scope: Scope) -> str | None:
-    """The origin this request was addressed to: its scheme and ``Host``."""
+    """The origin this request was addressed to: its scheme and ``Host``
+    (``ws``/``wss`` count as ``http``/``https``, as a browser's ``Origin`` does)."""
     scheme = str(scope.get("scheme", "http"))
+    scheme = _WEBSOCKET_SCHEMES.get(scheme, scheme)
     host = _header(scope, b"host")
     if host is None:
         server = scope.get("server")
@@ -196,6 +229,30 @@ def check_same_origin(scope: Scope, allowed: frozenset[str]) -> None:
     origin = normalize_origin(origins[0])  # "null" does not parse: refused
     if origin is None or (origin != request_origin(scope) and origin not in allowed):
         raise CsrfFailed()
+
+
+def check_websocket_origin(scope: Scope, allowed: frozenset[str]) -> None:
+    """Refuse a cookie-authenticated WebSocket handshake that a browser did not
+    send from this site: it must carry exactly one ``Origin``, and pass
+    :func:`check_same_origin`.
+
+    Raises:
+        CsrfFailed: no ``Origin``, more than one, or a cross-site one.
+    """
+    if _header(scope, b"origin") is None:  # absent or sent twice
+        raise CsrfFailed()
+    check_same_origin(scope, allowed)
+
+
+async def deny_websocket(scope: Scope, receive: Receive, send: Send, error: KeyturnError) -> None:
+    """Refuse a WebSocket handshake: keyturn's JSON error as an HTTP denial
+    response when the server supports it (the ``websocket.http.response``
+    extension), else ``websocket.close`` with 1008 (1011 for a store outage)."""
+    if "websocket.http.response" in (scope.get("extensions") or {}):
+        await error_response(error)(scope, receive, send)
+        return
+    code = INTERNAL_ERROR if isinstance(error, StoreUnavailable) else POLICY_VIOLATION
+    await send({"type": "websocket.close", "code": code})
 
 
 def route_path(scope: Scope) -> str:
@@ -254,7 +311,10 @@ class AuthnMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            if scope["type"] == "websocket":
+                await self._websocket(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         scope[KEYTURN_KEY] = self.keyturn
         scope[PREFIX_KEY] = self.prefix
@@ -275,6 +335,31 @@ class AuthnMiddleware:
             return  # the client went away while we read its body
         await self.app(scope, receive, send)
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket handshake: the caller resolved as for HTTP, and a
+        cookie-authenticated one refused unless it comes from this site."""
+        scope[KEYTURN_KEY] = self.keyturn
+        scope[PREFIX_KEY] = self.prefix
+        if self.metrics is not None:
+            scope[METRICS_KEY] = self.metrics
+        try:
+            await self.resolve(scope)
+            self.check_websocket(scope)
+        except (CsrfFailed, InvalidRequest, StoreUnavailable) as exc:
+            await deny_websocket(scope, receive, send, exc)
+            return
+        await self.app(scope, receive, send)
+
+    def check_websocket(self, scope: Scope) -> None:
+        """For a resolved WebSocket handshake that came with a valid session
+        cookie, :func:`check_websocket_origin`; nothing for other callers.
+
+        Raises:
+            CsrfFailed: cookie-authenticated and not from this site.
+        """
+        if scope[SESSION_SCOPE_KEY] is not None:
+            check_websocket_origin(scope, self.allowed_origins)
+
     async def resolve(self, scope: Scope) -> None:
         """Resolve the caller of ``scope`` into the scope keys (see the module doc),
         without the CSRF check.
@@ -287,7 +372,9 @@ class AuthnMiddleware:
         scope[SESSION_SCOPE_KEY] = None
         scope[CREDENTIAL_KEY] = None
         token = bearer_token(scope)
-        if query_token(scope):
+        exposed = query_tokens(scope)
+        if exposed is not None:
+            await self._revoke_exposed(exposed)
             if token is not None or _header(scope, b"authorization") is not None:
                 raise InvalidRequest("Send the access token in one place only.")
             scope[CREDENTIAL_KEY] = "bearer"
@@ -297,6 +384,20 @@ class AuthnMiddleware:
             await self._resolve_bearer(scope, token)
         else:
             await self._resolve_session(scope)
+
+    async def _revoke_exposed(self, values: list[str]) -> None:
+        """Revoke the valid access tokens among ``values`` (sent in a URL).
+
+        Raises:
+            StoreUnavailable: a revocation could not be stored.
+        """
+        for value in list(dict.fromkeys(value for value in values if value))[:MAX_EXPOSED_TOKENS]:
+            try:
+                if await self.keyturn.tokens.revoke_exposed(value):
+                    logger.warning("revoked an access token that was sent in a URL")
+            except StoreUnavailable:
+                logger.error("could not store the revocation of an access token sent in a URL")
+                raise
 
     def check_csrf_header(self, scope: Scope, secret: str) -> None:
         """Both CSRF halves with the token from the ``X-CSRF-Token`` header only
@@ -439,8 +540,11 @@ __all__ = [
     "BearerAuthenticator",
     "allowed_origins",
     "check_same_origin",
+    "check_websocket_origin",
+    "deny_websocket",
     "normalize_origin",
     "query_token",
+    "query_tokens",
     "request_origin",
     "route_path",
     "token_authenticator",

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from keyturn.errors import NotAuthenticated
 from keyturn.principal import Principal
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 MAX_USER_AGENT = 512
 
 
-def _resolved(request: Request) -> None:
+def _resolved(request: HTTPConnection) -> None:
     if PRINCIPAL_KEY not in request.scope:
         raise RuntimeError(
             "keyturn's middleware is not installed: call keyturn.web.install(app, keyturn) "
@@ -52,7 +53,7 @@ def _resolved(request: Request) -> None:
         )
 
 
-def _principal(request: Request) -> Principal | None:
+def _principal(request: HTTPConnection) -> Principal | None:
     _resolved(request)
     principal: Principal | None = request.scope[PRINCIPAL_KEY]
     return principal
@@ -62,12 +63,13 @@ def _principal(request: Request) -> Principal | None:
 # dependency in a worker thread, which halved authenticated throughput.
 
 
-async def optional_principal(request: Request) -> Principal | None:
-    """The authenticated caller, or None for an anonymous request."""
+async def optional_principal(request: HTTPConnection) -> Principal | None:
+    """The authenticated caller, or None for an anonymous request (an HTTP
+    request or a WebSocket handshake)."""
     return _principal(request)
 
 
-def require_principal(request: Request) -> Principal:
+def require_principal(request: HTTPConnection) -> Principal:
     """The authenticated caller, read straight from the request (no dependency
     injection: the hottest routes call this directly).
 
@@ -83,8 +85,9 @@ def require_principal(request: Request) -> Principal:
     return principal
 
 
-async def current_principal(request: Request) -> Principal:
-    """The authenticated caller (see :func:`require_principal`).
+async def current_principal(request: HTTPConnection) -> Principal:
+    """The authenticated caller (see :func:`require_principal`), in HTTP and
+    WebSocket routes alike (a refused handshake gets the error as a denial response).
 
     Raises:
         NotAuthenticated: no valid credential.
@@ -92,14 +95,14 @@ async def current_principal(request: Request) -> Principal:
     return require_principal(request)
 
 
-def session_secret(request: Request) -> str | None:
+def session_secret(request: HTTPConnection) -> str | None:
     """The caller's session secret when it came with a valid session cookie."""
     _resolved(request)
     secret: str | None = request.scope[SESSION_SCOPE_KEY]
     return secret
 
 
-def get_keyturn(request: Request) -> Keyturn:
+def get_keyturn(request: HTTPConnection) -> Keyturn:
     """The :class:`~keyturn.runtime.Keyturn` serving this request: the one the
     middleware put on the scope, else ``app.state.keyturn``.
 
@@ -116,7 +119,7 @@ def get_keyturn(request: Request) -> Keyturn:
     return keyturn
 
 
-def base_path(request: Request) -> str:
+def base_path(request: HTTPConnection) -> str:
     """Where keyturn's routes live for this request: the app's ``root_path``
     plus the ``prefix`` given to :func:`keyturn.web.install` (no trailing slash;
     ``""`` at the root). Links, form actions, redirects and path-scoped cookies

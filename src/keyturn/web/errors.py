@@ -26,6 +26,7 @@ from keyturn.errors import (
     CsrfFailed,
     EmailTaken,
     Forbidden,
+    HeadersTooLarge,
     InsufficientScope,
     InsufficientUserAuthentication,
     InvalidClient,
@@ -52,6 +53,7 @@ STATUS_BY_ERROR: Mapping[type[KeyturnError], int] = {
     WeakPassword: 400,
     InvalidEmail: 400,
     PayloadTooLarge: 413,
+    HeadersTooLarge: 431,
     NotAuthenticated: 401,
     InvalidToken: 401,
     InvalidCredentials: 401,
@@ -79,6 +81,7 @@ _CODE_BY_STATUS: Mapping[int, str] = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "too_many_requests",
+    431: "headers_too_large",
     503: "service_unavailable",
 }
 

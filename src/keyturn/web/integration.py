@@ -19,6 +19,9 @@
 Middleware order, outermost first (Starlette adds its ``ServerErrorMiddleware``
 outside all of them as a last resort):
 
+0. :class:`~keyturn.web.middleware.ForwardedProtoMiddleware` when
+   ``trusted_proxies`` is set - a request a trusted proxy received over HTTPS
+   is HTTPS for everything below (HSTS, the CSRF origin checks, URLs);
 1. :class:`~keyturn.web.middleware.SecurityHeadersMiddleware` - so every answer,
    413s and 500s included, carries the security headers;
 2. :class:`~keyturn.web.cors.CorsMiddleware` when ``cors_origins`` is set - so
@@ -28,7 +31,8 @@ outside all of them as a last resort):
 4. :class:`~keyturn.web.middleware.ErrorBoundaryMiddleware` - turns escaped
    exceptions into generic 500s;
 5. :class:`~keyturn.web.middleware.BodyLimitMiddleware` - refuses oversized
-   bodies before any parsing;
+   bodies before any parsing, and requests with more than ``max_header_count``
+   header fields;
 6. :class:`~keyturn.web.authn.AuthnMiddleware` - resolves the caller once, puts
    it and the :class:`~keyturn.runtime.Keyturn` on the scope, and enforces CSRF
    on cookie-authenticated unsafe requests to *every* route, the host app's own
@@ -66,6 +70,7 @@ from keyturn.web.middleware import (
     AUTH_PATH_PREFIXES,
     BodyLimitMiddleware,
     ErrorBoundaryMiddleware,
+    ForwardedProtoMiddleware,
     SecurityHeadersMiddleware,
 )
 
@@ -244,7 +249,11 @@ def install(
         prefix=prefix,
         metrics=installed_metrics,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        max_headers=settings.max_header_count,
+    )
     app.add_middleware(ErrorBoundaryMiddleware)
     if metrics:
         app.add_middleware(MetricsMiddleware, metrics=installed_metrics)
@@ -256,6 +265,8 @@ def install(
         SecurityHeadersMiddleware,
         no_store_prefixes=tuple(prefix + path for path in AUTH_PATH_PREFIXES),
     )
+    if settings.trusted_proxies:
+        app.add_middleware(ForwardedProtoMiddleware, trusted_proxies=settings.trusted_proxies)
 
     _add_routes(
         app.router,

@@ -1,5 +1,5 @@
-"""Pure ASGI middlewares for the hot path: security headers, body limit and a
-last-chance error boundary.
+"""Pure ASGI middlewares for the hot path: security headers, body limit, a
+last-chance error boundary, and ``X-Forwarded-Proto`` from trusted proxies.
 
 They wrap ``send``/``receive`` instead of using Starlette's
 ``BaseHTTPMiddleware``, which costs a task and a memory stream per request and
@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from keyturn.errors import PayloadTooLarge
+from keyturn.errors import HeadersTooLarge, PayloadTooLarge
+from keyturn.ratelimit import trusted_peer
 from keyturn.web.authn import route_path
 from keyturn.web.errors import json_error, unhandled_error_response
 
@@ -34,7 +35,8 @@ HTML_CSP = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
-#: Sent whenever the request arrived over HTTPS (directly or via a trusted proxy).
+#: Sent whenever the request arrived over HTTPS: on keyturn's own TLS, or through
+#: one of ``--trusted-proxies`` that said so (:class:`ForwardedProtoMiddleware`).
 HSTS = "max-age=31536000; includeSubDomains"
 
 #: Responses under these paths hold credentials or per-user state: never cache.
@@ -105,22 +107,33 @@ def _too_large_messages(max_bytes: int) -> tuple[Message, Message]:
 
 
 class BodyLimitMiddleware:
-    """Refuse request bodies larger than ``max_bytes`` with 413 ``payload_too_large``.
+    """Refuse request bodies larger than ``max_bytes`` with 413 ``payload_too_large``,
+    and requests with more than ``max_headers`` header fields with 431
+    ``headers_too_large``.
 
     A declared ``Content-Length`` over the limit is refused before the app runs.
     A streamed (chunked) body is counted as it is received: once it passes the
     limit, ``receive`` raises :class:`~keyturn.errors.PayloadTooLarge` and
     whatever response the app then tries to send is replaced by the 413, so at
     most ``max_bytes`` plus one chunk is ever held in memory.
+
+    The header count is one ``len()``; their total size is the server's to
+    bound before it buffers them (:mod:`keyturn.web.protocol` under
+    ``keyturn serve``).
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_headers: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_headers = max_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if self.max_headers is not None and len(scope["headers"]) > self.max_headers:
+            for message in _too_many_headers_messages(self.max_headers):
+                await send(message)
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
@@ -167,6 +180,21 @@ class BodyLimitMiddleware:
                 await send(message)
 
 
+def _too_many_headers_messages(max_headers: int) -> tuple[Message, Message]:
+    response = json_error(
+        431,
+        HeadersTooLarge.code,
+        f"The request has more than {max_headers} header fields.",
+        headers={"Connection": "close"},
+    )
+    start: Message = {
+        "type": "http.response.start",
+        "status": 431,
+        "headers": response.raw_headers,
+    }
+    return start, {"type": "http.response.body", "body": response.body, "more_body": False}
+
+
 def _content_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -210,3 +238,43 @@ class ErrorBoundaryMiddleware:
                 exc, method=scope.get("method", ""), path=scope.get("path", "")
             )
             await response(scope, receive, send)
+
+
+#: The scheme a plain-text scope takes when a trusted proxy received it over TLS.
+_SECURE_SCHEMES = {"http": "https", "ws": "wss"}
+
+
+class ForwardedProtoMiddleware:
+    """Treat a request as HTTPS when a trusted proxy says it received it so.
+
+    Behind a TLS-terminating proxy keyturn sees plain HTTP. When the socket peer
+    is one of ``trusted_proxies`` and the request carries exactly one
+    ``X-Forwarded-Proto: https``, the scope's ``scheme`` becomes ``https``
+    (``wss`` for a WebSocket) before anything else reads it. Then HSTS is sent,
+    the request's own origin in the CSRF checks is the ``https://`` origin the
+    browser used, and URLs built from the request are ``https://``, exactly as
+    with keyturn's own TLS. From any other peer the header is ignored: a client
+    cannot claim TLS it did not use. A list (``https, http``) or a repeated
+    header is ignored too, so the proxy must *set* the header, not append to it.
+
+    Installed outermost, and only when ``--trusted-proxies`` is set: without
+    them it costs nothing. With them, a request without the header costs one
+    pass over its headers; the peer test is cached.
+    """
+
+    def __init__(self, app: ASGIApp, *, trusted_proxies: Sequence[str]) -> None:
+        self.app = app
+        self.is_trusted = trusted_peer(trusted_proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        secure = _SECURE_SCHEMES.get(scope.get("scheme", ""))  # None for lifespan, https
+        if secure is not None and self._forwarded_https(scope):
+            scope["scheme"] = secure
+        await self.app(scope, receive, send)
+
+    def _forwarded_https(self, scope: Scope) -> bool:
+        values = [value for name, value in scope.get("headers", ()) if name == b"x-forwarded-proto"]
+        if len(values) != 1 or values[0].strip().lower() != b"https":
+            return False
+        client = scope.get("client")
+        return client is not None and self.is_trusted(str(client[0]))

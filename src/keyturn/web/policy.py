@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterable
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from keyturn.errors import (
     Forbidden,
@@ -125,7 +125,7 @@ class Policy:
                 )
         return principal
 
-    async def __call__(self, request: Request) -> Principal:
+    async def __call__(self, request: HTTPConnection) -> Principal:
         """The FastAPI dependency: the caller, checked against this policy."""
         return self.check(
             require_principal(request),
@@ -155,7 +155,7 @@ def require(
     scopes: Iterable[str] = (),
     accept: Iterable[Via] = ("session", "token"),
     fresh: int | None = None,
-) -> Callable[[Request], Awaitable[Principal]]:
+) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     """A FastAPI dependency returning the caller when it meets the policy.
 
     Args:

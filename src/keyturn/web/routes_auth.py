@@ -259,11 +259,15 @@ async def login(request: Request) -> JSONResponse:
 @router.post("/logout", status_code=204)
 async def logout(request: Request, principal: CurrentPrincipal) -> Response:
     """End the caller's session and clear its cookie; a token caller's token and
-    its refresh family are revoked instead."""
+    its refresh family are revoked instead (in SPA refresh-cookie mode only from
+    the server's own site or an allowed origin, as the answer clears the cookie)."""
     if principal.via == "token":
+        spa = get_keyturn(request).settings.refresh_cookie
+        if spa:  # the answer clears a browser's cookie: never for another site
+            _require_same_origin(request)
         await get_keyturn(request).tokens.logout_token(_token_claims(request))
         response = Response(status_code=204)
-        if get_keyturn(request).settings.refresh_cookie:  # SPA mode: drop the dead cookie
+        if spa:  # SPA mode: drop the dead cookie
             clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, "/auth/logout"))
         return response
     secret = _session_principal(request, principal)

@@ -29,7 +29,10 @@ and send ``X-CSRF-Token: <refresh_csrf>``, or gets 403 ``csrf_failed``; its answ
 rotates the cookie. A refused cookie (``invalid_grant``) is cleared. ``/oauth/revoke``
 with ``refresh_cookie=true`` clears the cookie too, and, given an access token,
 also ends its refresh family (the one the cookie held): the cookie itself is never
-sent there, its ``Path`` is the token endpoint.
+sent there, its ``Path`` is the token endpoint. Every request with
+``refresh_cookie=true`` must pass :func:`~keyturn.web.authn.check_same_origin` as
+well, or gets 403 ``csrf_failed`` and no cookie: another site must not plant its own
+refresh token in the browser, nor clear the user's (issue #10 item 5).
 """
 
 from __future__ import annotations
@@ -229,17 +232,24 @@ def _token_json(response: Any) -> JSONResponse:
 def wants_refresh_cookie(request: Request, form: dict[str, str]) -> bool:
     """Whether the caller asked for the refresh cookie (``refresh_cookie=true``).
 
+    ``true`` is only accepted from the server's own site (or an allowed
+    origin): the answer sets or clears the cookie in the caller's browser.
+
     Raises:
         InvalidRequest: a value other than ``true``/``false``, or ``true`` while
             the server runs without ``--refresh-cookie``.
+        CsrfFailed: ``true`` on a cross-site request.
     """
     value = form.get(REFRESH_COOKIE_FIELD)
     if value is None or value == "false":
         return False
     if value != "true":
         raise InvalidRequest(f"Parameter '{REFRESH_COOKIE_FIELD}' must be true or false.")
-    if not get_keyturn(request).settings.refresh_cookie:
+    settings = get_keyturn(request).settings
+    if not settings.refresh_cookie:
         raise InvalidRequest("This server does not issue refresh cookies.")
+    # Setting or clearing the cookie is a browser side effect: same site only.
+    check_same_origin(request.scope, allowed_origins(settings))
     return True
 
 

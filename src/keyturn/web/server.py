@@ -1,16 +1,27 @@
 """Run the keyturn app under uvicorn: what ``keyturn serve`` does.
 
-With ``--workers N > 1`` uvicorn starts fresh processes that import
-:func:`app_from_environment`; the already-validated settings travel to them in
-an environment variable of the server's own process tree.
+uvicorn runs with keyturn's bound on the request head
+(:mod:`keyturn.web.protocol`, ``--max-header-bytes``) and with credentials in
+URLs redacted from its logs (:mod:`keyturn.web.access_log`).
+
+With ``--workers N > 1`` uvicorn spawns fresh processes that import
+:func:`app_from_environment`. The already-validated settings, secrets included
+(the key-encryption key, the database password), travel to them in a file
+readable by this user only (0600, in a private 0700 temporary directory) that
+lives as long as the server, since uvicorn restarts workers that die, and is
+removed when it stops; only the file's path is in the workers' environment,
+and the ``KEYTURN_*`` variables are left out of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +32,11 @@ from pydantic import SecretStr
 from keyturn.settings import Settings
 from keyturn.stores.factory import open_storage
 from keyturn.tls import ensure_self_signed_certificate
+from keyturn.web.access_log import log_config
 from keyturn.web.app import create_app
 
-_SETTINGS_VARIABLE = "_KEYTURN_SERVE_SETTINGS"
+#: The path of the workers' settings file (never the settings themselves).
+_SETTINGS_FILE_VARIABLE = "_KEYTURN_SERVE_SETTINGS_FILE"
 
 
 def _settings_to_json(settings: Settings) -> str:
@@ -39,9 +52,49 @@ def _settings_to_json(settings: Settings) -> str:
 
 
 def app_from_environment() -> FastAPI:
-    """The app for one uvicorn worker process (``--workers`` > 1)."""
-    settings = Settings(**json.loads(os.environ[_SETTINGS_VARIABLE]))
+    """The app for one uvicorn worker process (``--workers`` > 1), from the
+    settings file the serving process wrote (see the module doc)."""
+    path = Path(os.environ[_SETTINGS_FILE_VARIABLE])
+    settings = Settings(**json.loads(path.read_text(encoding="utf-8")))
     return create_app(settings)
+
+
+@contextlib.contextmanager
+def _settings_for_workers(settings: Settings) -> Iterator[None]:
+    """Write the settings where spawned workers find them, for as long as the
+    block runs: a 0600 file in a fresh 0700 directory, its path in this
+    process's environment in place of every ``KEYTURN_*`` variable (a worker's
+    environment is readable in ``/proc/<pid>/environ``, and the settings are
+    complete without them). Everything is put back, and the directory
+    removed, on the way out."""
+    directory = Path(tempfile.mkdtemp(prefix="keyturn-serve-"))  # mode 0700
+    try:
+        path = directory / "settings.json"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(_settings_to_json(settings))
+        hidden = {
+            name: os.environ.pop(name) for name in list(os.environ) if name.startswith("KEYTURN_")
+        }
+        os.environ[_SETTINGS_FILE_VARIABLE] = str(path)
+        try:
+            yield
+        finally:
+            os.environ.pop(_SETTINGS_FILE_VARIABLE, None)
+            os.environ.update(hidden)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _http_protocol() -> str:
+    """uvicorn's ``http`` option: httptools with keyturn's head bound, or h11
+    (which enforces ``h11_max_incomplete_event_size`` itself, answering 400)
+    where httptools is not installed."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings httptools
+        return "h11"
+    return "keyturn.web.protocol:HeaderLimitedProtocol"
 
 
 async def _preflight(settings: Settings, announce: Callable[[str], None]) -> None:
@@ -97,18 +150,22 @@ def run(settings: Settings, *, announce: Callable[[str], None]) -> None:
         "host": settings.host,
         "port": settings.port,
         "server_header": False,
+        # X-Forwarded-Proto and -For are keyturn's to judge (--trusted-proxies).
         "proxy_headers": False,
         "log_level": "info",
+        "log_config": log_config(),
+        "http": _http_protocol(),
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
     }
     if tls:
         options["ssl_certfile"], options["ssl_keyfile"] = tls
     if settings.workers > 1:
-        os.environ[_SETTINGS_VARIABLE] = _settings_to_json(settings)
-        uvicorn.run(
-            "keyturn.web.server:app_from_environment",
-            factory=True,
-            workers=settings.workers,
-            **options,
-        )
+        with _settings_for_workers(settings):
+            uvicorn.run(
+                "keyturn.web.server:app_from_environment",
+                factory=True,
+                workers=settings.workers,
+                **options,
+            )
     else:
         uvicorn.run(create_app(settings), **options)

@@ -37,6 +37,13 @@ token or a store outage, the backend raises
 :class:`KeyturnAuthenticationError`, which :func:`on_auth_error` renders as
 keyturn's JSON error (403 ``csrf_failed``, 401 ``invalid_token``, 503
 ``store_unavailable``).
+
+A WebSocket handshake authenticated by the session cookie must carry an
+``Origin`` of this site (:func:`~keyturn.web.authn.check_websocket_origin`):
+another site's page could otherwise open a socket that acts as the user.
+Starlette's ``AuthenticationMiddleware`` answers a refused handshake by closing
+it (code 1000) before it is accepted. Bearer-authenticated handshakes need no
+``Origin``.
 """
 
 from __future__ import annotations
@@ -146,7 +153,8 @@ class KeyturnAuthBackend(AuthenticationBackend):
 
         Raises:
             KeyturnAuthenticationError: a refused bearer token (``invalid_token``),
-                a failed CSRF check (``csrf_failed``), a token sent twice
+                a failed CSRF check (``csrf_failed``; for a cookie-authenticated
+                WebSocket handshake, a missing or foreign ``Origin``), a token sent twice
                 (``invalid_request``) or a store outage (``store_unavailable``).
         """
         scope = conn.scope
@@ -155,7 +163,9 @@ class KeyturnAuthBackend(AuthenticationBackend):
             try:
                 await self._authn.resolve(scope)
                 secret = scope[SESSION_SCOPE_KEY]
-                if (
+                if scope["type"] == "websocket":  # no method: not "a safe GET"
+                    self._authn.check_websocket(scope)
+                elif (
                     secret is not None
                     and scope.get("method", "GET").upper() not in SAFE_METHODS
                     and route_path(scope) not in self._exempt

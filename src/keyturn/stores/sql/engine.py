@@ -46,7 +46,8 @@ def create_engine_for(url: str, **options: Any) -> AsyncEngine:
     ``options`` go to :func:`~sqlalchemy.ext.asyncio.create_async_engine`.
 
     Raises:
-        ConfigurationError: the URL names a backend other than SQLite or PostgreSQL.
+        ConfigurationError: the URL names a backend other than SQLite or PostgreSQL,
+            or PostgreSQL without asyncpg installed (the ``[postgres]`` extra).
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -64,7 +65,15 @@ def create_engine_for(url: str, **options: Any) -> AsyncEngine:
             parsed = parsed.set(drivername="postgresql+asyncpg")
         options.setdefault("pool_pre_ping", True)
         options.setdefault("connect_args", {"timeout": 10})
-        return create_async_engine(parsed, **options)
+        try:
+            return create_async_engine(parsed, **options)  # imports the driver
+        except ImportError as exc:
+            if (exc.name or "").partition(".")[0] != "asyncpg":
+                raise
+            raise ConfigurationError(
+                "a postgresql:// --database-url needs asyncpg, which is not installed: "
+                "pip install 'keyturn[postgres]'"
+            ) from None
     raise ConfigurationError(f"unsupported database backend {backend!r}")
 
 
