@@ -44,8 +44,8 @@ from rich.table import Table
 
 from harness import bench_server, compare_routes, register
 from keyturn.clock import SystemClock
-from keyturn.keyring import KeyRing
-from keyturn.keys import ALGORITHMS, SigningKey, generate_key, load_private_key
+from keyturn.keys.records import ALGORITHMS, SigningKey, generate_key, load_private_key
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
 from keyturn.tokens import TokenIssuer, TokenVerifier
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
 from keyturn.fanout import FanOut
-from keyturn.keyring_manager import KeyManager
+from keyturn.keys.rotation import KeyManager
 from keyturn.principal import Principal
 from keyturn.revocation import RevocationList
 from keyturn.settings import Settings

@@ -2,7 +2,7 @@
 
 Each keyturn instance caches validated sessions (:mod:`keyturn.sessions`), users
 (:mod:`keyturn.bearer`), the revocation list (:mod:`keyturn.revocation`) and the
-key ring (:mod:`keyturn.keyring_manager`), so a request touches no network. A
+key ring (:mod:`keyturn.keys.rotation`), so a request touches no network. A
 change made by another instance, or by the CLI in another process, reaches them
 as a :class:`~keyturn.changes.Change` (compact JSON, :mod:`keyturn.changes`) on a
 :class:`~keyturn.changes.ChangeBus` (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or

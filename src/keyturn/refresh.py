@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from keyturn.clock import Clock
 from keyturn.errors import ConfigurationError, InvalidGrant
-from keyturn.key_encryption import KeyEncryptor
+from keyturn.keys.encryption import KeyEncryptor
 from keyturn.revocation import RevocationList
 from keyturn.settings import Settings
 from keyturn.stores.base import RefreshFamily, RefreshStore, RefreshToken

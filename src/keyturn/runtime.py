@@ -19,8 +19,8 @@ from keyturn.auth import AuthService
 from keyturn.clients import Clients
 from keyturn.clock import Clock, SystemClock
 from keyturn.fanout import ChangeBus, FanOut
-from keyturn.key_encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
-from keyturn.keyring_manager import KeyManager
+from keyturn.keys.encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
+from keyturn.keys.rotation import KeyManager
 from keyturn.passwords import PasswordHasher, PasswordPolicy
 from keyturn.ratelimit import LoginThrottle
 from keyturn.refresh import RefreshFamilies

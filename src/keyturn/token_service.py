@@ -36,7 +36,7 @@ from keyturn.clock import Clock
 from keyturn.errors import NotAuthenticated, NotFound
 from keyturn.fanout import FanOut
 from keyturn.grants import TokenGrants, TokenResponse
-from keyturn.keyring_manager import KeyManager
+from keyturn.keys.rotation import KeyManager
 from keyturn.principal import Principal
 from keyturn.refresh import RefreshFamilies
 from keyturn.revocation import RevocationList

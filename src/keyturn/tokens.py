@@ -36,8 +36,8 @@ from joserfc.util import urlsafe_b64decode
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
-from keyturn.keyring import KeyRing, VerificationKey
-from keyturn.keys import ALGORITHMS
+from keyturn.keys.records import ALGORITHMS
+from keyturn.keys.ring import KeyRing, VerificationKey
 from keyturn.settings import Settings
 from keyturn.token_cache import DEFAULT_MAX_ENTRIES, VerifiedTokenCache
 

@@ -5,7 +5,7 @@
 configured one, character for character), then the JWK Set at its ``jwks_uri``,
 and verifies RFC 9068 access tokens with keyturn's own
 :class:`~keyturn.tokens.TokenVerifier` over :meth:`KeyRing.from_jwks
-<keyturn.keyring.KeyRing.from_jwks>`: the same strict rules (algorithm pinned per
+<keyturn.keys.ring.KeyRing.from_jwks>`: the same strict rules (algorithm pinned per
 ``kid``, every claim required, ``iss``/``aud``/``exp``/``nbf`` with the leeway) and
 the same verified-token cache as the issuer itself. No database is involved.
 
@@ -44,7 +44,7 @@ import httpx
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import ConfigurationError, InvalidToken, StoreUnavailable
-from keyturn.keyring import KeyRing
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
 from keyturn.tokens import AccessTokenClaims, TokenVerifier
 

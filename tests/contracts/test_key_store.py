@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from keyturn.key_encryption import KeyEncryptor, generate_kek
-from keyturn.keys import SigningKey, generate_key
+from keyturn.keys.encryption import KeyEncryptor, generate_kek
+from keyturn.keys.records import SigningKey, generate_key
 from keyturn.stores.base import KeyStore, Storage
 
 T0 = 1_800_000_000.0

@@ -14,7 +14,7 @@ import pytest
 from keyturn.buses import MemoryBus, MemoryHub
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidToken, NotAuthenticated, StoreUnavailable
-from keyturn.key_encryption import KeyEncryptor, generate_kek
+from keyturn.keys.encryption import KeyEncryptor, generate_kek
 from keyturn.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings

@@ -25,8 +25,8 @@ from joserfc.jwk import ECKey, OKPKey
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidToken
-from keyturn.keyring import KeyRing
-from keyturn.keys import SigningKey, generate_key, jws_algorithm, load_private_key
+from keyturn.keys.records import SigningKey, generate_key, jws_algorithm, load_private_key
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
 from keyturn.tokens import MAX_TOKEN_LENGTH, TokenVerifier
 

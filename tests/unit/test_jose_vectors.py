@@ -16,8 +16,8 @@ import pytest
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidToken
-from keyturn.keyring import KeyRing
-from keyturn.keys import SigningKey, jws_algorithm, load_private_key
+from keyturn.keys.records import SigningKey, jws_algorithm, load_private_key
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
 from keyturn.tokens import TokenVerifier, verify_signature
 

@@ -10,7 +10,7 @@ import pytest
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidGrant
-from keyturn.key_encryption import KeyEncryptor, generate_kek
+from keyturn.keys.encryption import KeyEncryptor, generate_kek
 from keyturn.refresh import (
     RefreshFamilies,
     RefreshReuse,

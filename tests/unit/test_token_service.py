@@ -26,7 +26,7 @@ from keyturn.errors import (
     NotFound,
     TooManyAttempts,
 )
-from keyturn.key_encryption import KeyEncryptor, generate_kek
+from keyturn.keys.encryption import KeyEncryptor, generate_kek
 from keyturn.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
 from keyturn.settings import DEFAULT_SCOPES, Settings

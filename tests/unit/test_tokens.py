@@ -12,8 +12,8 @@ from joserfc.jwk import import_key
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import ConfigurationError, InvalidToken
-from keyturn.keyring import KeyRing
-from keyturn.keys import ALGORITHMS, SigningKey, generate_key, load_private_key
+from keyturn.keys.records import ALGORITHMS, SigningKey, generate_key, load_private_key
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings, SigningAlgorithm
 from keyturn.token_cache import VerifiedTokenCache
 from keyturn.tokens import AccessTokenClaims, TokenIssuer, TokenVerifier
@@ -160,7 +160,7 @@ def _sign(key: SigningKey, header: dict[str, Any], payload: dict[str, Any]) -> s
     """Sign arbitrary header/payload with a real ring key, as a test oracle."""
     from joserfc.util import urlsafe_b64encode
 
-    from keyturn.keys import jws_algorithm
+    from keyturn.keys.records import jws_algorithm
 
     def seg(value: dict[str, Any]) -> str:
         return urlsafe_b64encode(json.dumps(value).encode()).decode()

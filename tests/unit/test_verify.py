@@ -18,8 +18,8 @@ from fastapi import Depends, FastAPI
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import ConfigurationError, InvalidToken
-from keyturn.keyring import KeyRing
-from keyturn.keys import SigningKey, generate_key
+from keyturn.keys.records import SigningKey, generate_key
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
 from keyturn.tokens import AccessTokenClaims, TokenIssuer
 from keyturn.verify import IssuerUnavailable, RemoteVerifier

@@ -15,8 +15,8 @@ from keyturn.cli.console import note, stdout
 from keyturn.cli.options import settings_options
 from keyturn.cli.users import run_with_keyturn
 from keyturn.clock import isoformat
-from keyturn.keyring_manager import key_state
-from keyturn.keys import SigningKey
+from keyturn.keys.records import SigningKey
+from keyturn.keys.rotation import key_state
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings, SigningAlgorithm
 

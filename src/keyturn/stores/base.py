@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from keyturn.keys import SigningKey
+    from keyturn.keys.records import SigningKey
 
 
 def normalize_email_key(email: str) -> str:
@@ -184,10 +184,10 @@ class SessionStore(Protocol):
 
 
 class KeyStore(Protocol):
-    """Token signing keys (see :mod:`keyturn.keys`), keyed by ``kid``.
+    """Token signing keys (see :mod:`keyturn.keys.records`), keyed by ``kid``.
 
     ``SigningKey.private_key`` reaches the store already sealed by
-    :class:`~keyturn.key_encryption.KeyEncryptor` and comes back exactly as given:
+    :class:`~keyturn.keys.encryption.KeyEncryptor` and comes back exactly as given:
     stores never see plaintext key material.
     """
 

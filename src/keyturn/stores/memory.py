@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from keyturn.errors import EmailTaken, UserNotFound
-from keyturn.keys import SigningKey
+from keyturn.keys.records import SigningKey
 from keyturn.stores.base import (
     ClientStore,
     KeyStore,

@@ -103,8 +103,8 @@ async def _preflight(settings: Settings, announce: Callable[[str], None]) -> Non
     Also resolve the key-encryption key (saying once if it was just generated) and
     load the signing keys, so a wrong key fails here and workers find a key."""
     from keyturn.clock import SystemClock
-    from keyturn.key_encryption import resolve_kek
-    from keyturn.keyring_manager import KeyManager
+    from keyturn.keys.encryption import resolve_kek
+    from keyturn.keys.rotation import KeyManager
 
     storage = await open_storage(settings)
     try:

@@ -1,6 +1,6 @@
 """Token signing keys in the ``signing_keys`` table.
 
-The ``private_key`` column holds what :class:`~keyturn.key_encryption.KeyEncryptor` sealed;
+The ``private_key`` column holds what :class:`~keyturn.keys.encryption.KeyEncryptor` sealed;
 this store never sees plaintext key material.
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.keys import ALGORITHMS, SigningKey
+from keyturn.keys.records import ALGORITHMS, SigningKey
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import signing_keys
 

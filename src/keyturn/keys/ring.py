@@ -1,6 +1,6 @@
 """The key ring: the signing keys in use right now, loaded once.
 
-:class:`KeyRing` turns a snapshot of :class:`~keyturn.keys.SigningKey` records into
+:class:`KeyRing` turns a snapshot of :class:`~keyturn.keys.records.SigningKey` records into
 loaded key objects once (parsing keys per request costs up to 60x a verify), picks the
 newest key to sign with, answers "which key verifies ``kid``?" for every key whose
 tokens may still be alive, and exports the public JWK Set. :meth:`KeyRing.from_jwks`
@@ -18,7 +18,7 @@ from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import Key
 
 from keyturn.errors import ConfigurationError
-from keyturn.keys import (
+from keyturn.keys.records import (
     PRIVATE_JWK_MEMBERS,
     SigningKey,
     jws_algorithm,
@@ -52,14 +52,14 @@ class KeyRing:
     """A snapshot of signing keys, loaded once.
 
     ``keys`` are plaintext records (see
-    :meth:`~keyturn.key_encryption.KeyEncryptor.unseal`). A key verifies
+    :meth:`~keyturn.keys.encryption.KeyEncryptor.unseal`). A key verifies
     while it is unretired, and for ``access_token_ttl + clock_leeway`` seconds after
     it was retired: tokens it signed may still be alive. Keys past that window at
     ``now`` are not loaded at all. Rebuild the ring when the stored keys change.
 
     Raises:
         ConfigurationError: duplicate ``kid``s, or a record that fails
-            :func:`~keyturn.keys.load_private_key`.
+            :func:`~keyturn.keys.records.load_private_key`.
     """
 
     __slots__ = ("_keys", "_signing", "_signing_key", "_verifiers", "_window")

@@ -9,9 +9,9 @@ import pytest
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import ConfigurationError, InvalidToken, StoreUnavailable
-from keyturn.key_encryption import KeyEncryptor, generate_kek
-from keyturn.keyring_manager import KeyManager, key_state
-from keyturn.keys import generate_key
+from keyturn.keys.encryption import KeyEncryptor, generate_kek
+from keyturn.keys.records import generate_key
+from keyturn.keys.rotation import KeyManager, key_state
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryKeyStore, MemoryStorage

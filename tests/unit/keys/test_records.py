@@ -13,9 +13,15 @@ from joserfc.jwk import RSAKey
 from pydantic import SecretStr
 
 from keyturn.errors import ConfigurationError
-from keyturn.key_encryption import KeyEncryptor, generate_kek
-from keyturn.keyring import KeyRing
-from keyturn.keys import ALGORITHMS, PRIVATE_JWK_MEMBERS, SigningKey, generate_key, load_private_key
+from keyturn.keys.encryption import KeyEncryptor, generate_kek
+from keyturn.keys.records import (
+    ALGORITHMS,
+    PRIVATE_JWK_MEMBERS,
+    SigningKey,
+    generate_key,
+    load_private_key,
+)
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings, SigningAlgorithm
 
 NOW = 1_800_000_000.0

@@ -11,8 +11,8 @@ from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import ConfigurationError, InvalidToken
-from keyturn.keyring import KeyRing
-from keyturn.keys import generate_key
+from keyturn.keys.records import generate_key
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
 from keyturn.tokens import TokenIssuer, TokenVerifier
 

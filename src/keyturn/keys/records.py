@@ -5,8 +5,8 @@ unchanged. :func:`generate_key` makes a fresh one; :func:`load_private_key` and
 :func:`public_key_from_jwk` turn a record, or one entry of a published JWK Set, back
 into a joserfc key object after checking its type, size and ``kid``.
 
-Sealing private keys at rest lives in :mod:`keyturn.key_encryption`; the ring that
-signs with the newest key and verifies by ``kid`` lives in :mod:`keyturn.keyring`.
+Sealing private keys at rest lives in :mod:`keyturn.keys.encryption`; the ring that
+signs with the newest key and verifies by ``kid`` lives in :mod:`keyturn.keys.ring`.
 
 The JOSE work (JWK import and export, RFC 7638 thumbprints, the per-algorithm sign
 and verify code) is done by joserfc on top of ``cryptography``; see ``docs/tokens.md``.
@@ -66,7 +66,7 @@ class SigningKey:
     """One signing key, as stored.
 
     ``private_key`` is the private JWK as UTF-8 JSON (plaintext here: a store
-    encrypts it with :class:`~keyturn.key_encryption.KeyEncryptor` before it
+    encrypts it with :class:`~keyturn.keys.encryption.KeyEncryptor` before it
     writes). ``public_jwk`` holds the public members plus ``kid``, ``alg`` and
     ``use``; it is empty for ``HS256``, whose key is a shared secret and is never
     published. ``kid`` is the RFC 7638 thumbprint of the key, so it is derived, unique
@@ -177,7 +177,7 @@ def _strength_problem(jose_key: Key) -> str | None:
 
 def public_key_from_jwk(jwk: Any, created_at: float) -> tuple[SigningKey, Key]:
     """A public-only record and key object for one JWK of a JWK Set (see
-    :meth:`keyturn.keyring.KeyRing.from_jwks`)."""
+    :meth:`keyturn.keys.ring.KeyRing.from_jwks`)."""
     if not isinstance(jwk, Mapping):
         raise ConfigurationError("every JWK Set entry must be a JSON object")
     kid, alg = jwk.get("kid"), jwk.get("alg")

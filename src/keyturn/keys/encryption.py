@@ -1,7 +1,7 @@
 """Encryption at rest: the key-encryption key and sealing private keys with it.
 
 Stores never hold a private signing key in the clear. :class:`KeyEncryptor` seals a
-:class:`~keyturn.keys.SigningKey`'s private material with AES-256-GCM under the
+:class:`~keyturn.keys.records.SigningKey`'s private material with AES-256-GCM under the
 key-encryption key (KEK) before it is written, and opens it again on the way back.
 :func:`resolve_kek` finds the KEK for the configured database: from the settings, from
 a ``.kek`` file beside a SQLite database (created on first use), or fresh for an
@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from keyturn.errors import ConfigurationError
-from keyturn.keys import SigningKey
+from keyturn.keys.records import SigningKey
 from keyturn.settings import Settings
 
 __all__ = [

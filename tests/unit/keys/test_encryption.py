@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from keyturn.errors import ConfigurationError
-from keyturn.key_encryption import KeyEncryptor, generate_kek, kek_file_for, resolve_kek
-from keyturn.keys import generate_key
+from keyturn.keys.encryption import KeyEncryptor, generate_kek, kek_file_for, resolve_kek
+from keyturn.keys.records import generate_key
 from keyturn.settings import Settings
 
 

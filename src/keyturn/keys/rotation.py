@@ -1,6 +1,6 @@
 """The signing keys of a running instance: loaded from the store, rotated, reloaded.
 
-:class:`KeyManager` owns the current :class:`~keyturn.keyring.KeyRing`. It reads the
+:class:`KeyManager` owns the current :class:`~keyturn.keys.ring.KeyRing`. It reads the
 sealed records from a :class:`~keyturn.stores.base.KeyStore`, opens them with the
 key-encryption key, and builds the ring once per change. On first start with an
 empty store it generates a key with ``settings.signing_alg``.
@@ -34,9 +34,9 @@ from typing import Literal
 from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable
 from keyturn.fanout import Change, FanOut
-from keyturn.key_encryption import KeyEncryptor
-from keyturn.keyring import KeyRing
-from keyturn.keys import SigningKey, generate_key
+from keyturn.keys.encryption import KeyEncryptor
+from keyturn.keys.records import SigningKey, generate_key
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings, SigningAlgorithm
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import KeyStore
