@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from keyturn.clock import Clock
 from keyturn.emails import normalize_email
 from keyturn.errors import InvalidCredentials, InvalidEmail, UserNotFound
-from keyturn.fanout import Change, FanOut
+from keyturn.fanout.changes import Change
+from keyturn.fanout.instance import FanOut
 from keyturn.legacy_hashes import hash_format
 from keyturn.passwords import PasswordHasher, PasswordPolicy
 from keyturn.stores.base import User, UserStore
@@ -34,7 +35,7 @@ class Accounts:
         policy: what a new password must satisfy.
         clock: supplies ``created_at``.
         fanout: where a disabled, enabled or re-passworded account is published,
-            so every instance drops its cached copies (:mod:`keyturn.fanout`).
+            so every instance drops its cached copies (:mod:`keyturn.fanout.instance`).
     """
 
     def __init__(

@@ -6,7 +6,7 @@ no I/O: the verifier caches verified tokens, the revocation replica is in
 memory, and users come from an in-process LRU cache refreshed at most once per
 ``staleness_bound`` (ahead of time, by one shared read), or per ``cache_ttl``
 while the fan-out bus is alive and pushes every change of a user (the trust
-rules are in :mod:`keyturn.fanout`). Signature checks
+rules are in :mod:`keyturn.fanout.instance`). Signature checks
 follow key rotations made elsewhere (other instances, the CLI) by re-reading
 the key ring.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
-from keyturn.fanout import FanOut
+from keyturn.fanout.instance import FanOut
 from keyturn.keys.rotation import KeyManager
 from keyturn.principal import Principal
 from keyturn.revocation import RevocationList
@@ -182,5 +182,5 @@ class BearerAuthenticator:
 
     def forget_user(self, user_id: str) -> None:
         """Drop a cached user (after disabling it here, or on a
-        :class:`~keyturn.fanout.Change` from another instance)."""
+        :class:`~keyturn.fanout.changes.Change` from another instance)."""
         self._user_cache.pop(user_id, None)

@@ -9,9 +9,9 @@ couple of dictionary lookups and touches no network:
 - at :meth:`start` it loads every live entry;
 - afterwards :meth:`ensure_fresh` fetches what changed, at most once per
   ``settings.staleness_bound`` seconds, or once per
-  :data:`~keyturn.fanout.RESYNC_INTERVAL` while the fan-out bus is alive and
+  :data:`~keyturn.fanout.instance.RESYNC_INTERVAL` while the fan-out bus is alive and
   pushes every new entry (:meth:`apply_remote`; the trust rules are in
-  :mod:`keyturn.fanout`); a reconnected bus triggers a full :meth:`resync`;
+  :mod:`keyturn.fanout.instance`); a reconnected bus triggers a full :meth:`resync`;
 - revocations made on this instance apply locally at once, before the store
   write, so the instance that revoked never accepts the token again, and are
   published after it (even when the store write failed: pushing a revocation
@@ -57,7 +57,8 @@ from typing import Final
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken, StoreUnavailable
-from keyturn.fanout import Change, FanOut
+from keyturn.fanout.changes import Change
+from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import Revocation, RevocationKind, RevocationStore, Session
@@ -134,7 +135,7 @@ class RevocationList:
 
     def current(self) -> bool:
         """Whether the replica is within its limit, without waiting: past half
-        of it a background sync starts. For :meth:`keyturn.fanout.FanOut.outdated`."""
+        of it a background sync starts. For :meth:`keyturn.fanout.instance.FanOut.outdated`."""
         synced = self._synced_at
         if synced is None:
             self._syncs.start("sync", self._sync_if_stale)

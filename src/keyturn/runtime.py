@@ -18,7 +18,8 @@ from keyturn.audit import AuditLog
 from keyturn.auth import AuthService
 from keyturn.clients import Clients
 from keyturn.clock import Clock, SystemClock
-from keyturn.fanout import ChangeBus, FanOut
+from keyturn.fanout.changes import ChangeBus
+from keyturn.fanout.instance import FanOut
 from keyturn.keys.encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
 from keyturn.keys.rotation import KeyManager
 from keyturn.passwords import PasswordHasher, PasswordPolicy
@@ -124,7 +125,7 @@ class Keyturn:
         if self._fanout is None:
             bus = self._bus
             if bus is None:
-                from keyturn.buses import open_bus
+                from keyturn.fanout.buses import open_bus
 
                 bus = open_bus(self.settings, self.storage, self.clock)
             self._fanout = FanOut(self.settings, bus=bus)
@@ -132,7 +133,7 @@ class Keyturn:
 
     @property
     def fanout(self) -> FanOut:
-        """This instance's end of the change bus (see :mod:`keyturn.fanout`)."""
+        """This instance's end of the change bus (see :mod:`keyturn.fanout.instance`)."""
         if self._fanout is None:
             raise RuntimeError("Keyturn.start() has not been called")
         return self._fanout

@@ -8,12 +8,12 @@ works on every instance, and changes whenever the ID rotates.
 Validation is built for the hot path: a bounded in-process LRU holds what the
 store said about a session (and its user) for at most ``settings.staleness_bound``
 seconds, or ``settings.cache_ttl`` while the fan-out bus is alive and pushes
-every invalidation (the trust rules are in :mod:`keyturn.fanout`). A hit costs
+every invalidation (the trust rules are in :mod:`keyturn.fanout.instance`). A hit costs
 no I/O at all; an older entry is re-read from the store, which stays the truth
 (a deleted session or a disabled user is refused at once on the instance that
 revoked it, within milliseconds on the others, and within the bound at worst).
 Every session this manager deletes is published as a
-:class:`~keyturn.fanout.Change` after the store write.
+:class:`~keyturn.fanout.changes.Change` after the store write.
 ``last_seen_at`` is written at most once per ``settings.session_touch_interval``
 per session, so the idle timeout is exact to within that interval.
 """
@@ -34,7 +34,8 @@ from typing import Protocol, TypeGuard
 
 from keyturn.clock import Clock
 from keyturn.errors import CsrfFailed, NotAuthenticated, NotFound
-from keyturn.fanout import Change, FanOut
+from keyturn.fanout.changes import Change
+from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import Session, SessionStore, User, UserStore
@@ -423,7 +424,7 @@ class SessionManager:
     # --- the local cache ------------------------------------------------------------
 
     def forget(self, id_hash: str) -> None:
-        """Drop one cached session (e.g. on a :class:`~keyturn.fanout.Change` from
+        """Drop one cached session (e.g. on a :class:`~keyturn.fanout.changes.Change` from
         another instance)."""
         entry = self._cache.pop(id_hash, None)
         if entry is None:

@@ -34,7 +34,7 @@ from keyturn.bearer import BearerAuthenticator
 from keyturn.clients import Clients
 from keyturn.clock import Clock
 from keyturn.errors import NotAuthenticated, NotFound
-from keyturn.fanout import FanOut
+from keyturn.fanout.instance import FanOut
 from keyturn.grants import TokenGrants, TokenResponse
 from keyturn.keys.rotation import KeyManager
 from keyturn.principal import Principal

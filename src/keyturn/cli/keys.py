@@ -1,7 +1,7 @@
 """``keyturn key list|rotate``: the signing keys in the database.
 
 A rotation is written to the database and published on the fan-out bus
-(:mod:`keyturn.fanout`): running servers re-read the keys within milliseconds,
+(:mod:`keyturn.fanout.instance`): running servers re-read the keys within milliseconds,
 within the staleness bound (``--staleness-bound``) if the bus is down, and at
 once when a token names a ``kid`` they have not seen yet.
 """

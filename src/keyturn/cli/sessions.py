@@ -1,7 +1,7 @@
 """``keyturn session list|revoke|revoke-all``: the operator's view of sign-ins.
 
 Changes are made in the store and published on the fan-out bus
-(:mod:`keyturn.fanout`): running servers drop the ended sessions within
+(:mod:`keyturn.fanout.instance`): running servers drop the ended sessions within
 milliseconds, and within the staleness bound (``--staleness-bound``) if the bus
 is down.
 """

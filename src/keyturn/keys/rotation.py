@@ -13,7 +13,7 @@ most once per bound when a token names a ``kid`` we do not know
 list (``kid`` and ``retired_at`` of every key) and rebuilds the ring only when it
 changed, or when a retired key's verification window has closed.
 
-A rotation is published as a :class:`~keyturn.fanout.Change`, so other instances
+A rotation is published as a :class:`~keyturn.fanout.changes.Change`, so other instances
 re-read the store within milliseconds (:meth:`KeyManager.reload`), and so does a
 reconnected fan-out bus; the periodic re-read stays as the fallback.
 
@@ -33,7 +33,8 @@ from typing import Literal
 
 from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable
-from keyturn.fanout import Change, FanOut
+from keyturn.fanout.changes import Change
+from keyturn.fanout.instance import FanOut
 from keyturn.keys.encryption import KeyEncryptor
 from keyturn.keys.records import SigningKey, generate_key
 from keyturn.keys.ring import KeyRing
@@ -179,7 +180,7 @@ class KeyManager:
         return await self._reload(now, force=False)
 
     async def reload(self) -> bool:
-        """Re-read the store now (a :class:`~keyturn.fanout.Change` said the keys
+        """Re-read the store now (a :class:`~keyturn.fanout.changes.Change` said the keys
         changed); returns True when the ring was rebuilt. An outage keeps the
         current ring, as in :meth:`reload_if_stale`."""
         return await self._reload(self._clock.now(), force=True)

@@ -3,8 +3,8 @@
 A :class:`Change` is one thing another instance must hear about (sessions
 ended, a user changed, revocation entries, new signing keys). It travels as
 compact JSON (:func:`encode`, :func:`decode`) on a :class:`ChangeBus`; the buses
-are in :mod:`keyturn.buses`, and what an instance does with a change (and how
-long it trusts its caches because of them) is :mod:`keyturn.fanout`.
+are in :mod:`keyturn.fanout.buses`, and what an instance does with a change (and how
+long it trusts its caches because of them) is :mod:`keyturn.fanout.instance`.
 
 Messages come from the network, so :func:`decode` is strict; and a change only
 ever takes trust away, so a forged one can refuse a credential, never accept one.
@@ -177,7 +177,7 @@ def decode(text: str | bytes) -> tuple[str, Change]:
 
 
 class ChangeBus(Protocol):
-    """A channel every instance publishes to and listens on (see :mod:`keyturn.buses`).
+    """A channel every instance publishes to and listens on (see :mod:`keyturn.fanout.buses`).
 
     Delivery is at most once; what a bus guarantees instead is that it *knows*
     when it may have missed something: :attr:`epoch` changes (or is None)
@@ -210,7 +210,8 @@ class ChangeBus(Protocol):
         """Send one message to every listener.
 
         Raises:
-            Exception: whatever the transport raised; the caller retries.
+            StoreUnavailable: the channel cannot be reached (a bus wraps its
+                driver's errors); the caller retries.
         """
         ...
 

@@ -4,9 +4,9 @@ Each keyturn instance caches validated sessions (:mod:`keyturn.sessions`), users
 (:mod:`keyturn.bearer`), the revocation list (:mod:`keyturn.revocation`) and the
 key ring (:mod:`keyturn.keys.rotation`), so a request touches no network. A
 change made by another instance, or by the CLI in another process, reaches them
-as a :class:`~keyturn.changes.Change` (compact JSON, :mod:`keyturn.changes`) on a
-:class:`~keyturn.changes.ChangeBus` (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or
-a polled change table for SQLite; see :mod:`keyturn.buses`) within milliseconds.
+as a :class:`~keyturn.fanout.changes.Change` (compact JSON, :mod:`keyturn.fanout.changes`) on a
+:class:`~keyturn.fanout.changes.ChangeBus` (Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or
+a polled change table for SQLite; see :mod:`keyturn.fanout.buses`) within milliseconds.
 :class:`FanOut` is this instance's end of it: it publishes what this instance
 changed (after the store write), applies what others changed, and decides how
 long a cache entry may be trusted.
@@ -52,19 +52,11 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any, Final, Protocol
 
-from keyturn.changes import Change, ChangeBus, decode, encode, encode_chunks
+from keyturn.fanout.changes import Change, ChangeBus, decode, encode_chunks
 from keyturn.settings import Settings
 from keyturn.stores.base import Revocation
 
-__all__ = [
-    "RESYNC_INTERVAL",
-    "Change",
-    "ChangeBus",
-    "FanOut",
-    "decode",
-    "encode",
-    "encode_chunks",
-]
+__all__ = ["RESYNC_INTERVAL", "FanOut", "Ticket"]
 
 logger = logging.getLogger("keyturn.fanout")
 

@@ -20,15 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from typing import Final
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.buses.liveness import Liveness
-from keyturn.clock import Clock, SystemClock
+from keyturn.clock import Clock
+from keyturn.fanout.buses.liveness import ListeningBus
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import change_log
 
@@ -43,14 +42,15 @@ RETAIN: Final = 600.0
 _BATCH = 500
 
 
-class PollingBus:
-    """A :class:`~keyturn.fanout.ChangeBus` over the ``change_log`` table.
+class PollingBus(ListeningBus):
+    """A :class:`~keyturn.fanout.changes.ChangeBus` over the ``change_log`` table.
 
     Args:
         engine: the storage's engine (SQLite file).
         bound: ``staleness_bound``; the channel is lost after half of it without
             a successful poll.
-        clock: stamps rows for the trim (the instance's clock).
+        clock: stamps rows for the trim (the instance's clock); ``alive_since``.
+        timer: times polls (monotonic when None).
         interval: seconds between polls.
     """
 
@@ -62,35 +62,20 @@ class PollingBus:
         engine: AsyncEngine,
         *,
         bound: float,
-        clock: Clock | None = None,
+        clock: Clock,
+        timer: Clock | None = None,
         interval: float = POLL_INTERVAL,
     ) -> None:
+        super().__init__(bound=bound, clock=clock, timer=timer)
         self._engine = engine
         self.interval = interval
-        self._clock: Clock = clock or SystemClock()
-        self._liveness = Liveness(bound / 2)
-        self._deliver: Callable[[str], None] | None = None
-        self._connected: Callable[[], None] | None = None
-        self._task: asyncio.Task[None] | None = None
         self._last: int | None = None
         self._failing = False
         self._stopping = asyncio.Event()
 
-    @property
-    def epoch(self) -> int | None:
-        return self._liveness.epoch
-
-    @property
-    def alive_since(self) -> float | None:
-        return self._liveness.alive_since
-
     async def start(self, deliver: Callable[[str], None], connected: Callable[[], None]) -> None:
-        self._deliver, self._connected = deliver, connected
         self._stopping.clear()
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="keyturn-fanout-polling"
-            )
+        await super().start(deliver, connected)
 
     async def publish(self, message: str) -> None:
         statement = change_log.insert().values(created_at=self._clock.now(), payload=message)
@@ -103,10 +88,10 @@ class PollingBus:
             async with asyncio.timeout(seconds):
                 await self._stopping.wait()
 
-    async def _run(self) -> None:
+    async def listen(self) -> None:
         delay = self.interval
         while not self._stopping.is_set():
-            started = time.monotonic()
+            started = self._timer.now()
             try:
                 full = await self._poll()
             except asyncio.CancelledError:
@@ -123,8 +108,8 @@ class PollingBus:
                 logger.warning("polling the change table again")
             self._failing = False
             delay = self.interval
-            if self._liveness.verified(started) and self._connected is not None:
-                self._connected()
+            if self._liveness.verified(started):
+                self.connected()
             if not full:
                 await self._pause(self.interval)
 
@@ -144,8 +129,7 @@ class PollingBus:
             rows = (await connection.execute(query)).all()
         for seq, payload in rows:
             self._last = int(seq)
-            if self._deliver is not None:
-                self._deliver(payload)
+            self.deliver(payload)
         return len(rows) == _BATCH
 
     async def sweep(self, now: float) -> int:
@@ -162,8 +146,4 @@ class PollingBus:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2.0):
                     await asyncio.shield(self._task)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._liveness.lost()
+        await super().close()

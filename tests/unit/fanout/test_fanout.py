@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
 
-from keyturn.buses import MemoryHub
-from keyturn.buses.liveness import Liveness
-from keyturn.fanout import Change, FanOut, decode, encode, encode_chunks
+from keyturn.clock import FrozenClock
+from keyturn.fanout.buses import MemoryHub
+from keyturn.fanout.buses.liveness import Liveness
+from keyturn.fanout.changes import Change, decode, encode, encode_chunks
+from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
 from keyturn.stores.base import Revocation, Session
 
@@ -146,7 +147,7 @@ def test_large_changes_are_split_under_the_limit() -> None:
 async def test_a_change_reaches_every_other_instance_and_not_back() -> None:
     """Published on one instance, applied on the others at once; the publisher
     applies it locally (once) and ignores its own echo."""
-    hub = MemoryHub()
+    hub = MemoryHub(FrozenClock())
     (a, on_a), (b, on_b), (c, on_c) = [await instance(hub) for _ in range(3)]
     await a.publish(Change.sessions_ended([session("a" * 64)]))
     assert on_a.forgotten == ["a" * 64]
@@ -158,7 +159,7 @@ async def test_a_change_reaches_every_other_instance_and_not_back() -> None:
 async def test_user_revocation_and_key_changes_reach_their_caches() -> None:
     """A user change drops the user's sessions and cached user; revocation
     entries are merged into the replica; a key change reloads the ring."""
-    hub = MemoryHub()
+    hub = MemoryHub(FrozenClock())
     (a, _), (_, on_b) = [await instance(hub) for _ in range(2)]
     await settle()  # the reload and resync of connecting
     on_b.resyncs = on_b.reloads = 0
@@ -175,7 +176,7 @@ async def test_user_revocation_and_key_changes_reach_their_caches() -> None:
 async def test_publishing_while_the_bus_is_down_queues_and_delivers_later() -> None:
     """A publish never fails the caller: the change waits in the outbox and goes
     out when the bus is back."""
-    hub = MemoryHub()
+    hub = MemoryHub(FrozenClock())
     (a, _), (_, on_b) = [await instance(hub) for _ in range(2)]
     bus = a.bus
     assert bus is not None
@@ -194,7 +195,7 @@ async def test_publishing_while_the_bus_is_down_queues_and_delivers_later() -> N
 
 async def test_a_new_epoch_resyncs_the_revocation_replica_and_reloads_keys() -> None:
     """Reconnecting means messages may have been missed: full resync (rule 4)."""
-    hub = MemoryHub()
+    hub = MemoryHub(FrozenClock())
     fanout, caches = await instance(hub)
     await settle()
     before = caches.resyncs, caches.reloads
@@ -208,7 +209,7 @@ async def test_a_new_epoch_resyncs_the_revocation_replica_and_reloads_keys() -> 
 
 async def test_garbage_on_the_channel_is_ignored() -> None:
     """A malformed message changes nothing and does not stop the listener."""
-    hub = MemoryHub()
+    hub = MemoryHub(FrozenClock())
     fanout, caches = await instance(hub)
     hub._send("{garbage")
     hub._send(encode(Change.sessions_ended([session("d" * 64)]), "other"))
@@ -229,7 +230,7 @@ async def test_without_a_bus_everything_gets_the_plain_bound() -> None:
 
 async def test_an_entry_read_while_the_bus_is_alive_is_trusted_for_the_ttl() -> None:
     """Rule 1: alive bus, no race, same epoch: cache_ttl."""
-    fanout, _ = await instance(MemoryHub())
+    fanout, _ = await instance(MemoryHub(FrozenClock()))
     tag = fanout.trusted(fanout.begin())
     assert tag is not None
     assert fanout.limit(tag) == 300
@@ -238,7 +239,7 @@ async def test_an_entry_read_while_the_bus_is_alive_is_trusted_for_the_ttl() -> 
 
 async def test_an_invalidation_during_the_read_means_the_plain_bound() -> None:
     """Rule 2: a session or user change applied while a read was in flight."""
-    hub = MemoryHub()
+    hub = MemoryHub(FrozenClock())
     (a, _), (b, _) = [await instance(hub) for _ in range(2)]
     ticket = b.begin()
     await a.publish(Change.user_changed("u1", "disabled"))
@@ -249,7 +250,7 @@ async def test_an_invalidation_during_the_read_means_the_plain_bound() -> None:
 async def test_losing_the_bus_ends_the_trust_at_once_and_for_good() -> None:
     """Rules 3 and 4: while down, nothing is trusted past the bound; after a
     reconnection, entries of the old epoch still are not."""
-    fanout, _ = await instance(MemoryHub())
+    fanout, _ = await instance(MemoryHub(FrozenClock()))
     bus = fanout.bus
     assert bus is not None
     tag = fanout.trusted(fanout.begin())
@@ -263,7 +264,7 @@ async def test_losing_the_bus_ends_the_trust_at_once_and_for_good() -> None:
 
 async def test_the_replica_vetoes_long_trusted_entries() -> None:
     """Rule 5: a listed sid, or a cut-off at or after the read, outdates an entry."""
-    fanout, caches = await instance(MemoryHub())
+    fanout, caches = await instance(MemoryHub(FrozenClock()))
     assert not fanout.outdated("u1", "s1", 10.0)
     caches.entries.append(Revocation("sid", "s1", 11.0, 99.0))
     assert fanout.outdated("u1", "s1", 10.0)
@@ -284,39 +285,53 @@ def test_cache_ttl_is_never_shorter_than_the_bound() -> None:
 
 def test_liveness_epochs() -> None:
     """Verified within the timeout: same epoch; a lapse or a loss: a new one."""
-    live = Liveness(0.2)
+    timer = FrozenClock(100.0)
+    live = Liveness(0.2, timer=timer, clock=FrozenClock())
     assert live.epoch is None
     live.restart()
     first = live.epoch
     assert first is not None
-    assert live.verified(time.monotonic()) is False
+    assert live.verified(timer.now()) is False
     assert live.epoch == first
     live.lost()
     assert live.epoch is None
-    assert live.verified(time.monotonic()) is True
+    assert live.verified(timer.now()) is True
     assert live.epoch not in (None, first)
 
 
 def test_a_late_answer_verifies_nothing() -> None:
     """A heartbeat answered after the timeout does not make the channel alive."""
-    live = Liveness(0.05)
-    assert live.verified(time.monotonic() - 1.0) is False
+    timer = FrozenClock(100.0)
+    live = Liveness(0.05, timer=timer, clock=FrozenClock())
+    assert live.verified(timer.now() - 1.0) is False
     assert live.epoch is None
 
 
 def test_liveness_lapses_without_answers() -> None:
-    """No verification for longer than the timeout: not alive."""
-    live = Liveness(0.01)
+    """No verification for longer than the timeout: not alive (no sleep: the
+    bus's timer is injected)."""
+    timer = FrozenClock(100.0)
+    live = Liveness(0.01, timer=timer, clock=FrozenClock())
     live.restart()
-    time.sleep(0.03)
+    assert live.epoch is not None
+    timer.advance(0.011)
     assert live.epoch is None
     assert live.alive_since is None
+
+
+def test_alive_since_is_posix_time_from_the_instance_clock() -> None:
+    """alive_since reports when the epoch began on the instance's (POSIX) clock,
+    not the bus's monotonic timer."""
+    wall = FrozenClock(1_800_000_000.0)
+    live = Liveness(1.0, timer=FrozenClock(5.0), clock=wall)
+    live.restart()
+    assert live.alive_since == 1_800_000_000.0
 
 
 async def test_status_reports_the_bus(monkeypatch: Any) -> None:
     """status() names the bus and whether it is alive, for /healthz."""
     assert FanOut(SETTINGS).status()["bus"] == "off"
-    fanout, _ = await instance(MemoryHub())
+    fanout, _ = await instance(MemoryHub(FrozenClock()))
     status = fanout.status()
     assert status["bus"] == "memory"
     assert status["alive"] is True

@@ -10,7 +10,7 @@ the epoch; it reconnects with exponential backoff (50 ms doubling to 2 s).
 
 Publishing is ``SELECT pg_notify(...)`` through the storage's engine (a pooled
 connection, no extra one). A payload must stay under 8000 bytes: larger
-changes are split by :func:`keyturn.fanout.encode_chunks`. Notifications are
+changes are split by :func:`keyturn.fanout.changes.encode_chunks`. Notifications are
 per database: every instance of a deployment uses the same database.
 """
 
@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.buses.liveness import Liveness, Reconnector
+from keyturn.clock import Clock
+from keyturn.fanout.buses.liveness import ListeningBus, Reconnector
 from keyturn.stores.sql.engine import connect, create_engine_for
 
 __all__ = ["APPLICATION_NAME", "DEFAULT_CHANNEL", "PostgresBus", "asyncpg_dsn"]
@@ -44,12 +43,14 @@ def asyncpg_dsn(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class PostgresBus:
-    """A :class:`~keyturn.fanout.ChangeBus` over PostgreSQL ``LISTEN``/``NOTIFY``.
+class PostgresBus(ListeningBus):
+    """A :class:`~keyturn.fanout.changes.ChangeBus` over PostgreSQL ``LISTEN``/``NOTIFY``.
 
     Args:
         database_url: the deployment's ``postgresql+asyncpg://`` URL.
         bound: ``staleness_bound`` (heartbeat every quarter, lost after half).
+        clock: POSIX time (``alive_since``).
+        timer: times heartbeats (monotonic when None).
         engine: the storage's engine to publish through (one is made from
             ``database_url``, and disposed at :meth:`close`, when None).
         channel: the notification channel.
@@ -63,42 +64,27 @@ class PostgresBus:
         database_url: str,
         *,
         bound: float,
+        clock: Clock,
+        timer: Clock | None = None,
         engine: AsyncEngine | None = None,
         channel: str = DEFAULT_CHANNEL,
     ) -> None:
+        super().__init__(bound=bound, clock=clock, timer=timer)
         self._dsn = asyncpg_dsn(database_url)
         self.channel = channel
-        self.interval = bound / 4
-        self._liveness = Liveness(bound / 2)
         self._owns_engine = engine is None
         self._engine = engine if engine is not None else create_engine_for(database_url)
-        self._deliver: Callable[[str], None] | None = None
-        self._connected: Callable[[], None] | None = None
-        self._task: asyncio.Task[None] | None = None
         self._reconnector = Reconnector("postgres", self._liveness)
 
-    @property
-    def epoch(self) -> int | None:
-        return self._liveness.epoch
-
-    @property
-    def alive_since(self) -> float | None:
-        return self._liveness.alive_since
-
-    async def start(self, deliver: Callable[[str], None], connected: Callable[[], None]) -> None:
-        self._deliver, self._connected = deliver, connected
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._reconnector.run(self._listen), name="keyturn-fanout-postgres"
-            )
+    async def listen(self) -> None:
+        await self._reconnector.run(self._listen)
 
     async def publish(self, message: str) -> None:
         async with connect(self._engine, write=True) as connection:
             await connection.execute(_NOTIFY, {"channel": self.channel, "payload": message})
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
-        if self._deliver is not None:
-            self._deliver(payload)
+        self.deliver(payload)
 
     async def _listen(self) -> None:
         import asyncpg
@@ -115,33 +101,24 @@ class PostgresBus:
                 await connection.add_listener(self.channel, self._on_notify)
             self._liveness.restart()
             self._reconnector.up()
-            if self._connected is not None:
-                self._connected()
+            self.connected()
             while not closed.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.interval):
                         await closed.wait()
                 if closed.is_set():
                     break
-                sent = time.monotonic()
+                sent = self._timer.now()
                 async with asyncio.timeout(self._liveness.timeout):
                     await connection.fetchval("SELECT 1")
-                if self._liveness.verified(sent) and self._connected is not None:
-                    self._connected()
+                if self._liveness.verified(sent):
+                    self.connected()
             raise ConnectionError("the listening connection was closed")
         finally:
             self._liveness.lost()
             connection.terminate()
 
-    async def sweep(self, now: float) -> int:
-        return 0
-
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self._liveness.lost()
+        await super().close()
         if self._owns_engine:
             await self._engine.dispose()

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from keyturn.buses.memory import MemoryBus, MemoryHub
+from keyturn.fanout.buses.memory import MemoryBus, MemoryHub
 
 if TYPE_CHECKING:
     from keyturn.clock import Clock
-    from keyturn.fanout import ChangeBus
+    from keyturn.fanout.changes import ChangeBus
     from keyturn.settings import Settings
     from keyturn.stores.base import Storage
 
@@ -36,21 +36,21 @@ def open_bus(settings: Settings, storage: Storage, clock: Clock) -> ChangeBus | 
         return None
     bound = settings.staleness_bound
     if settings.redis_url:
-        from keyturn.buses.redis import RedisBus
+        from keyturn.fanout.buses.redis import RedisBus
 
-        return RedisBus(settings.redis_url, bound=bound)
+        return RedisBus(settings.redis_url, bound=bound, clock=clock)
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     engine = getattr(storage, "engine", None)
     if not isinstance(engine, AsyncEngine):
         return None  # memory storage: nothing is shared with another process
     if engine.dialect.name == "postgresql":
-        from keyturn.buses.postgres import PostgresBus
+        from keyturn.fanout.buses.postgres import PostgresBus
 
         url = engine.url.render_as_string(hide_password=False)
-        return PostgresBus(url, bound=bound, engine=engine)
+        return PostgresBus(url, bound=bound, clock=clock, engine=engine)
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        from keyturn.buses.polling import PollingBus
+        from keyturn.fanout.buses.polling import PollingBus
 
         return PollingBus(engine, bound=bound, clock=clock)
     return None

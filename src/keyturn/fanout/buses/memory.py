@@ -8,16 +8,23 @@ and :meth:`MemoryBus.reconnect` simulate losing the channel.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+
+from keyturn.clock import Clock
+from keyturn.errors import StoreUnavailable
 
 __all__ = ["MemoryBus", "MemoryHub"]
 
 
 class MemoryHub:
-    """The shared channel of a group of :class:`MemoryBus` objects."""
+    """The shared channel of a group of :class:`MemoryBus` objects.
 
-    def __init__(self) -> None:
+    Args:
+        clock: POSIX time, for the buses' ``alive_since``.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
         self._buses: list[MemoryBus] = []
 
     def bus(self) -> MemoryBus:
@@ -61,10 +68,10 @@ class MemoryBus:
         """Deliver to every connected bus on the hub, this one included.
 
         Raises:
-            ConnectionError: this bus is disconnected.
+            StoreUnavailable: this bus is disconnected.
         """
         if not self._online:
-            raise ConnectionError("the memory bus is disconnected")
+            raise StoreUnavailable("the memory bus is disconnected")
         self.hub._send(message)
 
     def disconnect(self) -> None:
@@ -75,7 +82,7 @@ class MemoryBus:
         """Get the channel back; a new epoch begins."""
         self._online = True
         self._epoch += 1
-        self._since = time.time()
+        self._since = self.hub.clock.now()
         if self._connected is not None:
             self._connected()
 

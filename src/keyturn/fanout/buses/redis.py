@@ -7,7 +7,7 @@ So the listener proves the channel alive: it sends ``PING`` on the subscribed
 connection every ``staleness_bound / 4`` seconds, and the ``PONG`` (which comes
 back in order with the messages) verifies that everything published before the
 ``PING`` was delivered. No answer within ``staleness_bound / 2``, or any error,
-ends the epoch (:mod:`keyturn.buses.liveness`); the listener then reconnects
+ends the epoch (:mod:`keyturn.fanout.buses.liveness`); the listener then reconnects
 with exponential backoff (50 ms doubling to 2 s, jittered) and a new epoch
 begins with the subscription.
 
@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable
 from typing import Any
 
-from keyturn.buses.liveness import Liveness, Reconnector
+from keyturn.clock import Clock
+from keyturn.errors import StoreUnavailable
+from keyturn.fanout.buses.liveness import ListeningBus, Reconnector
 
 __all__ = ["DEFAULT_CHANNEL", "RedisBus"]
 
@@ -36,37 +36,35 @@ class ChannelLost(ConnectionError):
     """The subscribed connection stopped answering heartbeats."""
 
 
-class RedisBus:
-    """A :class:`~keyturn.fanout.ChangeBus` over Redis pub/sub.
+class RedisBus(ListeningBus):
+    """A :class:`~keyturn.fanout.changes.ChangeBus` over Redis pub/sub.
 
     Args:
         url: ``redis://``, ``rediss://`` or ``unix://`` URL.
         bound: ``staleness_bound``; heartbeats every quarter of it, the channel
             counts as lost after half of it without an answer.
+        clock: POSIX time (``alive_since``).
+        timer: times heartbeats (monotonic when None).
         channel: the pub/sub channel every instance of one deployment shares.
     """
 
     name = "redis"
     max_message_bytes = 512 * 1024
 
-    def __init__(self, url: str, *, bound: float, channel: str = DEFAULT_CHANNEL) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        bound: float,
+        clock: Clock,
+        timer: Clock | None = None,
+        channel: str = DEFAULT_CHANNEL,
+    ) -> None:
+        super().__init__(bound=bound, clock=clock, timer=timer)
         self.url = url
         self.channel = channel
-        self.interval = bound / 4
-        self._liveness = Liveness(bound / 2)
-        self._deliver: Callable[[str], None] | None = None
-        self._connected: Callable[[], None] | None = None
-        self._task: asyncio.Task[None] | None = None
         self._publisher: Any = None
         self._reconnector = Reconnector("redis", self._liveness)
-
-    @property
-    def epoch(self) -> int | None:
-        return self._liveness.epoch
-
-    @property
-    def alive_since(self) -> float | None:
-        return self._liveness.alive_since
 
     def _client(self, **options: Any) -> Any:
         from redis.asyncio import Redis
@@ -81,22 +79,24 @@ class RedisBus:
             **options,
         )
 
-    async def start(self, deliver: Callable[[str], None], connected: Callable[[], None]) -> None:
-        self._deliver, self._connected = deliver, connected
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._reconnector.run(self._listen), name="keyturn-fanout-redis"
-            )
+    async def listen(self) -> None:
+        await self._reconnector.run(self._listen)
 
     async def publish(self, message: str) -> None:
+        """Raises:
+        StoreUnavailable: Redis cannot be reached (redis-py's own errors stay inside)."""
         if self._publisher is None:
             self._publisher = self._client(socket_timeout=1.0)
         try:
             await self._publisher.publish(self.channel, message)
-        except BaseException:  # a timeout cancels mid-reply: never reuse that connection
+        except BaseException as exc:  # a timeout cancels mid-reply: never reuse that connection
             publisher, self._publisher = self._publisher, None
             with contextlib.suppress(Exception):
                 await publisher.aclose()
+            if isinstance(exc, Exception):
+                raise StoreUnavailable(
+                    f"the Redis change channel failed: {type(exc).__name__}"
+                ) from exc
             raise
 
     async def _listen(self) -> None:
@@ -106,9 +106,9 @@ class RedisBus:
             async with asyncio.timeout(_CONNECT_TIMEOUT):
                 await pubsub.subscribe(self.channel)
             ping_sent: float | None = None
-            next_ping = time.monotonic() + self.interval
+            next_ping = self._timer.now() + self.interval
             while True:
-                now = time.monotonic()
+                now = self._timer.now()
                 if ping_sent is None and now >= next_ping:
                     ping_sent = now
                     await pubsub.ping()
@@ -120,19 +120,17 @@ class RedisBus:
                 kind = message["type"]
                 if kind == "message":
                     data = message["data"]
-                    if self._deliver is not None:
-                        self._deliver(data.decode() if isinstance(data, bytes) else data)
+                    self.deliver(data.decode() if isinstance(data, bytes) else data)
                 elif kind == "pong" and ping_sent is not None:
-                    if self._liveness.verified(ping_sent) and self._connected is not None:
-                        self._connected()
+                    if self._liveness.verified(ping_sent):
+                        self.connected()
                     next_ping = ping_sent + self.interval
                     ping_sent = None
                 elif kind == "subscribe":
                     # A (re)subscription: what was published before it is lost to us.
                     self._liveness.restart()
                     self._reconnector.up()
-                    if self._connected is not None:
-                        self._connected()
+                    self.connected()
         finally:
             self._liveness.lost()
             with contextlib.suppress(Exception):
@@ -140,17 +138,9 @@ class RedisBus:
             with contextlib.suppress(Exception):
                 await client.aclose()
 
-    async def sweep(self, now: float) -> int:
-        return 0
-
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().close()
         if self._publisher is not None:
             with contextlib.suppress(Exception):
                 await self._publisher.aclose()
             self._publisher = None
-        self._liveness.lost()

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from keyturn.buses import MemoryBus, MemoryHub
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidToken, NotAuthenticated, StoreUnavailable
+from keyturn.fanout.buses import MemoryBus, MemoryHub
 from keyturn.keys.encryption import KeyEncryptor, generate_kek
 from keyturn.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
@@ -90,7 +90,7 @@ class Cluster:
 @pytest.fixture
 async def cluster(fast_hasher: PasswordHasher) -> AsyncIterator[Cluster]:
     shared = MemoryStorage()
-    hub = MemoryHub()
+    hub = MemoryHub(FrozenClock())
     clock = FrozenClock()
     settings = Settings(staleness_bound=BOUND, cache_ttl=TTL)
     views = [Observed(shared) for _ in range(3)]
@@ -194,7 +194,7 @@ async def test_a_disabled_user_is_refused_even_in_stateless_mode(
 ) -> None:
     """Stateless mode skips the revocation list, so the pushed user change is what
     makes another instance refuse a disabled user's token at once."""
-    shared, hub, clock = MemoryStorage(), MemoryHub(), FrozenClock()
+    shared, hub, clock = MemoryStorage(), MemoryHub(FrozenClock()), FrozenClock()
     settings = Settings(staleness_bound=BOUND, cache_ttl=TTL, revocation_mode="stateless")
     a, b = (
         Keyturn(
