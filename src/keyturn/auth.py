@@ -27,7 +27,7 @@ UNKNOWN_CLIENT = "unknown"
 
 
 class UserTokens(Protocol):
-    """Ends a user's token sign-ins (:class:`~keyturn.refresh.RefreshFamilies`)."""
+    """Ends a user's token sign-ins (:class:`~keyturn.tokens.refresh.RefreshFamilies`)."""
 
     async def end_user_tokens(
         self, user_id: str, *, cutoff: bool = True, keep: str | None = None

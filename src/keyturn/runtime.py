@@ -16,21 +16,21 @@ from limits.aio.storage import Storage as LimitsStorage
 from keyturn.accounts import Accounts
 from keyturn.audit import AuditLog
 from keyturn.auth import AuthService
-from keyturn.clients import Clients
 from keyturn.clock import Clock, SystemClock
 from keyturn.fanout.changes import ChangeBus
 from keyturn.fanout.instance import FanOut
 from keyturn.keys.encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
 from keyturn.keys.rotation import KeyManager
+from keyturn.oauth.clients import Clients
 from keyturn.passwords import PasswordHasher, PasswordPolicy
 from keyturn.ratelimit import LoginThrottle
-from keyturn.refresh import RefreshFamilies
-from keyturn.revocation import RevocationList
 from keyturn.sessions import SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import Storage
 from keyturn.token_service import TokenService
-from keyturn.tokens import TokenIssuer, TokenVerifier
+from keyturn.tokens.access import TokenIssuer, TokenVerifier
+from keyturn.tokens.refresh import RefreshFamilies
+from keyturn.tokens.revocation import RevocationList
 
 
 class Keyturn:

@@ -150,7 +150,7 @@ class Settings(BaseSettings):
     @field_validator("default_scopes")
     @classmethod
     def _valid_scopes(cls, value: list[str]) -> list[str]:
-        from keyturn.scopes import is_scope_token
+        from keyturn.tokens.scopes import is_scope_token
 
         for item in value:
             if not is_scope_token(item):

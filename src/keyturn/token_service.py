@@ -5,15 +5,15 @@ side of keyturn: it composes the auth service, refresh families, the revocation
 replica, the access-token issuer and verifier, and the audit log, and delegates
 each idea to its own module:
 
-- grants (:mod:`keyturn.grants`): :meth:`TokenService.password_grant`,
+- grants (:mod:`keyturn.tokens.grants`): :meth:`TokenService.password_grant`,
   :meth:`TokenService.refresh_grant`, and :meth:`TokenService.session_token`
   (a cookie session's short token);
-- the hot path (:mod:`keyturn.bearer`): :meth:`TokenService.authenticate_bearer`,
+- the hot path (:mod:`keyturn.tokens.bearer`): :meth:`TokenService.authenticate_bearer`,
   which does no I/O in the common case (verified-token cache, in-memory
   revocation replica, and an in-process user cache refreshed at most once per
   ``staleness_bound``);
 - RFC 7009 :meth:`TokenService.revoke` and RFC 7662 :meth:`TokenService.introspect`
-  (:mod:`keyturn.revoke_introspect`);
+  (:mod:`keyturn.tokens.revoke_introspect`);
 - sign-outs, here: :meth:`TokenService.logout_token`, :meth:`TokenService.logout_all`,
   :meth:`TokenService.change_password`, :meth:`TokenService.revoke_family`,
   :meth:`TokenService.list_families`, and :meth:`TokenService.sweep`.
@@ -30,22 +30,22 @@ from typing import Any
 
 from keyturn.audit import AuditLog
 from keyturn.auth import AuthService
-from keyturn.bearer import BearerAuthenticator
-from keyturn.clients import Clients
 from keyturn.clock import Clock
 from keyturn.errors import NotAuthenticated, NotFound
 from keyturn.fanout.instance import FanOut
-from keyturn.grants import TokenGrants, TokenResponse
 from keyturn.keys.rotation import KeyManager
+from keyturn.oauth.clients import Clients
 from keyturn.principal import Principal
-from keyturn.refresh import RefreshFamilies
-from keyturn.revocation import RevocationList
-from keyturn.revoke_introspect import RevokeIntrospect
-from keyturn.scopes import normalize_scope
 from keyturn.sessions import ValidatedSession
 from keyturn.settings import Settings
 from keyturn.stores.base import RefreshFamily, UserStore
-from keyturn.tokens import AccessTokenClaims, TokenIssuer, TokenVerifier
+from keyturn.tokens.access import AccessTokenClaims, TokenIssuer, TokenVerifier
+from keyturn.tokens.bearer import BearerAuthenticator
+from keyturn.tokens.grants import TokenGrants, TokenResponse
+from keyturn.tokens.refresh import RefreshFamilies
+from keyturn.tokens.revocation import RevocationList
+from keyturn.tokens.revoke_introspect import RevokeIntrospect
+from keyturn.tokens.scopes import normalize_scope
 
 __all__ = ["TokenResponse", "TokenService", "normalize_scope"]
 

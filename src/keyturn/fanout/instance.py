@@ -1,7 +1,7 @@
 """Fan-out: every instance keeps its caches in memory and hears of changes made elsewhere.
 
 Each keyturn instance caches validated sessions (:mod:`keyturn.sessions`), users
-(:mod:`keyturn.bearer`), the revocation list (:mod:`keyturn.revocation`) and the
+(:mod:`keyturn.tokens.bearer`), the revocation list (:mod:`keyturn.tokens.revocation`) and the
 key ring (:mod:`keyturn.keys.rotation`), so a request touches no network. A
 change made by another instance, or by the CLI in another process, reaches them
 as a :class:`~keyturn.fanout.changes.Change` (compact JSON, :mod:`keyturn.fanout.changes`) on a

@@ -15,7 +15,7 @@ handshake it stores
 Credentials, in order:
 
 1. ``Authorization: Bearer ...`` - resolved by ``bearer=`` (by default
-   :func:`token_authenticator`: ``keyturn.tokens.authenticate_bearer``). Every
+   :func:`token_authenticator`: ``keyturn.tokens.access.authenticate_bearer``). Every
    failure is the one :class:`~keyturn.errors.InvalidToken` (401 with
    ``WWW-Authenticate: Bearer error="invalid_token"``); only a store outage is
    reported as such (503). The session cookie is then ignored: a bearer request
@@ -94,7 +94,7 @@ SESSION_SCOPE_KEY = "keyturn.session_secret"
 CREDENTIAL_KEY = "keyturn.credential"
 #: The error that made a presented credential fail, for a precise 401 later.
 AUTH_ERROR_KEY = "keyturn.auth_error"
-#: The :class:`~keyturn.tokens.AccessTokenClaims` of a bearer-authenticated request.
+#: The :class:`~keyturn.tokens.access.AccessTokenClaims` of a bearer-authenticated request.
 TOKEN_CLAIMS_KEY = "keyturn.token_claims"  # noqa: S105 (a scope key, not a secret)
 #: The :class:`~keyturn.runtime.Keyturn` serving the request.
 KEYTURN_KEY = "keyturn"
@@ -116,7 +116,7 @@ BearerAuthenticator = Callable[[str, Scope], Awaitable[Principal]]
 
 
 def token_authenticator(keyturn: Keyturn) -> BearerAuthenticator:
-    """The default bearer resolver: ``keyturn.tokens.authenticate_bearer`` (signature,
+    """The default bearer resolver: ``keyturn.tokens.access.authenticate_bearer`` (signature,
     claims and revocation, in process), keeping the claims in the scope."""
 
     async def authenticate(token: str, scope: Scope) -> Principal:

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from keyturn.sessions import IssuedSession
     from keyturn.settings import Settings
     from keyturn.stores.base import RefreshFamily, Session, User
-    from keyturn.tokens import AccessTokenClaims
+    from keyturn.tokens.access import AccessTokenClaims
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

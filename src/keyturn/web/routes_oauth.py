@@ -69,8 +69,8 @@ from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
 from keyturn.web.errors import OAUTH_NO_STORE, oauth_error_response
 
 if TYPE_CHECKING:
-    from keyturn.grants import TokenResponse
     from keyturn.runtime import Keyturn
+    from keyturn.tokens.grants import TokenResponse
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 
@@ -367,7 +367,7 @@ async def _password_grant(
 async def revoke(request: Request) -> Response:
     """RFC 7009: revoke an access or refresh token; 200 whatever the token was.
 
-    Only the token's own client revokes it (:mod:`keyturn.revoke_introspect`):
+    Only the token's own client revokes it (:mod:`keyturn.tokens.revoke_introspect`):
     another client's token is left alone, still with 200, and a confidential
     client's token without that client's credentials is 401 ``invalid_client``.
     A wrong ``token_type_hint`` is ignored (the token is still found); an unknown

@@ -2,7 +2,7 @@
 
 Every URL is built from ``settings.public_issuer``, the same string our tokens
 carry in ``iss``, so a downstream service that knows only the issuer finds the
-keys that verify its tokens (see :mod:`keyturn.verify`). Both documents are
+keys that verify its tokens (see :mod:`keyturn.tokens.remote`). Both documents are
 public and change rarely: they may be cached for five minutes. A verifier that
 meets an unknown ``kid`` before then refetches the JWKS (rotation signs at once).
 """

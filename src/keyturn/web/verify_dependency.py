@@ -29,8 +29,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from keyturn.errors import InvalidRequest, InvalidToken, KeyturnError, NotAuthenticated
-from keyturn.tokens import AccessTokenClaims
-from keyturn.verify import RemoteVerifier
+from keyturn.tokens.access import AccessTokenClaims
+from keyturn.tokens.remote import RemoteVerifier
 from keyturn.web.authn import bearer_token, query_token
 from keyturn.web.errors import error_response
 

@@ -14,7 +14,7 @@ from keyturn.errors import ConfigurationError, InvalidToken
 from keyturn.keys.records import generate_key
 from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
-from keyturn.tokens import TokenIssuer, TokenVerifier
+from keyturn.tokens.access import TokenIssuer, TokenVerifier
 
 NOW = 1_800_000_000.0
 SETTINGS = Settings(issuer="https://auth.example.com")

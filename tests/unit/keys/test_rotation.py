@@ -15,7 +15,7 @@ from keyturn.keys.rotation import KeyManager, key_state
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryKeyStore, MemoryStorage
-from keyturn.tokens import TokenIssuer, TokenVerifier
+from keyturn.tokens.access import TokenIssuer, TokenVerifier
 
 SETTINGS = Settings(
     issuer="https://auth.example.com", access_token_ttl=900, clock_leeway=5, staleness_bound=2

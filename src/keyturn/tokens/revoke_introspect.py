@@ -6,7 +6,7 @@ path). :class:`~keyturn.token_service.TokenService` is the public facade behind
 ``/oauth/revoke`` and ``/oauth/introspect``; it delegates here.
 
 Revocation is bound to the token's client (RFC 7009 section 2.1), by the rule
-the refresh grant already follows (:meth:`keyturn.grants.TokenGrants.refresh_grant`):
+the refresh grant already follows (:meth:`keyturn.tokens.grants.TokenGrants.refresh_grant`):
 whoever could refresh a token may revoke it. A token issued without a client
 (keyturn's own password grant, ``POST /auth/token``) is revoked by a caller
 naming no client; a client's token by that client, and, for a public client
@@ -23,14 +23,14 @@ from __future__ import annotations
 from typing import Any, Final
 
 from keyturn.audit import AuditLog
-from keyturn.bearer import BearerAuthenticator
-from keyturn.clients import Clients
 from keyturn.clock import Clock
 from keyturn.errors import InvalidClient, InvalidToken
-from keyturn.refresh import RefreshFamilies
-from keyturn.revocation import RevocationList
+from keyturn.oauth.clients import Clients
 from keyturn.settings import Settings
 from keyturn.stores.base import RefreshFamily, RefreshToken, UserStore
+from keyturn.tokens.bearer import BearerAuthenticator
+from keyturn.tokens.refresh import RefreshFamilies
+from keyturn.tokens.revocation import RevocationList
 
 __all__ = ["RevokeIntrospect"]
 

@@ -25,11 +25,11 @@ from keyturn.errors import InvalidToken
 from keyturn.fanout.instance import FanOut
 from keyturn.keys.rotation import KeyManager
 from keyturn.principal import Principal
-from keyturn.revocation import RevocationList
 from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import User, UserStore
-from keyturn.tokens import AccessTokenClaims, TokenVerifier
+from keyturn.tokens.access import AccessTokenClaims, TokenVerifier
+from keyturn.tokens.revocation import RevocationList
 
 __all__ = ["BearerAuthenticator"]
 

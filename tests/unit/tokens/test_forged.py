@@ -28,7 +28,7 @@ from keyturn.errors import InvalidToken
 from keyturn.keys.records import SigningKey, generate_key, jws_algorithm, load_private_key
 from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
-from keyturn.tokens import MAX_TOKEN_LENGTH, TokenVerifier
+from keyturn.tokens.access import MAX_TOKEN_LENGTH, TokenVerifier
 
 NOW = 1_800_000_000
 ISSUER = "https://auth.example.com"

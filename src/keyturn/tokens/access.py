@@ -17,7 +17,7 @@ run (every claim present with its exact JSON type; ``iss``, ``aud``, ``exp``, ``
 See ``docs/tokens.md``.
 
 Revocation is not checked here: the caller applies it to every verified token,
-cached or not (see :mod:`keyturn.token_cache`).
+cached or not (see :mod:`keyturn.tokens.cache`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from keyturn.errors import InvalidToken
 from keyturn.keys.records import ALGORITHMS
 from keyturn.keys.ring import KeyRing, VerificationKey
 from keyturn.settings import Settings
-from keyturn.token_cache import DEFAULT_MAX_ENTRIES, VerifiedTokenCache
+from keyturn.tokens.cache import DEFAULT_MAX_ENTRIES, VerifiedTokenCache
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
@@ -194,7 +194,7 @@ class TokenIssuer:
 class TokenVerifier:
     """Verifies access tokens against a key ring; see the module docstring.
 
-    ``cache_entries`` bounds the :class:`~keyturn.token_cache.VerifiedTokenCache`
+    ``cache_entries`` bounds the :class:`~keyturn.tokens.cache.VerifiedTokenCache`
     consulted before any parsing; 0 turns the cache off.
     """
 

@@ -15,15 +15,15 @@ from typing import Any
 
 from keyturn.audit import AuditLog
 from keyturn.auth import AuthService
-from keyturn.clients import Clients
 from keyturn.clock import Clock
 from keyturn.errors import InvalidGrant, NotAuthenticated
-from keyturn.refresh import RefreshFamilies, RefreshReuse
-from keyturn.scopes import normalize_scope
+from keyturn.oauth.clients import Clients
 from keyturn.sessions import ValidatedSession
 from keyturn.settings import Settings
 from keyturn.stores.base import RefreshFamily, User, UserStore
-from keyturn.tokens import AccessTokenClaims, TokenIssuer
+from keyturn.tokens.access import AccessTokenClaims, TokenIssuer
+from keyturn.tokens.refresh import RefreshFamilies, RefreshReuse
+from keyturn.tokens.scopes import normalize_scope
 
 __all__ = ["TokenGrants", "TokenResponse"]
 

@@ -11,16 +11,16 @@ import pytest
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidGrant
 from keyturn.keys.encryption import KeyEncryptor, generate_kek
-from keyturn.refresh import (
+from keyturn.settings import Settings
+from keyturn.stores.base import RefreshFamily
+from keyturn.stores.memory_tokens import MemoryRefreshStore, MemoryRevocationStore
+from keyturn.tokens.refresh import (
     RefreshFamilies,
     RefreshReuse,
     hash_refresh_token,
     looks_like_refresh_token,
 )
-from keyturn.revocation import RevocationList
-from keyturn.settings import Settings
-from keyturn.stores.base import RefreshFamily
-from keyturn.stores.memory_tokens import MemoryRefreshStore, MemoryRevocationStore
+from keyturn.tokens.revocation import RevocationList
 
 
 def make_families(**overrides: Any) -> tuple[RefreshFamilies, MemoryRefreshStore, FrozenClock]:

@@ -10,11 +10,11 @@ import pytest
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidToken, StoreUnavailable
-from keyturn.revocation import RevocationList
 from keyturn.settings import Settings
 from keyturn.stores.base import Revocation
 from keyturn.stores.memory_tokens import MemoryRevocationStore
-from keyturn.tokens import AccessTokenClaims
+from keyturn.tokens.access import AccessTokenClaims
+from keyturn.tokens.revocation import RevocationList
 
 SETTINGS = Settings(staleness_bound=2.0, access_token_ttl=900, clock_leeway=5)
 

@@ -15,8 +15,8 @@ from keyturn.errors import ConfigurationError, InvalidToken
 from keyturn.keys.records import ALGORITHMS, SigningKey, generate_key, load_private_key
 from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings, SigningAlgorithm
-from keyturn.token_cache import VerifiedTokenCache
-from keyturn.tokens import AccessTokenClaims, TokenIssuer, TokenVerifier
+from keyturn.tokens.access import AccessTokenClaims, TokenIssuer, TokenVerifier
+from keyturn.tokens.cache import VerifiedTokenCache
 
 START = 1_800_000_000.0
 ISSUER = "https://auth.example.com"

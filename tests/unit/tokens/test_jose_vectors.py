@@ -19,7 +19,7 @@ from keyturn.errors import InvalidToken
 from keyturn.keys.records import SigningKey, jws_algorithm, load_private_key
 from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
-from keyturn.tokens import TokenVerifier, verify_signature
+from keyturn.tokens.access import TokenVerifier, verify_signature
 
 NOW = 1_300_819_000.0  # before the RFC 7515 example's exp (1300819380)
 

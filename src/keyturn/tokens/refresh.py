@@ -32,9 +32,9 @@ from typing import Any, Final
 from keyturn.clock import Clock
 from keyturn.errors import ConfigurationError, InvalidGrant
 from keyturn.keys.encryption import KeyEncryptor
-from keyturn.revocation import RevocationList
 from keyturn.settings import Settings
 from keyturn.stores.base import RefreshFamily, RefreshStore, RefreshToken
+from keyturn.tokens.revocation import RevocationList
 
 __all__ = [
     "REFRESH_TOKEN_PREFIX",

@@ -62,7 +62,7 @@ from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import Revocation, RevocationKind, RevocationStore, Session
-from keyturn.tokens import AccessTokenClaims
+from keyturn.tokens.access import AccessTokenClaims
 
 __all__ = ["OVERLAP", "RevocationList"]
 
