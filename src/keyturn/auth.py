@@ -16,7 +16,7 @@ from keyturn.audit import AuditLog, email_fingerprint
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import Forbidden, InvalidCredentials, StoreUnavailable, TooManyAttempts
 from keyturn.ratelimit import LoginThrottle, throttle_key
-from keyturn.sessions import IssuedSession, SessionManager
+from keyturn.sessions.manager import IssuedSession, SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import User
 

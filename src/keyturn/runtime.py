@@ -24,7 +24,7 @@ from keyturn.keys.rotation import KeyManager
 from keyturn.oauth.clients import Clients
 from keyturn.passwords import PasswordHasher, PasswordPolicy
 from keyturn.ratelimit import LoginThrottle
-from keyturn.sessions import SessionManager
+from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import Storage
 from keyturn.token_service import TokenService

@@ -36,7 +36,7 @@ from keyturn.fanout.instance import FanOut
 from keyturn.keys.rotation import KeyManager
 from keyturn.oauth.clients import Clients
 from keyturn.principal import Principal
-from keyturn.sessions import ValidatedSession
+from keyturn.sessions.cache import ValidatedSession
 from keyturn.settings import Settings
 from keyturn.stores.base import RefreshFamily, UserStore
 from keyturn.tokens.access import AccessTokenClaims, TokenIssuer, TokenVerifier

@@ -13,7 +13,7 @@ from redis.crc import key_slot
 
 from keyturn.clock import SystemClock
 from keyturn.ratelimit import LoginThrottle, throttle_key
-from keyturn.sessions import SessionManager
+from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import Revocation, Session, User
 from keyturn.stores.memory import MemoryUserStore

@@ -58,7 +58,7 @@ def list_sessions(email: str | None, settings: Settings) -> None:
             "browser",
             isoformat(found.created_at),
             isoformat(found.last_seen_at),
-            isoformat(min(found.expires_at, found.last_seen_at + found.idle_timeout)),
+            isoformat(found.ends_at),
             found.ip or "-",
             (found.user_agent or "-")[:40],
         )

@@ -1,6 +1,6 @@
 """Fan-out: every instance keeps its caches in memory and hears of changes made elsewhere.
 
-Each keyturn instance caches validated sessions (:mod:`keyturn.sessions`), users
+Each keyturn instance caches validated sessions (:mod:`keyturn.sessions.manager`), users
 (:mod:`keyturn.tokens.bearer`), the revocation list (:mod:`keyturn.tokens.revocation`) and the
 key ring (:mod:`keyturn.keys.rotation`), so a request touches no network. A
 change made by another instance, or by the CLI in another process, reaches them

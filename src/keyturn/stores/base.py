@@ -108,9 +108,15 @@ class Session:
     ip: str | None = None
     user_agent: str | None = None
 
+    @property
+    def ends_at(self) -> float:
+        """When the session ends if nothing happens: its idle timeout or its
+        absolute lifetime, whichever comes first (the one expiry formula)."""
+        return min(self.expires_at, self.last_seen_at + self.idle_timeout)
+
     def is_expired(self, now: float) -> bool:
         """True once the absolute lifetime or the idle timeout has run out at ``now``."""
-        return now >= self.expires_at or now >= self.last_seen_at + self.idle_timeout
+        return now >= self.ends_at
 
 
 class SessionStore(Protocol):
@@ -240,6 +246,11 @@ class RefreshFamily:
     def is_live(self, now: float) -> bool:
         """True while neither revoked nor past the absolute cap at ``now``."""
         return self.revoked_at is None and now < self.expires_at
+
+    def ends_at(self, idle_timeout: float) -> float:
+        """When the family ends if unused: ``idle_timeout`` (the refresh token's
+        lifetime) after its last use, or its absolute cap, whichever comes first."""
+        return min(self.expires_at, self.last_used_at + idle_timeout)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,12 @@ here, and the grants warm the user cache through :meth:`BearerAuthenticator.reme
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
+from keyturn.fanout.cache import TrustedCache
 from keyturn.fanout.instance import FanOut
 from keyturn.keys.rotation import KeyManager
 from keyturn.principal import Principal
@@ -75,11 +75,12 @@ class BearerAuthenticator:
         self.settings = settings
         self.clock = clock
         self.strict = settings.revocation_mode == "strict"
-        self._user_cache: OrderedDict[str, _CachedUser] = OrderedDict()
-        self._user_loads: SingleFlight[str, User | None] = SingleFlight()
-        self._user_cache_size = max(1, user_cache_size)
         self.fanout = fanout if fanout is not None else FanOut(settings)
         self.fanout.attach(users=self)
+        self._user_cache: TrustedCache[str, _CachedUser] = TrustedCache(
+            self.fanout, max_entries=max(1, user_cache_size)
+        )
+        self._user_loads: SingleFlight[str, User | None] = SingleFlight()
 
     async def authenticate(self, token: str) -> tuple[AccessTokenClaims, Principal]:
         """The claims and caller of a bearer token.
@@ -142,15 +143,12 @@ class BearerAuthenticator:
                 the store cannot be reached.
         """
         now = self.clock.now()
-        cached = self._user_cache.get(user_id)
+        users = self._user_cache
+        cached = users.get(user_id)
         if cached is not None:
-            age = now - cached.fetched_at
-            limit = self.fanout.limit(cached.trusted)
-            if age < limit and (
-                age < self.settings.staleness_bound
-                or not self.fanout.outdated(user_id, None, cached.fetched_at)
-            ):
-                if age >= limit / 2:  # refresh ahead, nobody waits
+            limit = users.limit(cached)
+            if users.usable(cached, now, limit, user_id=user_id, sid=None):
+                if users.due(cached, now, limit):  # refresh ahead, nobody waits
                     self._user_loads.start(user_id, lambda: self._load_user(user_id))
                 return cached.user
         try:
@@ -164,23 +162,16 @@ class BearerAuthenticator:
         started = self.clock.now()
         ticket = self.fanout.begin()
         user = await self.users.get(user_id)
-        self._store_user(user_id, _CachedUser(user, started, self.fanout.trusted(ticket)))
+        self._user_cache.put(user_id, _CachedUser(user, started, self.fanout.trusted(ticket)))
         return user
 
     def remember_user(self, user: User) -> None:
         """Cache a user just read elsewhere (a grant), so its first bearer request
         needs no store read. Trusted for the plain bound: when that read began is
         unknown here."""
-        self._store_user(user.id, _CachedUser(user, self.clock.now()))
-
-    def _store_user(self, user_id: str, entry: _CachedUser) -> None:
-        cache = self._user_cache
-        cache[user_id] = entry
-        cache.move_to_end(user_id)
-        while len(cache) > self._user_cache_size:
-            cache.popitem(last=False)
+        self._user_cache.put(user.id, _CachedUser(user, self.clock.now()))
 
     def forget_user(self, user_id: str) -> None:
         """Drop a cached user (after disabling it here, or on a
         :class:`~keyturn.fanout.changes.Change` from another instance)."""
-        self._user_cache.pop(user_id, None)
+        self._user_cache.pop(user_id)

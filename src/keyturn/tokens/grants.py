@@ -18,7 +18,7 @@ from keyturn.auth import AuthService
 from keyturn.clock import Clock
 from keyturn.errors import InvalidGrant, NotAuthenticated
 from keyturn.oauth.clients import Clients
-from keyturn.sessions import ValidatedSession
+from keyturn.sessions.cache import ValidatedSession
 from keyturn.settings import Settings
 from keyturn.stores.base import RefreshFamily, User, UserStore
 from keyturn.tokens.access import AccessTokenClaims, TokenIssuer

@@ -32,6 +32,7 @@ from typing import Any, Final
 from keyturn.clock import Clock
 from keyturn.errors import ConfigurationError, InvalidGrant
 from keyturn.keys.encryption import KeyEncryptor
+from keyturn.sessions.devices import clean_ip, clean_user_agent
 from keyturn.settings import Settings
 from keyturn.stores.base import RefreshFamily, RefreshStore, RefreshToken
 from keyturn.tokens.revocation import RevocationList
@@ -49,9 +50,6 @@ __all__ = [
 REFRESH_TOKEN_PREFIX: Final = "ktr_"  # noqa: S105 (a prefix, not a secret)
 _TOKEN_FORMAT = re.compile(r"ktr_[A-Za-z0-9_-]{43}")
 _HANDLE_BYTES = 12
-_MAX_IP = 64
-_MAX_USER_AGENT = 512
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 #: Builds the response of a rotation from the family and the new refresh token:
 #: a JSON-able dict (the token service puts the new access token in it).
@@ -70,12 +68,6 @@ def looks_like_refresh_token(token: object) -> bool:
 
 def _new_token() -> str:
     return REFRESH_TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def _clean(value: str | None, limit: int) -> str | None:
-    if value is None:
-        return None
-    return _CONTROL_CHARACTERS.sub("", value)[:limit] or None
 
 
 @dataclass(frozen=True)
@@ -167,8 +159,8 @@ class RefreshFamilies:
             created_at=now,
             last_used_at=now,
             expires_at=now + self.settings.refresh_max_age,
-            ip=_clean(ip, _MAX_IP),
-            user_agent=_clean(user_agent, _MAX_USER_AGENT),
+            ip=clean_ip(ip),
+            user_agent=clean_user_agent(user_agent),
         )
         token = _new_token()
         evicted = await self.store.create_family(
@@ -238,8 +230,8 @@ class RefreshFamilies:
                 now=now,
                 grace_until=now + grace if grace > 0 else None,
                 grace_payload=payload,
-                ip=_clean(ip, _MAX_IP),
-                user_agent=_clean(user_agent, _MAX_USER_AGENT),
+                ip=clean_ip(ip),
+                user_agent=clean_user_agent(user_agent),
             )
             if rotated:
                 return Rotation(family, response, replayed=False)

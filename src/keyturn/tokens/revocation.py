@@ -280,7 +280,7 @@ class RevocationList:
         return now
 
     async def sessions_ended(self, sessions: Sequence[Session]) -> None:
-        """Hook for :class:`~keyturn.sessions.SessionManager`: tokens minted from
+        """Hook for :class:`~keyturn.sessions.manager.SessionManager`: tokens minted from
         these browser sessions (``sid`` = handle) die with them."""
         if sessions:
             await self.revoke_sids(session.handle for session in sessions)

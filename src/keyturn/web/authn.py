@@ -70,6 +70,8 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keyturn import csrf
+from keyturn.csrf import allowed_origins, check_origin, check_session_csrf, normalize_origin
 from keyturn.errors import (
     CsrfFailed,
     InvalidRequest,
@@ -84,7 +86,6 @@ from keyturn.web.errors import error_response
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
-    from keyturn.settings import Settings
     from keyturn.web.metrics import Metrics
 
 logger = logging.getLogger("keyturn.web")
@@ -108,8 +109,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Paths that create a session and guard against login CSRF themselves.
 LOGIN_PATHS: tuple[str, ...] = ("/login", "/register", "/auth/login", "/auth/register")
 
-CSRF_HEADER = b"x-csrf-token"
-CSRF_FIELD = "csrf_token"
+#: The CSRF token header (:data:`keyturn.csrf.HEADER`) as an ASGI header name.
+CSRF_HEADER = csrf.HEADER.lower().encode()
 
 #: Resolves a bearer token to a principal or raises ``InvalidToken`` (issue #4).
 BearerAuthenticator = Callable[[str, Scope], Awaitable[Principal]]
@@ -145,7 +146,6 @@ def query_token(scope: Scope) -> bool:
     return query_tokens(scope) is not None
 
 
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
 #: The origin scheme of a WebSocket scope's ``scheme``.
 _WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}
 #: ``websocket.close`` codes for a refused handshake (RFC 6455 section 7.4.1).
@@ -162,24 +162,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return value.decode("latin-1")
 
 
-def normalize_origin(value: str) -> str | None:
-    """``scheme://host[:port]`` lower-cased, default port dropped; None if not an origin."""
-    try:
-        parts = urllib.parse.urlsplit(value.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if scheme not in _DEFAULT_PORTS or not host:
-        return None
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    if port is not None and str(port) != _DEFAULT_PORTS[scheme]:
-        return f"{scheme}://{host}:{port}"
-    return f"{scheme}://{host}"
-
-
 def request_origin(scope: Scope) -> str | None:
     """The origin this request was addressed to: its scheme and ``Host``
     (``ws``/``wss`` count as ``http``/``https``, as a browser's ``Origin`` does)."""
@@ -194,41 +176,21 @@ def request_origin(scope: Scope) -> str | None:
     return normalize_origin(f"{scheme}://{host}")
 
 
-def allowed_origins(settings: Settings) -> frozenset[str]:
-    """The origins besides the request's own that may send unsafe requests:
-    ``cors_origins`` and the configured ``issuer`` (the public URL, which is
-    what browsers send as ``Origin`` behind a TLS-terminating proxy)."""
-    result = set()
-    for origin in (*settings.cors_origins, settings.issuer):
-        normalized = normalize_origin(origin) if origin else None
-        if normalized:
-            result.add(normalized)
-    return frozenset(result)
-
-
 def check_same_origin(scope: Scope, allowed: frozenset[str]) -> None:
-    """Refuse a request a browser sent on behalf of another site.
-
-    ``Sec-Fetch-Site: cross-site`` is refused; so is an ``Origin`` that is
-    ``null``, unparsable, or neither the request's own origin nor in
-    ``allowed``. A request without either header (a non-browser client, an old
-    browser) passes this half; the token half still applies where it exists.
+    """Refuse a request a browser sent on behalf of another site: the
+    framework-free rule (:func:`keyturn.csrf.check_origin`) over this scope's
+    ``Origin`` and ``Sec-Fetch-Site`` headers.
 
     Raises:
         CsrfFailed: the request is cross-site.
     """
     headers = [(k, v) for k, v in scope.get("headers", ()) if k in (b"origin", b"sec-fetch-site")]
-    fetch_sites = [v.decode("latin-1").strip().lower() for k, v in headers if k != b"origin"]
-    if "cross-site" in fetch_sites:
-        raise CsrfFailed()
-    origins = [v.decode("latin-1") for k, v in headers if k == b"origin"]
-    if not origins:
-        return
-    if len(origins) > 1:
-        raise CsrfFailed()
-    origin = normalize_origin(origins[0])  # "null" does not parse: refused
-    if origin is None or (origin != request_origin(scope) and origin not in allowed):
-        raise CsrfFailed()
+    check_origin(
+        [v.decode("latin-1") for k, v in headers if k == b"origin"],
+        [v.decode("latin-1").strip().lower() for k, v in headers if k != b"origin"],
+        lambda: request_origin(scope),
+        allowed,
+    )
 
 
 def check_websocket_origin(scope: Scope, allowed: frozenset[str]) -> None:
@@ -411,7 +373,7 @@ class AuthnMiddleware:
         submitted = _header(scope, CSRF_HEADER)
         if not submitted:
             raise CsrfFailed()
-        self.keyturn.sessions.check_csrf(secret, submitted)
+        check_session_csrf(secret, submitted)
 
     async def _resolve_bearer(self, scope: Scope, token: str) -> None:
         """Resolve a bearer token; no cookie fallback, whatever the outcome.
@@ -454,7 +416,7 @@ class AuthnMiddleware:
             roles=tuple(user.roles),
             via="session",
             session_id=session.handle,
-            expires_at=min(session.expires_at, session.last_seen_at + session.idle_timeout),
+            expires_at=session.ends_at,
             auth_time=session.auth_time,
         )
 
@@ -469,10 +431,10 @@ class AuthnMiddleware:
         if submitted is None and _is_urlencoded(scope):
             body = await _read_body(receive)
             receive = _replay(body, receive)
-            submitted = _form_field(body, CSRF_FIELD)
+            submitted = _form_field(body, csrf.FORM_FIELD)
         if not submitted:
             raise CsrfFailed()
-        self.keyturn.sessions.check_csrf(secret, submitted)
+        check_session_csrf(secret, submitted)
         return receive
 
 

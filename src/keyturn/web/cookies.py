@@ -15,7 +15,7 @@ the token endpoint (``Path=<prefix>/oauth/token``), so it cannot be a
 ``__Host-`` cookie; ``__Secure-`` still makes browsers refuse it without
 ``Secure``. Because a sibling subdomain *can* plant a ``__Secure-`` cookie for
 the parent domain, the refresh cookie is only honoured together with its
-double-submit proof (:func:`refresh_csrf_token`), which is bound to the token
+double-submit proof (:func:`keyturn.csrf.refresh_csrf_token`), which is bound to the token
 value itself. ``Secure`` cookies still work on ``http://127.0.0.1`` and
 ``http://localhost`` in Chromium and Firefox, which treat loopback as a secure
 context; anywhere else keyturn must be served over HTTPS.
@@ -28,17 +28,11 @@ odd characters, quoted, or the same name sent twice - so a malformed cookie is
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
-import secrets
 from collections.abc import Iterable
 
 from starlette.responses import Response
 from starlette.types import Scope
-
-from keyturn.errors import CsrfFailed
 
 SESSION_COOKIE = "__Host-keyturn_session"
 PRE_SESSION_COOKIE = "__Host-keyturn_csrf"
@@ -46,7 +40,6 @@ REFRESH_COOKIE = "__Secure-keyturn_refresh"
 
 #: The token endpoint the refresh cookie is scoped to, below any mount prefix.
 TOKEN_ENDPOINT = "/oauth/token"  # noqa: S105 (a path, not a secret)
-_REFRESH_CSRF_CONTEXT = b"keyturn-refresh-csrf-v1"
 
 #: What keyturn's own values look like: URL-safe base64 and a few separators.
 #: Generous on purpose (the session secret format belongs to the core), strict
@@ -94,11 +87,6 @@ def clear_session_cookie(response: Response) -> None:
     _clear(response, SESSION_COOKIE, "lax")
 
 
-def new_pre_session_token() -> str:
-    """A fresh 256-bit login-CSRF token."""
-    return secrets.token_urlsafe(32)
-
-
 def set_pre_session_cookie(response: Response, token: str) -> None:
     """Attach the login-CSRF cookie (browser-session, ``SameSite=Strict``)."""
     response.set_cookie(
@@ -130,31 +118,6 @@ def _clear(response: Response, name: str, samesite: str) -> None:
 
 
 # --- the SPA refresh cookie ---------------------------------------------------------
-
-
-def refresh_csrf_token(refresh_token: str) -> str:
-    """The double-submit proof of a refresh token: base64url(HMAC-SHA256(token,
-    context)), returned as ``refresh_csrf`` beside a cookie-borne refresh token.
-
-    Keyed by the 256-bit token itself, so nothing is stored and no server key is
-    needed; it changes on every rotation, and it cannot be computed without the
-    token, which the cookie keeps away from scripts.
-    """
-    digest = hmac.new(refresh_token.encode(), _REFRESH_CSRF_CONTEXT, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def check_refresh_csrf(refresh_token: str, submitted: str | None) -> None:
-    """Compare a submitted proof with the cookie's, in constant time.
-
-    Raises:
-        CsrfFailed: the proof is missing or does not belong to ``refresh_token``.
-    """
-    if not submitted:
-        raise CsrfFailed()
-    expected = refresh_csrf_token(refresh_token).encode()
-    if not hmac.compare_digest(expected, submitted.encode("latin-1", errors="replace")):
-        raise CsrfFailed()
 
 
 def refresh_cookie_path(scope: Scope, endpoint: str) -> str:

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keyturn import csrf
 from keyturn.errors import ConfigurationError
 from keyturn.web.authn import normalize_origin
 from keyturn.web.errors import json_error
@@ -52,9 +53,9 @@ API_PATHS: tuple[str, ...] = ("/auth/", "/oauth/", "/.well-known/")
 PUBLIC_PATHS: tuple[str, ...] = ("/.well-known/",)
 
 ALLOW_METHODS = "GET, POST, DELETE"
-ALLOW_HEADERS = "Authorization, Content-Type, X-CSRF-Token"
+ALLOW_HEADERS = f"Authorization, Content-Type, {csrf.HEADER}"
 #: Response headers a script may read besides the CORS-safelisted ones.
-EXPOSE_HEADERS = "Retry-After, WWW-Authenticate, X-CSRF-Token"
+EXPOSE_HEADERS = f"Retry-After, WWW-Authenticate, {csrf.HEADER}"
 #: Seconds a browser may cache a preflight answer (Chromium caps this at 7200).
 MAX_AGE = 600
 

@@ -27,6 +27,7 @@ from starlette.requests import HTTPConnection
 from keyturn.errors import NotAuthenticated
 from keyturn.principal import Principal
 from keyturn.ratelimit import client_address
+from keyturn.sessions.devices import MAX_USER_AGENT
 from keyturn.web.authn import (
     AUTH_ERROR_KEY,
     KEYTURN_KEY,
@@ -40,9 +41,6 @@ if TYPE_CHECKING:
     from prometheus_client import Counter
 
     from keyturn.runtime import Keyturn
-
-#: User-Agent strings are stored for the sessions list; longer ones are cut.
-MAX_USER_AGENT = 512
 
 
 def _resolved(request: HTTPConnection) -> None:

@@ -17,8 +17,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from keyturn.clock import to_datetime
+from keyturn.csrf import session_csrf_token
 from keyturn.errors import NotFound
 from keyturn.principal import Principal
+from keyturn.sessions.devices import device_summary
 from keyturn.web.cookies import clear_session_cookie
 from keyturn.web.dependencies import (
     OptionalPrincipal,
@@ -28,39 +30,8 @@ from keyturn.web.dependencies import (
     user_agent,
 )
 from keyturn.web.pages import ACCOUNT, redirect_to, redirect_to_login, render_page
-from keyturn.web.routes_auth import family_expiry, session_expiry
 
 router = APIRouter(include_in_schema=False)
-
-
-def device_summary(agent: str | None) -> str:
-    """A short human name for a ``User-Agent``, such as "Firefox on Linux"."""
-    if not agent:
-        return "Unknown device"
-    browsers = (
-        ("Edg/", "Edge"),
-        ("OPR/", "Opera"),
-        ("Firefox/", "Firefox"),
-        ("Chrome/", "Chrome"),
-        ("Safari/", "Safari"),
-        ("curl/", "curl"),
-        ("python-httpx/", "Python (httpx)"),
-        ("python-requests/", "Python (requests)"),
-    )
-    systems = (
-        ("Windows", "Windows"),
-        ("Android", "Android"),
-        ("iPhone", "iOS"),
-        ("iPad", "iPadOS"),
-        ("Mac OS X", "macOS"),
-        ("CrOS", "ChromeOS"),
-        ("Linux", "Linux"),
-    )
-    browser = next((name for marker, name in browsers if marker in agent), None)
-    system = next((name for marker, name in systems if marker in agent), None)
-    if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or agent[:40]
 
 
 def _when(timestamp: float) -> str:
@@ -108,7 +79,7 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
     if principal is None or secret is None:
         return redirect_to_login(request)
     keyturn = get_keyturn(request)
-    sessions = await keyturn.sessions.list(principal.subject)
+    sessions = await keyturn.sessions.list_for_user(principal.subject)
     families = await keyturn.tokens.list_families(principal.subject)
     ttl = keyturn.settings.refresh_token_ttl
     rows = [
@@ -117,7 +88,7 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
             "browser",
             session.created_at,
             session.last_seen_at,
-            session_expiry(session),
+            session.ends_at,
             session.ip,
             session.user_agent,
             current=session.handle == principal.session_id,
@@ -130,7 +101,7 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
             "token",
             family.created_at,
             family.last_used_at,
-            family_expiry(family, ttl),
+            family.ends_at(ttl),
             family.ip,
             family.user_agent,
             current=False,  # this page is a browser session, never a token
@@ -144,7 +115,7 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
         email=principal.email,
         sessions=rows,
         others=sum(1 for row in rows if not row["current"]),
-        csrf_token=keyturn.sessions.csrf_token(secret),
+        csrf_token=session_csrf_token(secret),
     )
 
 

@@ -9,7 +9,6 @@ The cookie is dropped once signed in. After signing in, the browser goes to
 
 from __future__ import annotations
 
-import hmac
 import urllib.parse
 from typing import Annotated
 
@@ -17,6 +16,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.datastructures import FormData
 
+from keyturn.csrf import (
+    FORM_FIELD,
+    allowed_origins,
+    check_pre_session_csrf,
+    new_pre_session_token,
+)
 from keyturn.errors import (
     CsrfFailed,
     EmailTaken,
@@ -25,13 +30,8 @@ from keyturn.errors import (
     InvalidRequest,
     TooManyAttempts,
 )
-from keyturn.web.authn import allowed_origins, check_same_origin
-from keyturn.web.cookies import (
-    PRE_SESSION_COOKIE,
-    new_pre_session_token,
-    read_cookie,
-    set_pre_session_cookie,
-)
+from keyturn.web.authn import check_same_origin
+from keyturn.web.cookies import PRE_SESSION_COOKIE, read_cookie, set_pre_session_cookie
 from keyturn.web.dependencies import get_keyturn
 from keyturn.web.pages import ACCOUNT, base_path, form_field, not_found_page, render_page
 from keyturn.web.routes_auth import attach_session, sign_in
@@ -80,11 +80,7 @@ def _check_login_csrf(request: Request, form: FormData) -> None:
     """
     check_same_origin(request.scope, allowed_origins(get_keyturn(request).settings))
     cookie = read_cookie(request.scope["headers"], PRE_SESSION_COOKIE)
-    submitted = form_field(form, "csrf_token")
-    if not cookie or not submitted:
-        raise CsrfFailed()
-    if not hmac.compare_digest(cookie.encode(), submitted.encode("utf-8", "replace")):
-        raise CsrfFailed()
+    check_pre_session_csrf(cookie, form_field(form, FORM_FIELD))
 
 
 def _credentials_page(

@@ -25,7 +25,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from keyturn import csrf
 from keyturn.clock import isoformat
+from keyturn.csrf import allowed_origins, session_csrf_token
 from keyturn.errors import (
     Forbidden,
     InvalidCredentials,
@@ -36,7 +38,7 @@ from keyturn.errors import (
     TooManyAttempts,
 )
 from keyturn.principal import Principal
-from keyturn.web.authn import TOKEN_CLAIMS_KEY, allowed_origins, check_same_origin
+from keyturn.web.authn import TOKEN_CLAIMS_KEY, check_same_origin
 from keyturn.web.cookies import (
     PRE_SESSION_COOKIE,
     clear_pre_session_cookie,
@@ -57,14 +59,14 @@ from keyturn.web.dependencies import (
 )
 
 if TYPE_CHECKING:
-    from keyturn.sessions import IssuedSession
+    from keyturn.sessions.manager import IssuedSession
     from keyturn.settings import Settings
-    from keyturn.stores.base import RefreshFamily, Session, User
+    from keyturn.stores.base import User
     from keyturn.tokens.access import AccessTokenClaims
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-CSRF_RESPONSE_HEADER = "X-CSRF-Token"
+CSRF_RESPONSE_HEADER = csrf.HEADER
 
 _Body = TypeVar("_Body", bound=BaseModel)
 
@@ -148,11 +150,6 @@ def attach_session(response: Response, request: Request, issued: IssuedSession) 
         clear_pre_session_cookie(response)
 
 
-def session_expiry(session: Session) -> float:
-    """When a session ends if nothing happens: idle timeout or absolute lifetime."""
-    return min(session.expires_at, session.last_seen_at + session.idle_timeout)
-
-
 async def _json_body(request: Request, model: type[_Body]) -> _Body:
     """Parse the body as ``model``, accepting ``application/json`` only.
 
@@ -194,11 +191,6 @@ def _token_claims(request: Request) -> AccessTokenClaims:
     return claims
 
 
-def family_expiry(family: RefreshFamily, refresh_token_ttl: int) -> float:
-    """When a refresh family ends if unused: disuse or its absolute cap."""
-    return min(family.expires_at, family.last_used_at + refresh_token_ttl)
-
-
 # --- endpoints ------------------------------------------------------------------------
 
 
@@ -216,7 +208,7 @@ async def whoami(request: Request) -> JSONResponse:
     headers: dict[str, str] = {}
     secret = session_secret(request)
     if principal.via == "session" and secret is not None:
-        headers[CSRF_RESPONSE_HEADER] = get_keyturn(request).sessions.csrf_token(secret)
+        headers[CSRF_RESPONSE_HEADER] = session_csrf_token(secret)
     body: dict[str, Any] = {
         "sub": principal.subject,
         "email": principal.email,
@@ -295,7 +287,7 @@ async def list_sessions(request: Request, principal: CurrentPrincipal) -> JSONRe
     """The caller's active sign-ins, browser sessions and refresh families
     (``"kind": "token"``), oldest first; ``current`` marks the caller's own."""
     keyturn = get_keyturn(request)
-    sessions = await keyturn.sessions.list(principal.subject)
+    sessions = await keyturn.sessions.list_for_user(principal.subject)
     families = await keyturn.tokens.list_families(principal.subject)
     ttl = keyturn.settings.refresh_token_ttl
     rows: list[tuple[float, dict[str, Any]]] = [
@@ -306,7 +298,7 @@ async def list_sessions(request: Request, principal: CurrentPrincipal) -> JSONRe
                 "browser",
                 session.created_at,
                 session.last_seen_at,
-                session_expiry(session),
+                session.ends_at,
                 session.ip,
                 session.user_agent,
                 principal,
@@ -322,7 +314,7 @@ async def list_sessions(request: Request, principal: CurrentPrincipal) -> JSONRe
                 "token",
                 family.created_at,
                 family.last_used_at,
-                family_expiry(family, ttl),
+                family.ends_at(ttl),
                 family.ip,
                 family.user_agent,
                 principal,

@@ -45,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from keyturn import csrf
+from keyturn.csrf import allowed_origins, check_refresh_csrf, refresh_csrf_token
 from keyturn.errors import (
     InvalidClient,
     InvalidCredentials,
@@ -54,15 +56,13 @@ from keyturn.errors import (
     TooManyAttempts,
     UnsupportedGrantType,
 )
-from keyturn.web.authn import allowed_origins, check_same_origin
+from keyturn.web.authn import check_same_origin
 from keyturn.web.cookies import (
     REFRESH_COOKIE,
     TOKEN_ENDPOINT,
-    check_refresh_csrf,
     clear_refresh_cookie,
     read_cookie,
     refresh_cookie_path,
-    refresh_csrf_token,
     set_refresh_cookie,
 )
 from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
@@ -83,8 +83,6 @@ TOKEN_TYPE_HINTS = frozenset({"access_token", "refresh_token"})
 
 #: The form field asking for the refresh token in a cookie (SPA mode).
 REFRESH_COOKIE_FIELD = "refresh_cookie"
-#: The header carrying the refresh cookie's double-submit proof.
-REFRESH_CSRF_HEADER = "x-csrf-token"
 
 #: No request of ours needs more parameters than this; more is malformed.
 _MAX_FIELDS = 32
@@ -268,7 +266,7 @@ def cookie_refresh_token(request: Request) -> str | None:
     if value is None:
         return None
     check_same_origin(request.scope, allowed_origins(keyturn.settings))
-    proofs = request.headers.getlist(REFRESH_CSRF_HEADER)
+    proofs = request.headers.getlist(csrf.HEADER)
     check_refresh_csrf(value, proofs[0] if len(proofs) == 1 else None)
     return value
 

@@ -87,7 +87,7 @@ def _ms(seconds: float) -> int:
 
 
 def _session_ttl(session: Session, now: float) -> int:
-    deadline = min(session.expires_at, session.last_seen_at + session.idle_timeout)
+    deadline = session.ends_at
     return _ms(max(0.0, deadline - now) + TTL_GRACE)
 
 

@@ -6,6 +6,8 @@ import asyncio
 import base64
 import collections
 import dataclasses
+import hashlib
+import hmac
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,8 +16,10 @@ from typing import Any
 import pytest
 
 from keyturn.clock import FrozenClock
+from keyturn.csrf import check_session_csrf, session_csrf_token
 from keyturn.errors import CsrfFailed, NotAuthenticated, NotFound, StoreUnavailable
-from keyturn.sessions import SessionManager
+from keyturn.sessions.ids import hash_secret
+from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import Storage, User
 from keyturn.stores.factory import open_storage
@@ -117,7 +121,7 @@ async def test_ids_are_256_bit_unique_and_opaque(env: Env) -> None:
 async def test_store_holds_only_the_hash(env: Env) -> None:
     """The store is keyed by SHA-256 of the secret; the secret appears nowhere in it."""
     issued = await env.manager.create(await env.user())
-    stored = await env.storage.sessions.get(SessionManager.hash_secret(issued.secret))
+    stored = await env.storage.sessions.get(hash_secret(issued.secret))
     assert stored == issued.session
     assert issued.secret not in repr(stored)
     assert len(stored.id_hash) == 64 and stored.handle != issued.secret
@@ -171,18 +175,19 @@ async def test_csrf_token_is_deterministic_and_per_session(env: Env) -> None:
     """Each session has one stable CSRF token, different from every other session's."""
     user = await env.user()
     first, second = await env.manager.create(user), await env.manager.create(user)
-    assert first.csrf_token == env.manager.csrf_token(first.secret)
-    assert env.manager.csrf_token(first.secret) == env.manager.csrf_token(first.secret)
+    assert first.csrf_token == session_csrf_token(first.secret)
+    assert session_csrf_token(first.secret) == session_csrf_token(first.secret)
     assert first.csrf_token != second.csrf_token
     assert first.secret not in first.csrf_token
-    env.manager.check_csrf(first.secret, first.csrf_token)
+    check_session_csrf(first.secret, first.csrf_token)
 
 
-async def test_csrf_token_matches_across_instances(env: Env) -> None:
-    """Another manager (another instance, no shared key) derives the same token."""
+async def test_csrf_token_needs_no_shared_state(env: Env) -> None:
+    """The token is derived from the secret alone (no key, no storage), so every
+    instance computes the same one: it equals an HMAC-SHA256 of the secret."""
     issued = await env.manager.create(await env.user())
-    other = SessionManager(env.storage.sessions, env.storage.users, settings(), env.clock)
-    other.check_csrf(issued.secret, issued.csrf_token)
+    digest = hmac.new(issued.secret.encode(), b"keyturn-csrf-v1", hashlib.sha256).digest()
+    assert issued.csrf_token == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 @pytest.mark.parametrize("submitted", [None, "", 123, "x" * 43, "é" * 43])
@@ -190,7 +195,7 @@ async def test_check_csrf_rejects_missing_or_wrong(env: Env, submitted: Any) -> 
     """Missing, empty, non-string, non-ASCII or wrong tokens raise CsrfFailed."""
     issued = await env.manager.create(await env.user())
     with pytest.raises(CsrfFailed):
-        env.manager.check_csrf(issued.secret, submitted)
+        check_session_csrf(issued.secret, submitted)
 
 
 async def test_check_csrf_rejects_another_sessions_token(env: Env) -> None:
@@ -198,7 +203,7 @@ async def test_check_csrf_rejects_another_sessions_token(env: Env) -> None:
     user = await env.user()
     first, second = await env.manager.create(user), await env.manager.create(user)
     with pytest.raises(CsrfFailed):
-        env.manager.check_csrf(second.secret, first.csrf_token)
+        check_session_csrf(second.secret, first.csrf_token)
 
 
 async def test_rotation_changes_the_csrf_token(env: Env) -> None:
@@ -207,7 +212,7 @@ async def test_rotation_changes_the_csrf_token(env: Env) -> None:
     rotated = await env.manager.rotate(issued.secret)
     assert rotated.csrf_token != issued.csrf_token
     with pytest.raises(CsrfFailed):
-        env.manager.check_csrf(rotated.secret, issued.csrf_token)
+        check_session_csrf(rotated.secret, issued.csrf_token)
 
 
 # --- lifetimes ---------------------------------------------------------------------
@@ -361,7 +366,7 @@ async def test_cache_is_bounded(env: Env) -> None:
     user = await env.user()
     manager = SessionManager(env.sessions, env.users, settings(), env.clock, cache_size=3)
     issued = [await manager.create(user) for _ in range(5)]
-    assert len(manager._cache) == 3
+    assert len(manager.cache) == 3
     env.reset_counts()
     await manager.validate(issued[0].secret)
     assert env.sessions.calls["get"] == 1
@@ -480,7 +485,7 @@ async def test_max_per_user_evicts_the_oldest() -> None:
     with pytest.raises(NotAuthenticated):
         await env.manager.validate(first.secret)
     await env.manager.validate(second.secret)
-    assert [s.handle for s in await env.manager.list(user.id)] == [
+    assert [s.handle for s in await env.manager.list_for_user(user.id)] == [
         second.session.handle,
         third.session.handle,
     ]
@@ -495,7 +500,7 @@ async def test_list_shows_live_sessions_with_local_activity(env: Env) -> None:
     await env.manager.validate(busy.secret)
     env.clock.advance(10)  # under the touch interval: not written yet
     await env.manager.validate(busy.secret)
-    listed = await env.manager.list(user.id)
+    listed = await env.manager.list_for_user(user.id)
     assert [s.handle for s in listed] == [busy.session.handle]
     assert listed[0].last_seen_at == env.clock.now()
     assert quiet.session.handle not in {s.handle for s in listed}
@@ -584,7 +589,7 @@ async def test_sqlite_full_lifecycle(sqlite_env: Env) -> None:
     third = await env.manager.create(user)
     assert third.evicted == [rotated.session]
     assert await env.manager.revoke_handle(user.id, second.session.handle) == second.session
-    assert [s.handle for s in await env.manager.list(user.id)] == [third.session.handle]
+    assert [s.handle for s in await env.manager.list_for_user(user.id)] == [third.session.handle]
 
 
 async def test_sqlite_disabled_user_sessions_are_deleted(sqlite_env: Env) -> None:

@@ -1,55 +1,46 @@
 """Server-side browser sessions: create, validate, rotate, revoke. No framework.
 
-The secret session ID is 256 bits from :func:`secrets.token_urlsafe`; the store
-only ever sees its SHA-256 (:meth:`SessionManager.hash_secret`). The CSRF token
-is derived from the secret with HMAC, so it needs no storage and no shared key,
-works on every instance, and changes whenever the ID rotates.
+(Over 300 lines: one class, the session lifecycle and its hot path, which read
+best together; ids, the cache and device details are split out.)
 
-Validation is built for the hot path: a bounded in-process LRU holds what the
-store said about a session (and its user) for at most ``settings.staleness_bound``
-seconds, or ``settings.cache_ttl`` while the fan-out bus is alive and pushes
-every invalidation (the trust rules are in :mod:`keyturn.fanout.instance`). A hit costs
-no I/O at all; an older entry is re-read from the store, which stays the truth
-(a deleted session or a disabled user is refused at once on the instance that
-revoked it, within milliseconds on the others, and within the bound at worst).
-Every session this manager deletes is published as a
-:class:`~keyturn.fanout.changes.Change` after the store write.
+The secret session ID and the public handle are made in :mod:`.ids`; the store
+only ever sees the secret's SHA-256. A session's CSRF token is derived from the
+secret (:func:`keyturn.csrf.session_csrf_token`), so it needs no storage and
+changes whenever the ID rotates.
+
+Validation is built for the hot path: a bounded in-process LRU (:mod:`.cache`)
+holds what the store said about a session (and its user) for at most
+``settings.staleness_bound`` seconds, or ``settings.cache_ttl`` while the fan-out
+bus is alive and pushes every invalidation (the trust rules are in
+:mod:`keyturn.fanout.instance`). A hit costs no I/O at all; an older entry is
+re-read from the store, which stays the truth (a deleted session or a disabled
+user is refused at once on the instance that revoked it, within milliseconds on
+the others, and within the bound at worst). Every session this manager deletes
+is published as a :class:`~keyturn.fanout.changes.Change` after the store write.
 ``last_seen_at`` is written at most once per ``settings.session_touch_interval``
 per session, so the idle timeout is exact to within that interval.
 """
 
 from __future__ import annotations
 
-import base64
-import builtins
 import dataclasses
-import hashlib
-import hmac
-import re
-import secrets
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeGuard
+from typing import Protocol
 
 from keyturn.clock import Clock
-from keyturn.errors import CsrfFailed, NotAuthenticated, NotFound
+from keyturn.csrf import session_csrf_token
+from keyturn.errors import NotAuthenticated, NotFound
 from keyturn.fanout.changes import Change
 from keyturn.fanout.instance import FanOut
+from keyturn.sessions.cache import CachedSession, SessionCache, ValidatedSession
+from keyturn.sessions.devices import clean_ip, clean_user_agent
+from keyturn.sessions.ids import hash_secret, is_handle, is_secret, new_handle, new_secret
 from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import Session, SessionStore, User, UserStore
 
 __all__ = ["IssuedSession", "SessionListener", "SessionManager", "ValidatedSession"]
-
-_SECRET_BYTES = 32  # 256 bits; token_urlsafe gives 43 base64url characters
-_HANDLE_BYTES = 12  # public, but unguessable so handles cannot be enumerated
-_SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{43}")
-_HANDLE_FORMAT = re.compile(r"[A-Za-z0-9_-]{16}")
-_CSRF_CONTEXT = b"keyturn-csrf-v1"
-_MAX_USER_AGENT = 512
-_MAX_IP = 64
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -62,23 +53,6 @@ class IssuedSession:
     evicted: list[Session]
 
 
-@dataclass(frozen=True)
-class ValidatedSession:
-    """A live session and its (enabled) user, as last read from the store."""
-
-    session: Session
-    user: User
-
-
-@dataclass(slots=True)
-class _Entry:
-    validated: ValidatedSession
-    fetched_at: float  # when the store was last asked
-    last_seen: float  # newest activity seen on this instance
-    stored_last_seen: float  # newest last_seen_at known to be in the store
-    trusted: int | None = None  # the bus epoch it may be trusted under (keyturn.fanout)
-
-
 class SessionListener(Protocol):
     """Told about every session that ended by revocation (sign-out, eviction,
     revoke by handle, sign-out everywhere, disabled user); not about expiry.
@@ -88,12 +62,6 @@ class SessionListener(Protocol):
     async def sessions_ended(self, sessions: Sequence[Session]) -> None:
         """Called after ``sessions`` were deleted from the store."""
         ...
-
-
-def _clean(value: str | None, limit: int) -> str | None:
-    if value is None:
-        return None
-    return _CONTROL_CHARACTERS.sub("", value)[:limit] or None
 
 
 class SessionManager:
@@ -130,38 +98,9 @@ class SessionManager:
         self.users = users
         self.settings = settings
         self.clock = clock
-        self._cache_size = cache_size
-        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        self.cache = SessionCache(self.fanout, max_entries=cache_size)
         # One store read per stale session, however many requests wait on it.
         self._loads: SingleFlight[str, ValidatedSession] = SingleFlight()
-        self._cached_by_user: dict[str, set[str]] = {}
-
-    # --- secrets ------------------------------------------------------------------
-
-    @staticmethod
-    def hash_secret(secret: str) -> str:
-        """The store key of a secret session ID: SHA-256, hex."""
-        return hashlib.sha256(secret.encode()).hexdigest()
-
-    @staticmethod
-    def _well_formed(secret: object) -> TypeGuard[str]:
-        return isinstance(secret, str) and _SECRET_FORMAT.fullmatch(secret) is not None
-
-    def csrf_token(self, secret: str) -> str:
-        """The CSRF token of a session: base64url(HMAC-SHA256(secret, context))."""
-        digest = hmac.new(secret.encode(), _CSRF_CONTEXT, hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-    def check_csrf(self, secret: str, submitted: str | None) -> None:
-        """Check a submitted CSRF token against the session's, in constant time.
-
-        Raises:
-            CsrfFailed: the token is missing, empty, not a string, or wrong.
-        """
-        if not isinstance(submitted, str) or not submitted or not submitted.isascii():
-            raise CsrfFailed()
-        if not hmac.compare_digest(self.csrf_token(secret), submitted):
-            raise CsrfFailed()
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -190,10 +129,10 @@ class SessionManager:
             idle, max_age = self.settings.remember_idle_timeout, self.settings.remember_max_age
         else:
             idle, max_age = self.settings.session_idle_timeout, self.settings.session_max_age
-        secret = secrets.token_urlsafe(_SECRET_BYTES)
+        secret = new_secret()
         session = Session(
-            id_hash=self.hash_secret(secret),
-            handle=secrets.token_urlsafe(_HANDLE_BYTES),
+            id_hash=hash_secret(secret),
+            handle=new_handle(),
             user_id=user.id,
             created_at=now,
             last_seen_at=now,
@@ -201,8 +140,8 @@ class SessionManager:
             expires_at=now + max_age,
             auth_time=now if auth_time is None else auth_time,
             remember=remember,
-            ip=_clean(ip, _MAX_IP),
-            user_agent=_clean(user_agent, _MAX_USER_AGENT),
+            ip=clean_ip(ip),
+            user_agent=clean_user_agent(user_agent),
         )
         return await self._issue(secret, session, user)
 
@@ -214,9 +153,9 @@ class SessionManager:
         await self._ended(evicted)
         now = self.clock.now()
         trusted = self.fanout.trusted(ticket)
-        entry = _Entry(ValidatedSession(session, user), now, now, now, trusted)
-        self._remember(session.id_hash, entry)
-        return IssuedSession(secret, session, self.csrf_token(secret), evicted)
+        entry = CachedSession(ValidatedSession(session, user), now, now, now, trusted)
+        self.cache.remember(session.id_hash, entry)
+        return IssuedSession(secret, session, session_csrf_token(secret), evicted)
 
     async def validate(self, secret: str) -> ValidatedSession:
         """The live session (and its user) a secret session ID belongs to.
@@ -229,20 +168,27 @@ class SessionManager:
             StoreUnavailable: the store is needed (cache miss or stale entry) but
                 cannot be reached; nothing is accepted that could not be checked.
         """
-        if not self._well_formed(secret):
+        if not is_secret(secret):
             raise NotAuthenticated()
-        id_hash = self.hash_secret(secret)
+        id_hash = hash_secret(secret)
         now = self.clock.now()
-        entry = self._cache.get(id_hash)
-        limit = self.settings.staleness_bound if entry is None else self.fanout.limit(entry.trusted)
-        if entry is not None and self._usable(entry, now, limit):
+        cached = self.cache.entries
+        entry = cached.get(id_hash)
+        limit = cached.limit(entry)
+        if entry is not None and cached.usable(
+            entry,
+            now,
+            limit,
+            user_id=entry.validated.session.user_id,
+            sid=entry.validated.session.handle,
+        ):
             session = entry.validated.session
             if now >= session.expires_at:
                 await self._drop(id_hash)
                 raise NotAuthenticated()
             if now < entry.last_seen + session.idle_timeout:
-                self._cache.move_to_end(id_hash)
-                if now - entry.fetched_at >= limit / 2:
+                cached.touch(id_hash)
+                if cached.due(entry, now, limit):
                     # Refresh ahead, in the background: under steady traffic the
                     # entry never goes stale and no request waits for the store.
                     current = entry
@@ -252,17 +198,9 @@ class SessionManager:
             # Idle here; another instance may have seen the session more recently.
         return await self._loads.run(id_hash, lambda: self._refresh(id_hash, entry, now))
 
-    def _usable(self, entry: _Entry, now: float, limit: float) -> bool:
-        """Within the entry's trust limit (keyturn.fanout rules 1, 2 and 5)."""
-        age = now - entry.fetched_at
-        if age < self.settings.staleness_bound:
-            return True
-        if age >= limit:
-            return False
-        session = entry.validated.session
-        return not self.fanout.outdated(session.user_id, session.handle, entry.fetched_at)
-
-    async def _refresh(self, id_hash: str, entry: _Entry | None, now: float) -> ValidatedSession:
+    async def _refresh(
+        self, id_hash: str, entry: CachedSession | None, now: float
+    ) -> ValidatedSession:
         ticket = self.fanout.begin()
         session = await self.store.get(id_hash)
         if session is None:
@@ -280,18 +218,18 @@ class SessionManager:
             self.forget_user(session.user_id)
             await self._ended(ended)
             raise NotAuthenticated()
-        fresh = _Entry(
+        fresh = CachedSession(
             ValidatedSession(session, user),
             now,
             session.last_seen_at,
             stored_last_seen,
             self.fanout.trusted(ticket),  # no await between this and caching
         )
-        self._remember(id_hash, fresh)
+        self.cache.remember(id_hash, fresh)
         await self._seen(id_hash, fresh, now)
         return fresh.validated
 
-    async def _seen(self, id_hash: str, entry: _Entry, now: float) -> None:
+    async def _seen(self, id_hash: str, entry: CachedSession, now: float) -> None:
         entry.last_seen = max(entry.last_seen, now)
         previous = entry.stored_last_seen
         if now - previous >= self.settings.session_touch_interval:
@@ -326,14 +264,14 @@ class SessionManager:
         if await self.store.delete(old.id_hash) is None:
             raise NotAuthenticated()
         await self.fanout.publish(Change.sessions_ended([old]))
-        new_secret = secrets.token_urlsafe(_SECRET_BYTES)
+        secret = new_secret()
         session = dataclasses.replace(
             old,
-            id_hash=self.hash_secret(new_secret),
+            id_hash=hash_secret(secret),
             last_seen_at=self.clock.now(),
             auth_time=old.auth_time if auth_time is None else auth_time,
         )
-        return await self._issue(new_secret, session, current.user)
+        return await self._issue(secret, session, current.user)
 
     async def revoke(self, secret: str) -> Session | None:
         """End the session of this secret (sign out); None if there was none.
@@ -341,9 +279,9 @@ class SessionManager:
         Raises:
             StoreUnavailable: the store cannot be reached.
         """
-        if not self._well_formed(secret):
+        if not is_secret(secret):
             return None
-        id_hash = self.hash_secret(secret)
+        id_hash = hash_secret(secret)
         self.forget(id_hash)
         session = await self.store.delete(id_hash)
         if session is not None:
@@ -358,7 +296,7 @@ class SessionManager:
                 answer, so handles of other users cannot be probed).
             StoreUnavailable: the store cannot be reached.
         """
-        if not isinstance(handle, str) or _HANDLE_FORMAT.fullmatch(handle) is None:
+        if not is_handle(handle):
             raise NotFound()
         session = await self.store.get_by_handle(handle)
         if session is None or session.user_id != user_id:
@@ -370,9 +308,7 @@ class SessionManager:
         await self._ended([deleted])
         return deleted
 
-    async def revoke_all(
-        self, user_id: str, *, keep_secret: str | None = None
-    ) -> builtins.list[Session]:
+    async def revoke_all(self, user_id: str, *, keep_secret: str | None = None) -> list[Session]:
         """End every session of a user, except the one of ``keep_secret`` if given.
 
         Returns:
@@ -381,15 +317,13 @@ class SessionManager:
         Raises:
             StoreUnavailable: the store cannot be reached.
         """
-        keep = self.hash_secret(keep_secret) if self._well_formed(keep_secret) else None
-        for id_hash in list(self._cached_by_user.get(user_id, ())):
-            if id_hash != keep:
-                self.forget(id_hash)
+        keep = hash_secret(keep_secret) if is_secret(keep_secret) else None
+        self.cache.forget_user(user_id, keep=keep)
         ended = await self.store.delete_for_user(user_id, keep_id_hash=keep)
         await self._ended(ended)
         return ended
 
-    async def list(self, user_id: str) -> builtins.list[Session]:
+    async def list_for_user(self, user_id: str) -> list[Session]:
         """A user's live sessions, oldest first, with the newest activity this
         instance has seen.
 
@@ -397,9 +331,9 @@ class SessionManager:
             StoreUnavailable: the store cannot be reached.
         """
         now = self.clock.now()
-        live: builtins.list[Session] = []
+        live: list[Session] = []
         for session in await self.store.list_for_user(user_id):
-            entry = self._cache.get(session.id_hash)
+            entry = self.cache.get(session.id_hash)
             if entry is not None and entry.last_seen > session.last_seen_at:
                 session = dataclasses.replace(session, last_seen_at=entry.last_seen)
             if not session.is_expired(now):
@@ -424,26 +358,10 @@ class SessionManager:
     # --- the local cache ------------------------------------------------------------
 
     def forget(self, id_hash: str) -> None:
-        """Drop one cached session (e.g. on a :class:`~keyturn.fanout.changes.Change` from
-        another instance)."""
-        entry = self._cache.pop(id_hash, None)
-        if entry is None:
-            return
-        user_id = entry.validated.user.id
-        hashes = self._cached_by_user.get(user_id)
-        if hashes is not None:
-            hashes.discard(id_hash)
-            if not hashes:
-                del self._cached_by_user[user_id]
+        """Drop one cached session (e.g. on a :class:`~keyturn.fanout.changes.Change`
+        from another instance)."""
+        self.cache.forget(id_hash)
 
     def forget_user(self, user_id: str) -> None:
         """Drop every cached session of a user (after disable or sign-out everywhere)."""
-        for id_hash in list(self._cached_by_user.get(user_id, ())):
-            self.forget(id_hash)
-
-    def _remember(self, id_hash: str, entry: _Entry) -> None:
-        self.forget(id_hash)
-        self._cache[id_hash] = entry
-        self._cached_by_user.setdefault(entry.validated.user.id, set()).add(id_hash)
-        while len(self._cache) > self._cache_size:
-            self.forget(next(iter(self._cache)))
+        self.cache.forget_user(user_id)
