@@ -97,7 +97,7 @@ def match_step(
     """The time step within ``window`` steps of ``now`` whose code is ``code``,
     or None. Every candidate is compared in constant time."""
     code = "".join(code.split())
-    if len(code) != digits or not code.isdigit():
+    if len(code) != digits or not (code.isascii() and code.isdigit()):
         return None
     current = int(now) // TOTP_PERIOD
     matched: int | None = None
