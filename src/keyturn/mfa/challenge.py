@@ -60,12 +60,14 @@ class IssuedMfaToken:
 
 @dataclass(frozen=True, slots=True)
 class MfaSignIn:
-    """A finished two-step sign-in: start the session with this ``amr``."""
+    """A finished two-step sign-in: start the session with this ``amr``.
+    ``clone_warning``: a passkey's signature counter went backwards (audit it)."""
 
     user_id: str
     amr: tuple[str, ...]
     method: str
     payload: str
+    clone_warning: bool = False
 
 
 def _digest(value: str) -> str:
