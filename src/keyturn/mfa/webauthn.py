@@ -28,9 +28,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import webauthn as pywebauthn
 from webauthn.helpers import (
@@ -52,6 +50,7 @@ from webauthn.helpers.structs import (
 from keyturn.clock import Clock
 from keyturn.errors import WebAuthnFailed
 from keyturn.mfa.amr import AMR_HWK, AMR_SWK, combine
+from keyturn.mfa.relying_party import PasskeyAuthentication, PasskeyUser, RelyingParty
 from keyturn.mfa.store import (
     PasskeyCredential,
     PasskeyStore,
@@ -66,51 +65,6 @@ _CHALLENGE_BYTES: Final = 32
 _MAX_NAME: Final = 64
 _MALFORMED = (WebAuthnException, ValueError, KeyError, TypeError, AttributeError)
 Response = str | Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RelyingParty:
-    """Who the credentials belong to: ``id`` (a host name), ``origin``
-    (``scheme://host[:port]``) and a display ``name``."""
-
-    id: str
-    origin: str
-    name: str
-
-    @classmethod
-    def from_issuer(cls, issuer: str, *, name: str = "keyturn") -> RelyingParty:
-        """RP ID = the issuer's host, expected origin = the issuer's origin.
-
-        Raises:
-            ValueError: the issuer is not an absolute http(s) URL with a host.
-        """
-        parts = urlsplit(issuer)
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError("the issuer must be an absolute http(s) URL")
-        return cls(id=parts.hostname, origin=f"{parts.scheme}://{parts.netloc}", name=name)
-
-
-@dataclass(frozen=True, slots=True)
-class PasskeyUser:
-    """The account a passkey is created for. ``name`` (e.g. the e-mail address)
-    and ``display_name`` are shown by the authenticator; the user handle is
-    the account id, which must be opaque (no personal data) and <= 64 bytes."""
-
-    user_id: str
-    name: str
-    display_name: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PasskeyAuthentication:
-    """A verified assertion. ``amr`` is ``hwk`` or ``swk`` (synced passkeys), plus
-    ``mfa`` when the authenticator verified the user; audit ``clone_warning``."""
-
-    user_id: str
-    credential: PasskeyCredential
-    user_verified: bool
-    amr: tuple[str, ...]
-    clone_warning: bool
 
 
 def _digest(challenge: bytes) -> str:
