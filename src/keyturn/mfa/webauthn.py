@@ -63,6 +63,7 @@ __all__ = ["PasskeyAuthentication", "PasskeyUser", "Passkeys", "RelyingParty"]
 
 _CHALLENGE_BYTES: Final = 32
 _MAX_NAME: Final = 64
+_MAX_USER_HANDLE: Final = 64  # WebAuthn L2 section 5.4.3
 _MALFORMED = (WebAuthnException, ValueError, KeyError, TypeError, AttributeError)
 Response = str | Mapping[str, Any]
 
@@ -128,7 +129,13 @@ class Passkeys:
     async def registration_options(self, user: PasskeyUser) -> dict[str, Any]:
         """Options for ``navigator.credentials.create()``: the user's existing
         credentials excluded, a resident key and user verification preferred,
-        no attestation asked."""
+        no attestation asked.
+
+        Raises:
+            ValueError: the account id is longer than the 64-byte user handle allows.
+        """
+        if len(user.user_id.encode()) > _MAX_USER_HANDLE:
+            raise ValueError("a WebAuthn user handle is at most 64 bytes")
         existing = await self._credentials.list_for_user(user.user_id)
         challenge = await self._new_challenge("register", user.user_id, require_uv=False)
         options = pywebauthn.generate_registration_options(

@@ -296,3 +296,9 @@ async def test_remove_is_limited_to_the_owner(passkeys: Passkeys) -> None:
     assert not await passkeys.remove("bob", authenticator.credential_id)
     assert await passkeys.remove(ALICE.user_id, authenticator.credential_id)
     assert await passkeys.list(ALICE.user_id) == []
+
+
+async def test_user_handles_longer_than_64_bytes_are_refused(passkeys: Passkeys) -> None:
+    """The user handle is the account id; WebAuthn caps it at 64 bytes."""
+    with pytest.raises(ValueError):
+        await passkeys.registration_options(PasskeyUser(user_id="u" * 65, name="long"))
