@@ -220,3 +220,48 @@ class InvalidScope(InvalidRequest):
 
     code = "invalid_scope"
     default_detail = "The requested scope is invalid."
+
+
+# --- mfa (wave 2) -------------------------------------------------------------------
+
+
+class InvalidMfaCode(InvalidCredentials):
+    """A second-factor code (TOTP or recovery code) is wrong, already used, or
+    replayed. One answer for all, so a caller cannot tell a replay from a typo.
+    ``attempts_left`` is how many more codes the ``mfa_token`` takes (None when
+    the code was not checked against an ``mfa_token``)."""
+
+    code = "invalid_mfa_code"
+    default_detail = "The code is incorrect or was already used."
+
+    def __init__(self, attempts_left: int | None = None, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.attempts_left = attempts_left
+
+
+class InvalidMfaToken(NotAuthenticated):
+    """The ``mfa_token`` of a two-step sign-in is unknown, expired, used, worn
+    out by wrong codes, or presented by another client: sign in again."""
+
+    code = "invalid_mfa_token"
+    default_detail = "The sign-in attempt expired; sign in again."
+
+
+class MfaRequired(InvalidGrant):
+    """The account has a second factor, so a path that cannot ask for it (the
+    password grant) refuses to sign it in."""
+
+    code = "mfa_required"
+    default_detail = "This account needs a second factor; sign in through the browser."
+
+
+class WebAuthnFailed(InvalidCredentials):
+    """A passkey registration or assertion failed verification. The detail is
+    the same for every reason; ``reason`` is for logs and the audit trail only."""
+
+    code = "webauthn_failed"
+    default_detail = "The passkey could not be verified."
+
+    def __init__(self, reason: str = "invalid") -> None:
+        super().__init__()
+        self.reason = reason
