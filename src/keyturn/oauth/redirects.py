@@ -77,14 +77,15 @@ def validate_redirect_uri(uri: str) -> str:
     if "\\" in uri:
         raise InvalidRedirectUri(f"redirect URI {shown} has a backslash")
     parts = urlsplit(uri)
-    if not parts.scheme or not parts.netloc or not uri.startswith(parts.scheme + "://"):
+    prefix = parts.scheme + "://"  # urlsplit lowers the scheme
+    if not parts.scheme or not parts.netloc or not uri.lower().startswith(prefix):
         raise InvalidRedirectUri(f"redirect URI {shown} is not absolute (scheme://host/path)")
     if "@" in parts.netloc:
         raise InvalidRedirectUri(f"redirect URI {shown} has userinfo (user@host); drop it")
     host = parts.hostname or ""
     if not host:
         raise InvalidRedirectUri(f"redirect URI {shown} has no host")
-    if parts.scheme != parts.scheme.lower() or parts.netloc != parts.netloc.lower():
+    if not uri.startswith(prefix) or parts.netloc != parts.netloc.lower():
         raise InvalidRedirectUri(f"redirect URI {shown}: write the scheme and host in lower case")
     try:
         port = parts.port
