@@ -76,21 +76,23 @@ def validate_redirect_uri(uri: str) -> str:
         raise InvalidRedirectUri(f"redirect URI {shown} has a wildcard '*'; register exact URIs")
     if "\\" in uri:
         raise InvalidRedirectUri(f"redirect URI {shown} has a backslash")
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # a bad IPv6 literal or port
+        raise InvalidRedirectUri(f"redirect URI {shown} has an invalid host or port") from None
     prefix = parts.scheme + "://"  # urlsplit lowers the scheme
     if not parts.scheme or not parts.netloc or not uri.lower().startswith(prefix):
         raise InvalidRedirectUri(f"redirect URI {shown} is not absolute (scheme://host/path)")
     if "@" in parts.netloc:
         raise InvalidRedirectUri(f"redirect URI {shown} has userinfo (user@host); drop it")
-    host = parts.hostname or ""
     if not host:
         raise InvalidRedirectUri(f"redirect URI {shown} has no host")
     if not uri.startswith(prefix) or parts.netloc != parts.netloc.lower():
         raise InvalidRedirectUri(f"redirect URI {shown}: write the scheme and host in lower case")
-    try:
-        port = parts.port
-    except ValueError:
-        raise InvalidRedirectUri(f"redirect URI {shown} has an invalid port") from None
+    if parts.netloc.endswith(":"):
+        raise InvalidRedirectUri(f"redirect URI {shown} has an invalid port")
     if port == 0:
         raise InvalidRedirectUri(f"redirect URI {shown} has an invalid port")
     if host == "localhost" or host.endswith(".localhost"):
