@@ -170,7 +170,8 @@ async def parse_authorization_request(params: Params, lookup: ClientLookup) -> A
         RedirectedAuthorizationError: redirect the error to the client.
         StoreUnavailable: the lookup cannot reach its store.
     """
-    return validate_authorization_request(params, await lookup(read_client_id(params)))
+    pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
+    return validate_authorization_request(pairs, await lookup(read_client_id(pairs)))
 
 
 def validate_authorization_request(

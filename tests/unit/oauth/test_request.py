@@ -69,7 +69,7 @@ async def test_parse_looks_the_client_up_by_client_id(client: FakeClient) -> Non
         asked.append(client_id)
         return client
 
-    request = await parse_authorization_request(good_params(), lookup)
+    request = await parse_authorization_request(iter(good_params().items()), lookup)
     assert asked == ["spa"] and request.client_id == "spa"
 
 
