@@ -192,9 +192,11 @@ class Dispatcher:
             await asyncio.wait_for(registration.handler(job), self._handler_timeout)
         except asyncio.CancelledError:
             # Stopping past the grace period: hand the job back for another instance.
-            await asyncio.shield(
-                self._store.release(job.id, owner=self.owner, now=self._clock.now())
-            )
+            # If the store is down too, the lease simply expires: same outcome, later.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    self._store.release(job.id, owner=self.owner, now=self._clock.now())
+                )
             logger.info("outbox: released job %s (kind %s) on stop", job.id, job.kind)
             raise
         except Exception as exc:
