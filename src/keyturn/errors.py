@@ -422,3 +422,33 @@ class CodeReplayed(CodeRejected):
     def __init__(self, grant: AuthorizationCode) -> None:
         super().__init__("replayed")
         self.grant = grant
+
+
+# --- outbox and mail (wave 2) -----------------------------------------------------
+
+
+class DeliveryError(KeyturnError):
+    """A side effect queued in the outbox (a mail, a back-channel logout) could not
+    be delivered. Raised by outbox handlers and mailers, never to an HTTP caller:
+    the request that queued the job has already answered. ``detail`` is short and
+    never holds a payload, a link or a credential (it is stored as the job's
+    ``last_error``)."""
+
+    code = "delivery_failed"
+    default_detail = "The delivery failed."
+
+
+class RetryableDeliveryError(DeliveryError):
+    """The delivery may succeed later (SMTP 4xx, timeout, connection refused, TLS
+    or authentication trouble): the outbox tries again after a backoff."""
+
+    code = "delivery_retryable"
+    default_detail = "The delivery failed for now; it will be retried."
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The delivery can never succeed as queued (SMTP 5xx refusing the recipient,
+    sender or content; an unreadable payload): the outbox marks the job dead."""
+
+    code = "delivery_permanent"
+    default_detail = "The delivery was refused for good."
