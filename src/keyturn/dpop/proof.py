@@ -56,6 +56,8 @@ SUPPORTED_ALGORITHMS: Final[frozenset[str]] = frozenset(
 MAX_PROOF_LENGTH: Final = 4096
 MAX_JTI_LENGTH: Final = 256
 MIN_RSA_BITS: Final = 2048
+#: base64url length of a 2048-bit modulus (256 bytes, no padding).
+_MIN_RSA_N_CHARS: Final = 342
 
 _TYPES: Final = frozenset({PROOF_TYPE, "application/" + PROOF_TYPE})
 #: ``kid`` is tolerated (and ignored): the key is the one in ``jwk``.
@@ -245,6 +247,9 @@ def _public_key(jwk: Any) -> Key:
         raise InvalidDpopProof("invalid_jwk")
     if jwk.keys() & _PRIVATE_MEMBERS:
         raise InvalidDpopProof("private_jwk")
+    modulus = jwk.get("n")
+    if jwk.get("kty") == "RSA" and isinstance(modulus, str) and len(modulus) < _MIN_RSA_N_CHARS:
+        raise InvalidDpopProof("weak_jwk")  # before joserfc warns about it on import
     try:
         key = JWKRegistry.import_key(jwk)
     except Exception:  # unknown kty, missing or malformed members, bad points
