@@ -17,6 +17,7 @@ changes how the JWS is read (``crit``, ``b64``) or names another key (``jku``,
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -185,7 +186,7 @@ def _check(
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in algorithms or alg not in _REGISTRIES:
         raise InvalidDpopProof("alg")
-    key = _public_key(header.get("jwk"))
+    key, jkt = _public_key(header.get("jwk"))
 
     # --- the signature, by joserfc with the header's key and only its alg ----------
     try:
@@ -209,11 +210,11 @@ def _check(
     if htm != method:
         raise InvalidDpopProof("htm")
     try:
-        htu = normalize_uri(_string(claims, "htu"), allow_query=False)
+        htu = _normalize(_string(claims, "htu"), allow_query=False)
     except ValueError:
         raise InvalidDpopProof("invalid_claim:htu") from None
     try:
-        target = normalize_uri(url, allow_query=True)
+        target = _normalize(url, allow_query=True)
     except ValueError:
         raise InvalidDpopProof("request_url") from None
     if htu != target:
@@ -233,14 +234,14 @@ def _check(
     if nonce is not None and not isinstance(nonce, str):
         raise InvalidDpopProof("invalid_claim:nonce")
 
-    jkt = key.thumbprint()
     if expected_jkt is not None and not hmac.compare_digest(jkt.encode(), expected_jkt.encode()):
         raise InvalidDpopProof("jkt_mismatch")
     return VerifiedProof(jkt=jkt, jti=jti, iat=float(iat), htm=htm, htu=htu, nonce=nonce)
 
 
-def _public_key(jwk: Any) -> Key:
-    """joserfc's key for the header's ``jwk``: present, public, RSA >= 2048 bits."""
+def _public_key(jwk: Any) -> tuple[Key, str]:
+    """joserfc's key for the header's ``jwk`` (present, public, RSA >= 2048 bits) and
+    its RFC 7638 thumbprint."""
     if jwk is None:
         raise InvalidDpopProof("missing_jwk")
     if not isinstance(jwk, dict):
@@ -251,14 +252,30 @@ def _public_key(jwk: Any) -> Key:
     if jwk.get("kty") == "RSA" and isinstance(modulus, str) and len(modulus) < _MIN_RSA_N_CHARS:
         raise InvalidDpopProof("weak_jwk")  # before joserfc warns about it on import
     try:
-        key = JWKRegistry.import_key(jwk)
+        return _import_key(json.dumps(jwk, sort_keys=True, separators=(",", ":")))
+    except InvalidDpopProof:
+        raise
     except Exception:  # unknown kty, missing or malformed members, bad points
         raise InvalidDpopProof("invalid_jwk") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _import_key(canonical_jwk: str) -> tuple[Key, str]:
+    """Import a public JWK (given as canonical JSON, every member in the cache key)
+    and compute its thumbprint. Cached: a client signs many proofs with one key, and
+    the import (point or modulus checks) and thumbprint cost as much as the
+    signature check. Failures raise and so are never cached."""
+    key = JWKRegistry.import_key(json.loads(canonical_jwk))
     if key.is_private:
         raise InvalidDpopProof("private_jwk")
     if isinstance(key, RSAKey) and key.raw_value.key_size < MIN_RSA_BITS:
         raise InvalidDpopProof("weak_jwk")
-    return key
+    return key, key.thumbprint()
+
+
+#: The normal form of ``htu`` claims and request URLs: a pure function of few distinct
+#: inputs per deployment, so a bounded cache skips most of the work.
+_normalize: Final = functools.lru_cache(maxsize=2048)(normalize_uri)
 
 
 def _string(claims: dict[str, Any], name: str) -> str:
