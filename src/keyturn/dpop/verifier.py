@@ -56,6 +56,7 @@ class DpopVerifier:
 
     __slots__ = (
         "_algorithms",
+        "_allowed",
         "_cache",
         "_clock",
         "_clock_skew",
@@ -89,6 +90,7 @@ class DpopVerifier:
         self._clock_skew = float(clock_skew)
         self._nonces = nonces
         self._algorithms = allowed
+        self._allowed = frozenset(allowed)
         self._max_length = max_proof_length
         # A proof is accepted from iat - clock_skew until iat + max_age, so its entry
         # must outlive the latest accepted iat (now + skew) by max_age.
@@ -149,7 +151,7 @@ class DpopVerifier:
             now=self._clock.now(),
             max_age=self._max_age,
             clock_skew=self._clock_skew,
-            algorithms=frozenset(self._algorithms),
+            algorithms=self._allowed,
             access_token=access_token,
             expected_jkt=expected_jkt,
             max_length=self._max_length,
