@@ -220,8 +220,10 @@ def _check(
     if htu != target:
         raise InvalidDpopProof("htu")
     iat = claims.get("iat")
-    if not isinstance(iat, int | float) or isinstance(iat, bool) or not math.isfinite(iat):
+    if not isinstance(iat, int | float) or isinstance(iat, bool):
         raise InvalidDpopProof("missing_claim:iat" if iat is None else "invalid_claim:iat")
+    if isinstance(iat, float) and not math.isfinite(iat):  # 1e999 parses as inf
+        raise InvalidDpopProof("invalid_claim:iat")
     if iat > now + clock_skew:
         raise InvalidDpopProof("iat_in_future")
     if iat < now - max_age:

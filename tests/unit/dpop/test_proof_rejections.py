@@ -275,12 +275,18 @@ async def test_iat_in_the_future_is_refused(
 
 @pytest.mark.parametrize(
     ("iat", "reason"),
-    [(DROP, "missing_claim:iat"), ("1800000000", "invalid_claim:iat"), (True, "invalid_claim:iat")],
+    [
+        (DROP, "missing_claim:iat"),
+        ("1800000000", "invalid_claim:iat"),
+        (True, "invalid_claim:iat"),
+        (float("inf"), "invalid_claim:iat"),
+        (10**400, "iat_in_future"),
+    ],
 )
 async def test_missing_or_mistyped_iat_is_refused(
     iat: object, reason: str, es256: Client, verifier: DpopVerifier
 ) -> None:
-    """iat must be a JSON number."""
+    """iat must be a finite JSON number."""
     assert await refused(verifier, es256.proof(claims={"iat": iat})) == reason
 
 
