@@ -452,3 +452,41 @@ class PermanentDeliveryError(DeliveryError):
 
     code = "delivery_permanent"
     default_detail = "The delivery was refused for good."
+
+
+# --- dpop (wave 2) ---
+
+
+class InvalidDpopProof(NotAuthenticated):
+    """A DPoP proof (RFC 9449) is missing where one is needed, or is not acceptable.
+
+    Like :class:`InvalidToken`, the detail is the same for every reason; the reason
+    (``typ``, ``signature``, ``htu``, ``replayed``, ...) is only in ``reason``, for logs.
+    401 with ``WWW-Authenticate: DPoP error="invalid_dpop_proof"`` at a resource,
+    400 ``{"error": "invalid_dpop_proof"}`` at the token endpoint (RFC 9449 section 5).
+    """
+
+    code = "invalid_dpop_proof"
+    default_detail = "The DPoP proof is invalid."
+
+    def __init__(self, reason: str = "invalid") -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class UseDpopNonce(NotAuthenticated):
+    """The server demands its own nonce in DPoP proofs (RFC 9449 sections 8 and 9) and
+    the proof carried none, or a stale or unknown one. ``nonce`` is the fresh value to
+    send in the ``DPoP-Nonce`` response header (not a secret: every client sees it).
+
+    A sibling of :class:`InvalidDpopProof`, not a subclass, so that code catching one
+    never answers the other's way.
+    """
+
+    code = "use_dpop_nonce"
+    default_detail = "A DPoP nonce from this server is required; retry with the new one."
+
+    def __init__(self, nonce: str, reason: str = "nonce_missing") -> None:
+        super().__init__()
+        self.nonce = nonce
+        self.reason = reason
