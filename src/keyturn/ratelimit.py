@@ -32,9 +32,9 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
 from keyturn.clock import Clock, SystemClock
+from keyturn.emails import email_lookup_key
 from keyturn.errors import StoreUnavailable, TooManyAttempts
 from keyturn.settings import Settings
-from keyturn.stores.base import normalize_email_key
 
 __all__ = ["LoginThrottle", "client_address", "throttle_key", "trusted_peer"]
 
@@ -43,12 +43,14 @@ _IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def throttle_key(email: str) -> str:
-    """The throttle identity of an account: the case-folded e-mail address as typed.
+    """The throttle identity of an account: the key the account lookup uses
+    (:func:`keyturn.emails.email_lookup_key`), so every spelling that finds one
+    account shares one count (#10 item 1).
 
     Whatever was typed counts, whether or not such an account exists, so the
     throttle reveals nothing about which accounts exist.
     """
-    return normalize_email_key(email)
+    return email_lookup_key(email)
 
 
 def _digest(value: str) -> str:

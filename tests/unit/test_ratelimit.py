@@ -97,6 +97,33 @@ async def test_the_account_key_is_case_insensitive(throttle: LoginThrottle) -> N
         await throttle.check(ALICE, CLIENT)
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "alice@e\uff58ample.org",
+        "alice@example\u3002org",
+        " ALICE@EXAMPLE.ORG ",
+        "alice@xn--exmple-cua.org",
+    ],
+)
+def test_the_account_key_is_the_account_lookup_key(spelling: str) -> None:
+    """#10 item 1: every spelling that finds an account keys the throttle as that
+    account's stored email_key (full-width letters, the ideographic dot, punycode)."""
+    from keyturn.emails import normalize_email
+    from keyturn.stores.base import User
+
+    canonical = "alice@exämple.org" if "xn--" in spelling else "alice@example.org"
+    user = User(id="u", email=normalize_email(canonical), password_hash="x", created_at=0.0)
+    assert throttle_key(spelling) == user.email_key
+
+
+def test_an_address_that_does_not_validate_still_gets_a_key() -> None:
+    """#10 item 1: text that is no valid address falls back to its case-folded form,
+    so it is still counted (and never raises)."""
+    assert throttle_key(" Not An Address ") == "not an address"
+    assert throttle_key("a@b") == "a@b"
+
+
 async def test_client_limit_spans_many_accounts(throttle: LoginThrottle) -> None:
     """100 failures on 100 different accounts from one address lock that address."""
     for number in range(100):
