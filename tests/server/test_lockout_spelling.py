@@ -1,8 +1,9 @@
 """The per-account lockout holds however the address is spelled (#10 item 1).
 
 email-validator maps full-width letters and the ideographic full stop to ASCII,
-so ``alice@e\\uff58ample.com`` (a full-width x) finds the account ``alice@example.com``; the sign-in
-throttle must count it as the same account on every sign-in path.
+so ``alice@e`` + U+FF58 (a full-width x) + ``ample.com`` finds the account
+``alice@example.com``; the sign-in throttle must count it as the same account
+on every sign-in path.
 """
 
 from __future__ import annotations
