@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from keyturn.clock import Clock
 from keyturn.emails import normalize_email
-from keyturn.errors import InvalidCredentials, InvalidEmail, UserNotFound
+from keyturn.errors import EmailTaken, InvalidCredentials, InvalidEmail, UserNotFound
 from keyturn.fanout import Change, FanOut
 from keyturn.legacy_hashes import hash_format
 from keyturn.passwords import PasswordHasher, PasswordPolicy
@@ -53,7 +53,9 @@ class Accounts:
         self.fanout = fanout
 
     async def register(self, email: str, password: str, *, roles: Sequence[str] = ()) -> User:
-        """Create an account; the e-mail and the password are checked before hashing.
+        """Create an account; the e-mail, the password and whether the address is
+        taken are all checked before hashing, so a duplicate costs no argon2 work
+        (#10 item 3). The store's unique key stays the final guard against a race.
 
         Raises:
             InvalidEmail: the address is not valid.
@@ -62,6 +64,8 @@ class Accounts:
         """
         normalized = normalize_email(email)
         self.policy.check(password)
+        if await self.users.get_by_email(normalized) is not None:
+            raise EmailTaken()
         user = User(
             id=str(uuid.uuid4()),
             email=normalized,

@@ -24,6 +24,7 @@ from keyturn.keyring_manager import KeyManager
 from keyturn.passwords import PasswordHasher, PasswordPolicy
 from keyturn.ratelimit import LoginThrottle
 from keyturn.refresh import RefreshFamilies
+from keyturn.register_throttle import RegistrationThrottle
 from keyturn.revocation import RevocationList
 from keyturn.sessions import SessionManager
 from keyturn.settings import Settings
@@ -72,6 +73,7 @@ class Keyturn:
         self._accounts: Accounts | None = None
         self._audit: AuditLog | None = None
         self._throttle: LoginThrottle | None = None
+        self._register_throttle: RegistrationThrottle | None = None
         self._sessions: SessionManager | None = None
         self._auth: AuthService | None = None
         self._key_encryptor = key_encryptor
@@ -170,6 +172,15 @@ class Keyturn:
             self._throttle = self._make_throttle()
         return self._throttle
 
+    @property
+    def register_throttle(self) -> RegistrationThrottle:
+        """The registration throttle, counting in the sign-in throttle's storage."""
+        if self._register_throttle is None:
+            login = self.throttle
+            throttle = RegistrationThrottle(login.storage, self.settings, login.clock)
+            self._register_throttle = throttle
+        return self._register_throttle
+
     def _make_throttle(self) -> LoginThrottle:
         if self._throttle_storage is not None:
             return LoginThrottle(self._throttle_storage, self.settings)
@@ -216,6 +227,7 @@ class Keyturn:
                 self.settings,
                 clock=self.clock,
                 tokens=self.refresh_families,
+                register_throttle=self.register_throttle,
             )
         return self._auth
 
