@@ -10,7 +10,8 @@ passes.
 It counts in the same ``limits`` storage as the sign-in throttle
 (:class:`~keyturn.ratelimit.LoginThrottle`), under its own namespaces, so the
 counts are shared by every worker and host the same way. Client addresses are
-SHA-256 hashed before they become part of a key.
+SHA-256 hashed before they become part of a key; IPv6 clients are counted by
+their ``throttle_ipv6_prefix`` network (:func:`~keyturn.ratelimit.client_bucket`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from limits.errors import StorageError
 
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import StoreUnavailable, TooManyAttempts
-from keyturn.ratelimit import _digest
+from keyturn.ratelimit import _digest, client_bucket
 from keyturn.settings import Settings
 
 __all__ = ["RegistrationThrottle"]
@@ -47,6 +48,7 @@ class RegistrationThrottle:
         self.storage = storage
         self.clock: Clock = clock or getattr(storage, "clock", None) or SystemClock()
         self._limiter = FixedWindowRateLimiter(storage)
+        self._ipv6_prefix = settings.throttle_ipv6_prefix
         window = settings.register_window
         self._client_limit = RateLimitItemPerSecond(
             settings.register_max_per_client, window, namespace="keyturn-register-client"
@@ -66,7 +68,7 @@ class RegistrationThrottle:
                 ``retry_after`` is the seconds until that window passes.
             StoreUnavailable: the throttle store cannot be reached (we fail closed).
         """
-        client_id = _digest(client)
+        client_id = _digest(client_bucket(client, self._ipv6_prefix))
         try:
             if not await self._limiter.test(self._client_limit, client_id):
                 raise TooManyAttempts(await self._retry_after(self._client_limit, client_id))
