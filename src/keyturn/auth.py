@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from keyturn.accounts import Accounts
-from keyturn.audit import AuditLog, email_fingerprint
+from keyturn.audit import AuditLog
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import Forbidden, InvalidCredentials, StoreUnavailable, TooManyAttempts
 from keyturn.ratelimit import LoginThrottle, throttle_key
@@ -158,7 +158,7 @@ class AuthService:
             self.audit.record(
                 "sign_in",
                 outcome="throttled",
-                email_hash=email_fingerprint(email),
+                email_hash=self.audit.email_hash(email),
                 ip=ip,
                 user_agent=user_agent,
                 retry_after=exc.retry_after,
@@ -175,7 +175,7 @@ class AuthService:
             self.audit.record(
                 "sign_in",
                 outcome="failed",
-                email_hash=email_fingerprint(email),
+                email_hash=self.audit.email_hash(email),
                 ip=ip,
                 user_agent=user_agent,
                 reason="invalid_credentials",

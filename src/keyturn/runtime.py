@@ -14,7 +14,7 @@ from limits.aio.storage import MemoryStorage as LimitsMemoryStorage
 from limits.aio.storage import Storage as LimitsStorage
 
 from keyturn.accounts import Accounts
-from keyturn.audit import AuditLog
+from keyturn.audit import EMAIL_HASH_KEY_PURPOSE, AuditLog
 from keyturn.auth import AuthService
 from keyturn.clients import Clients
 from keyturn.clock import Clock, SystemClock
@@ -239,6 +239,7 @@ class Keyturn:
             return
         encryptor = self._key_encryptor or self._resolve_kek().encryptor
         self._key_encryptor = encryptor  # also seals kept refresh responses
+        self.audit.use_email_key(encryptor.derive_key(EMAIL_HASH_KEY_PURPOSE))
         manager = KeyManager(
             self.storage.keys, encryptor, self.settings, self.clock, fanout=self.fanout
         )
