@@ -18,6 +18,7 @@ from keyturn.audit import EMAIL_HASH_KEY_PURPOSE, AuditLog
 from keyturn.auth import AuthService
 from keyturn.clients import Clients
 from keyturn.clock import Clock, SystemClock
+from keyturn.errors import StoreUnavailable
 from keyturn.fanout import ChangeBus, FanOut
 from keyturn.key_encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
 from keyturn.keyring_manager import KeyManager
@@ -101,6 +102,11 @@ class Keyturn:
         await self._start_fanout()
         await self._load_keys()
         await self._start_revocations()
+        # Before the first sign-in, so no failure is ever faster than the
+        # slowest one (#10 item 6); if the store is down now, the first
+        # sign-in calibrates instead.
+        with contextlib.suppress(StoreUnavailable):
+            await self.accounts.calibrate_failure_floor()
         self._started = True
 
     async def close(self) -> None:
