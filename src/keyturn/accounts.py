@@ -3,20 +3,29 @@
 Framework-free: the web layer and the CLI both call this. Sign-in never reveals
 whether an account exists: an unknown address, a wrong password and a disabled
 account all raise the same :class:`~keyturn.errors.InvalidCredentials` after the
-same argon2 work.
+same time. Each costs one verification (an unknown address a dummy argon2 one),
+and then every failure is padded with a sleep up to the hasher's *failure floor*
+(:attr:`~keyturn.passwords.PasswordHasher.failure_floor`): the slowest
+verification keyturn may have to do, measured at start-up against the slowest
+imported hash in the store (:meth:`Accounts.calibrate_failure_floor`) and raised
+whenever a slower one is seen. Without it a wrong password for an imported
+bcrypt-12 account (about 340 ms) would stand out from an unknown address (one
+argon2 check, about 55 ms) (#10 item 6).
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import dataclasses
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from keyturn.clock import Clock
 from keyturn.emails import normalize_email
-from keyturn.errors import InvalidCredentials, InvalidEmail, UserNotFound
+from keyturn.errors import EmailTaken, InvalidCredentials, InvalidEmail, UserNotFound
 from keyturn.fanout.changes import Change
 from keyturn.fanout.instance import FanOut
 from keyturn.legacy_hashes import hash_format
@@ -36,6 +45,10 @@ class Accounts:
         clock: supplies ``created_at``.
         fanout: where a disabled, enabled or re-passworded account is published,
             so every instance drops its cached copies (:mod:`keyturn.fanout.instance`).
+        timer: a monotonic clock in seconds, to measure how long a failed
+            sign-in took (tests inject one).
+        sleep: how a failed sign-in waits out the rest of the failure floor
+            (tests inject one that records the delay).
     """
 
     def __init__(
@@ -46,15 +59,41 @@ class Accounts:
         clock: Clock,
         *,
         fanout: FanOut | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.users = users
         self.hasher = hasher
         self.policy = policy
         self.clock = clock
         self.fanout = fanout
+        self._timer = timer
+        self._sleep = sleep
+        self._calibrated = False
+        self._calibrating = asyncio.Lock()
+
+    async def calibrate_failure_floor(self) -> float:
+        """Set the failure floor from the slowest verification a failed sign-in
+        may cost: a dummy argon2 check and a wrong password against the slowest
+        imported hash of each format still in the store. Runs once (later calls
+        return the current floor); the first sign-in runs it if nobody did.
+
+        Returns:
+            The failure floor, in seconds.
+
+        Raises:
+            StoreUnavailable: the user store is unreachable.
+        """
+        async with self._calibrating:
+            if not self._calibrated:
+                await self.hasher.calibrate(await self.users.slowest_legacy_hashes())
+                self._calibrated = True
+        return self.hasher.failure_floor
 
     async def register(self, email: str, password: str, *, roles: Sequence[str] = ()) -> User:
-        """Create an account; the e-mail and the password are checked before hashing.
+        """Create an account; the e-mail, the password and whether the address is
+        taken are all checked before hashing, so a duplicate costs no argon2 work
+        (#10 item 3). The store's unique key stays the final guard against a race.
 
         Raises:
             InvalidEmail: the address is not valid.
@@ -63,6 +102,8 @@ class Accounts:
         """
         normalized = normalize_email(email)
         self.policy.check(password)
+        if await self.users.get_by_email(normalized) is not None:
+            raise EmailTaken()
         user = User(
             id=str(uuid.uuid4()),
             email=normalized,
@@ -104,14 +145,17 @@ class Accounts:
         """The account for this e-mail and password, upgrading its hash if outdated.
 
         Unknown address, wrong password and disabled account are indistinguishable,
-        by exception and by time: each costs one argon2 verification (an imported
-        account not signed in since costs its bcrypt or PBKDF2 check instead). Input that
-        cannot belong to any account (invalid address syntax, a password over the
-        policy's maximum length) is refused without hashing; that reveals nothing
-        about accounts and keeps megabyte passwords away from argon2.
+        by exception and by time: each costs one verification (argon2, a dummy one
+        for an unknown address, or an imported account's bcrypt or PBKDF2 check),
+        and the failure is then padded up to the failure floor (see the module
+        doc), so all take as long as the slowest. Input that cannot belong to any
+        account (invalid address syntax, a password over the policy's maximum
+        length) is refused at once without hashing; that reveals nothing about
+        accounts and keeps megabyte passwords away from argon2.
 
         Raises:
             InvalidCredentials: no such account, wrong password, or account disabled.
+            StoreUnavailable: the user store is unreachable.
         """
         if self.policy.is_too_long(password):
             raise InvalidCredentials()
@@ -119,17 +163,30 @@ class Accounts:
             normalized = normalize_email(email)
         except InvalidEmail:
             raise InvalidCredentials() from None
-        user = await self.users.get_by_email(normalized)
-        if user is None:
-            await self.hasher.verify_dummy(password)
-        await self.hasher.verify(user.password_hash, password)
-        if user.disabled:
-            raise InvalidCredentials()
+        if not self._calibrated:
+            await self.calibrate_failure_floor()
+        started = self._timer()
+        try:
+            user = await self.users.get_by_email(normalized)
+            if user is None:
+                await self.hasher.verify_dummy(password)
+            await self.hasher.verify(user.password_hash, password)
+            if user.disabled:
+                raise InvalidCredentials()
+        except InvalidCredentials:
+            await self._pad_failure(started)
+            raise
         if self.hasher.needs_rehash(user.password_hash):
             new_hash = await self.hasher.hash(password)
             await self.users.set_password_hash(user.id, new_hash)
             user = dataclasses.replace(user, password_hash=new_hash)
         return user
+
+    async def _pad_failure(self, started: float) -> None:
+        """Sleep until the failed sign-in begun at ``started`` has taken the floor."""
+        remaining = self.hasher.failure_floor - (self._timer() - started)
+        if remaining > 0:
+            await self._sleep(remaining)
 
     async def change_password(self, user_id: str, current_password: str, new_password: str) -> User:
         """Replace a password after re-checking the current one.

@@ -18,32 +18,47 @@ line is JSON with ``ensure_ascii`` (so Unicode line separators are escaped too).
 One event is always exactly one line.
 
 E-mail addresses: events about a known account carry the account's stored
-address. A *failed* sign-in logs ``email_hash`` (the first 16 hex digits of the
-SHA-256 of the case-folded address as typed) instead of the typed text: people
+address. A *failed* sign-in logs ``email_hash`` instead of the typed text: people
 type passwords into the e-mail field, and the typed text of a failed attempt is
-untrusted input. The hash still lets an operator find every failure for an
-address they know (:func:`email_fingerprint`).
+untrusted input. ``email_hash`` is the first 16 hex digits of an HMAC-SHA256,
+keyed per installation, of the address's lookup key
+(:func:`keyturn.emails.email_lookup_key`, so every spelling of one address
+gets one hash). A keyed hash, not a bare SHA-256, so that whoever reads the log
+cannot test guesses (of addresses, or of a password typed into the e-mail field)
+against it offline (#10 item 10e). An operator still finds every failure for an
+address they know with :meth:`AuditLog.email_hash` on the same installation.
+
+The key is derived (HKDF-SHA256) from the installation's key-encryption key
+(:meth:`keyturn.keys.encryption.KeyEncryptor.derive_key`): ``--key-encryption-key``
+when set, else the ``.kek`` file beside a SQLite database, so no new secret is
+kept anywhere. Until :class:`~keyturn.runtime.Keyturn` has resolved that key (and
+for an in-memory database, whose key-encryption key lives as long as the
+process), the key is random per process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
 import re
+import secrets
 import threading
 from pathlib import Path
 from typing import Any, Final
 
 from keyturn.clock import Clock, to_datetime
+from keyturn.emails import email_lookup_key
 from keyturn.settings import Settings
-from keyturn.stores.base import normalize_email_key
 
-__all__ = ["AUDIT_LOGGER", "EVENTS", "AuditLog", "email_fingerprint"]
+__all__ = ["AUDIT_LOGGER", "EMAIL_HASH_KEY_PURPOSE", "EVENTS", "AuditLog", "email_fingerprint"]
 
 AUDIT_LOGGER: Final = "keyturn.audit"
+#: What the ``email_hash`` key is derived for from the key-encryption key.
+EMAIL_HASH_KEY_PURPOSE: Final = "audit email_hash v1"
 
 #: The events keyturn records (others may be added by later features).
 EVENTS: Final = frozenset(
@@ -72,10 +87,12 @@ _MAX_STRING = 512
 _MAX_ITEMS = 50
 
 
-def email_fingerprint(email: str) -> str:
-    """A short, stable pseudonym of an address for logs (16 hex digits of SHA-256)."""
-    key = normalize_email_key(email).encode("utf-8", "surrogatepass")
-    return hashlib.sha256(key).hexdigest()[:16]
+def email_fingerprint(email: str, key: bytes) -> str:
+    """A short pseudonym of an address for logs: 16 hex digits of the HMAC-SHA256
+    under ``key`` of its lookup key, so the same for every spelling of one address
+    and for one key, and useless to anyone without the key."""
+    message = email_lookup_key(email).encode("utf-8", "surrogatepass")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:16]
 
 
 def _clean_string(value: str) -> str:
@@ -159,8 +176,27 @@ class AuditLog:
         if self.logger.level == logging.NOTSET:
             self.logger.setLevel(logging.INFO)
         self._file: str | None = None
+        self._email_key = secrets.token_bytes(32)
         if settings.audit_log_file is not None:
             self._file = _acquire_file_handler(settings.audit_log_file)
+
+    def __repr__(self) -> str:
+        return f"AuditLog(file={self._file!r})"
+
+    def use_email_key(self, key: bytes) -> None:
+        """Key ``email_hash`` with ``key`` (the installation's, see the module doc)
+        from now on.
+
+        Raises:
+            ValueError: ``key`` is shorter than 32 bytes.
+        """
+        if len(key) < 32:
+            raise ValueError("the email_hash key must be at least 32 bytes")
+        self._email_key = key
+
+    def email_hash(self, email: str) -> str:
+        """The ``email_hash`` this log writes for ``email`` (see the module doc)."""
+        return email_fingerprint(email, self._email_key)
 
     def record(
         self,

@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from keyturn.accounts import Accounts
-from keyturn.audit import AuditLog, email_fingerprint
+from keyturn.audit import AuditLog
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import Forbidden, InvalidCredentials, StoreUnavailable, TooManyAttempts
 from keyturn.ratelimit import LoginThrottle, throttle_key
+from keyturn.register_throttle import RegistrationThrottle
 from keyturn.sessions.manager import IssuedSession, SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import User
@@ -51,6 +52,8 @@ class AuthService:
             the system clock and should be the one ``sessions`` uses.
         tokens: when given, sign-out everywhere, password change and disabling
             also end the user's refresh families and access tokens.
+        register_throttle: when given, counts every registration attempt per
+            client address and in all (#10 item 3).
     """
 
     def __init__(
@@ -63,8 +66,10 @@ class AuthService:
         *,
         clock: Clock | None = None,
         tokens: UserTokens | None = None,
+        register_throttle: RegistrationThrottle | None = None,
     ) -> None:
         self.tokens = tokens
+        self.register_throttle = register_throttle
         self.accounts = accounts
         self.sessions = sessions
         self.throttle = throttle
@@ -153,7 +158,7 @@ class AuthService:
             self.audit.record(
                 "sign_in",
                 outcome="throttled",
-                email_hash=email_fingerprint(email),
+                email_hash=self.audit.email_hash(email),
                 ip=ip,
                 user_agent=user_agent,
                 retry_after=exc.retry_after,
@@ -170,7 +175,7 @@ class AuthService:
             self.audit.record(
                 "sign_in",
                 outcome="failed",
-                email_hash=email_fingerprint(email),
+                email_hash=self.audit.email_hash(email),
                 ip=ip,
                 user_agent=user_agent,
                 reason="invalid_credentials",
@@ -180,15 +185,32 @@ class AuthService:
         await self.throttle.record_success(key)
         return user
 
-    async def register(self, email: str, password: str) -> User:
-        """Create an account when registration is open.
+    async def register(
+        self, email: str, password: str, *, ip: str = UNKNOWN_CLIENT, user_agent: str | None = None
+    ) -> User:
+        """Create an account when registration is open, under the registration
+        throttle (every attempt counts, whatever it answers, before any hashing).
 
         Raises:
             Forbidden: registration is closed (``--no-allow-registration``).
+            TooManyAttempts: too many recent registrations from this client or in all.
             InvalidEmail, WeakPassword, EmailTaken: see :meth:`Accounts.register`.
+            StoreUnavailable: a store the registration needs is unreachable.
         """
         if not self.settings.allow_registration:
             raise Forbidden("Registration is closed.")
+        if self.register_throttle is not None:
+            try:
+                await self.register_throttle.hit(ip)
+            except TooManyAttempts as exc:
+                self.audit.record(
+                    "registered",
+                    outcome="throttled",
+                    ip=ip,
+                    user_agent=user_agent,
+                    retry_after=exc.retry_after,
+                )
+                raise
         user = await self.accounts.register(email, password)
         self.audit.record("registered", user_id=user.id, email=user.email)
         return user

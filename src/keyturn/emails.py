@@ -4,6 +4,11 @@ Syntax only: no DNS lookups (``check_deliverability=False``), so registration an
 sign-in never wait on the network. The normal form keeps the local part as typed
 (NFC-normalised) and lower-cases the domain; uniqueness is decided separately and
 case-insensitively by :func:`keyturn.stores.base.normalize_email_key`.
+
+:func:`email_lookup_key` is the one identity of "the account this text names",
+shared by the account lookup and the sign-in throttle: if they disagreed, every
+spelling that email-validator maps to one address (full-width letters, ``。``
+as the dot, punycode) would get its own count of guesses (#10 item 1).
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import unicodedata
 from email_validator import EmailNotValidError, validate_email
 
 from keyturn.errors import InvalidEmail
+from keyturn.stores.base import normalize_email_key
 
-__all__ = ["MAX_EMAIL_LENGTH", "normalize_email"]
+__all__ = ["MAX_EMAIL_LENGTH", "email_lookup_key", "normalize_email"]
 
 #: RFC 3696 errata: 64 octets of local part, "@", 255 of domain.
 MAX_EMAIL_LENGTH = 320
@@ -39,3 +45,18 @@ def normalize_email(raw: str) -> str:
     except EmailNotValidError as exc:
         raise InvalidEmail(f"The e-mail address is not valid: {exc}") from None
     return validated.normalized
+
+
+def email_lookup_key(raw: str) -> str:
+    """The key an account is found by for this typed address: the stored form's
+    :func:`~keyturn.stores.base.normalize_email_key` of :func:`normalize_email`.
+
+    Every spelling of one address (``Alice@EXAMPLE.com``, full-width letters,
+    ``。`` as the dot, the punycode domain) yields the same key, the ``email_key``
+    of the account it finds. Text that does not validate names no account; it
+    falls back to its case-folded form, so it is still counted by the throttle.
+    """
+    try:
+        return normalize_email_key(normalize_email(raw))
+    except InvalidEmail:
+        return normalize_email_key(raw)

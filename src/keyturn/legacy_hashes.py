@@ -50,6 +50,7 @@ __all__ = [
     "UnsupportedHash",
     "default_legacy_schemes",
     "hash_format",
+    "legacy_cost",
 ]
 
 #: bcrypt ignores every byte after the 72nd; keyturn refuses such passwords instead.
@@ -216,3 +217,22 @@ def hash_format(stored_hash: str) -> str:
     if len(prefix) == 2 and prefix[0] and prefix[0].isidentifier() and len(prefix[0]) <= 20:
         raise UnsupportedHash(f"unsupported hash format {prefix[0]!r}; expected {known}")
     raise UnsupportedHash(f"unrecognised hash format; expected {known}")
+
+
+def legacy_cost(stored_hash: str) -> tuple[str, int] | None:
+    """``(format, cost)`` of an imported hash: ``("bcrypt", 12)`` (its cost),
+    ``("pbkdf2_sha256", 1_200_000)`` (its iterations); None for argon2, or for
+    anything keyturn could not verify. Stores use it to find the slowest
+    imported hashes (:meth:`~keyturn.stores.base.UserStore.slowest_legacy_hashes`)."""
+    bcrypt_scheme, django_scheme = default_legacy_schemes()
+    try:
+        if bcrypt_scheme.identifies(stored_hash):
+            bcrypt_scheme.parse(stored_hash)
+            match = _BCRYPT.fullmatch(stored_hash)
+            return ("bcrypt", int(match.group(2))) if match else None
+        if django_scheme.identifies(stored_hash):
+            digest, iterations, _, _ = django_scheme.parse(stored_hash)
+            return (f"pbkdf2_{digest}", iterations)
+    except UnsupportedHash:
+        return None
+    return None

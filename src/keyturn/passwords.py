@@ -23,6 +23,7 @@ import os
 import secrets
 import sys
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,13 @@ HASH_THREAD_NICENESS = 10
 
 #: PHC prefix of the only scheme keyturn writes.
 _ARGON2ID_PREFIX = "$argon2id$"
+
+#: Headroom of the failure floor over the slowest verification seen, so that the
+#: slowest one too ends inside the floor (the lookup and the thread hand-off
+#: come on top of the hash itself).
+FAILURE_FLOOR_MARGIN = 1.2
+#: The failure floor never grows past this, however slow one verification was.
+MAX_FAILURE_FLOOR = 10.0
 
 
 def _lower_thread_priority() -> None:
@@ -167,6 +175,10 @@ class PasswordHasher:
             initializer=_lower_thread_priority,
         )
         self._dummy_hash: str | None = None
+        #: The longest one verification took in a worker thread (seconds):
+        #: argon2, dummy or imported. Raised by every verification and by
+        #: :meth:`calibrate`; see :attr:`failure_floor`.
+        self.slowest_verification = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PasswordHasher:
@@ -216,6 +228,54 @@ class PasswordHasher:
         except InvalidHashError:
             return True
 
+    # --- the failure floor (#10 item 6) ---------------------------------------------
+
+    @property
+    def failure_floor(self) -> float:
+        """How long a failed sign-in should take at least, in seconds: the slowest
+        verification this hasher has done or been calibrated with, plus headroom
+        (:data:`FAILURE_FLOOR_MARGIN`), at most :data:`MAX_FAILURE_FLOOR`.
+
+        :class:`~keyturn.accounts.Accounts` pads every failed sign-in up to it,
+        so an unknown address, a wrong argon2 password and a wrong password for
+        an imported bcrypt account all take the same time.
+        """
+        return min(MAX_FAILURE_FLOOR, self.slowest_verification * FAILURE_FLOOR_MARGIN)
+
+    async def calibrate(self, stored_hashes: Sequence[str] = ()) -> float:
+        """Time the work a failed sign-in may cost, to set :attr:`failure_floor`
+        before the first sign-in: one dummy argon2 verification, and a random
+        password against each of ``stored_hashes`` (the slowest imported hashes,
+        :meth:`~keyturn.stores.base.UserStore.slowest_legacy_hashes`).
+
+        Returns:
+            The failure floor afterwards, in seconds.
+        """
+        probe = secrets.token_urlsafe(24)
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._run(
+                self._timed, self._argon2.hash, secrets.token_bytes(32)
+            )
+        await self._run(self._timed, self._verify_dummy_sync, self._dummy_hash, probe)
+        for stored_hash in stored_hashes:
+            for scheme in self._legacy:
+                if scheme.identifies(stored_hash):
+                    with contextlib.suppress(InvalidCredentials):
+                        await self._run(self._timed, scheme.verify, stored_hash, probe)
+                    break
+        return self.failure_floor
+
+    def _timed(self, func: Callable[..., _T], *args: object) -> _T:
+        """Run ``func`` (in a worker thread) and raise ``slowest_verification``
+        to its duration: only the hash work counts, not the wait for a thread."""
+        started = time.perf_counter()
+        try:
+            return func(*args)
+        finally:
+            elapsed = time.perf_counter() - started
+            if elapsed > self.slowest_verification:
+                self.slowest_verification = elapsed
+
     # --- verification ------------------------------------------------------------
 
     async def verify(self, stored_hash: str, password: str) -> None:
@@ -229,11 +289,11 @@ class PasswordHasher:
                 or in a format no configured scheme understands.
         """
         if stored_hash.startswith("$argon2"):
-            await self._run(self._verify_argon2, stored_hash, password)
+            await self._run(self._timed, self._verify_argon2, stored_hash, password)
             return
         for scheme in self._legacy:
             if scheme.identifies(stored_hash):
-                await self._run(scheme.verify, stored_hash, password)
+                await self._run(self._timed, scheme.verify, stored_hash, password)
                 return
         raise InvalidCredentials()
 
@@ -255,9 +315,11 @@ class PasswordHasher:
             InvalidCredentials: always.
         """
         if self._dummy_hash is None:
-            self._dummy_hash = await self._run(self._argon2.hash, secrets.token_bytes(32))
+            self._dummy_hash = await self._run(
+                self._timed, self._argon2.hash, secrets.token_bytes(32)
+            )
         else:
-            await self._run(self._verify_dummy_sync, self._dummy_hash, password)
+            await self._run(self._timed, self._verify_dummy_sync, self._dummy_hash, password)
         raise InvalidCredentials()
 
     def _verify_dummy_sync(self, dummy_hash: str, password: str) -> None:

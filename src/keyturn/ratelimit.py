@@ -16,6 +16,11 @@ A window starts at the first failure and lasts ``login_failure_window``.
 
 Storage keys never hold an e-mail address or an IP address: both are SHA-256
 hashed before they become part of a key.
+
+An IPv6 client is counted by its ``throttle_ipv6_prefix`` network (a /64 by
+default), since one subscriber usually holds a whole /64 and could otherwise take
+a fresh address for every guess; IPv4 (and IPv4-mapped IPv6) by its address
+(:func:`client_bucket`, #10 item 7).
 """
 
 from __future__ import annotations
@@ -32,23 +37,38 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
 from keyturn.clock import Clock, SystemClock
+from keyturn.emails import email_lookup_key
 from keyturn.errors import StoreUnavailable, TooManyAttempts
 from keyturn.settings import Settings
-from keyturn.stores.base import normalize_email_key
 
-__all__ = ["LoginThrottle", "client_address", "throttle_key", "trusted_peer"]
+__all__ = ["LoginThrottle", "client_address", "client_bucket", "throttle_key", "trusted_peer"]
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def throttle_key(email: str) -> str:
-    """The throttle identity of an account: the case-folded e-mail address as typed.
+    """The throttle identity of an account: the key the account lookup uses
+    (:func:`keyturn.emails.email_lookup_key`), so every spelling that finds one
+    account shares one count (#10 item 1).
 
     Whatever was typed counts, whether or not such an account exists, so the
     throttle reveals nothing about which accounts exist.
     """
-    return normalize_email_key(email)
+    return email_lookup_key(email)
+
+
+def client_bucket(client: str, ipv6_prefix: int = 64) -> str:
+    """What the per-client limits count ``client`` as: an IPv6 address's
+    ``/ipv6_prefix`` network (``2001:db8::/64``), an IPv4 address (or an
+    IPv4-mapped IPv6 one, as IPv4) by itself, anything else (a unix socket,
+    ``"unknown"``) as given."""
+    address = _parse_ip(client)
+    if address is None:
+        return client
+    if isinstance(address, ipaddress.IPv4Address) or ipv6_prefix >= 128:
+        return str(address)
+    return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
 
 
 def _digest(value: str) -> str:
@@ -89,6 +109,7 @@ class LoginThrottle:
         storage_clock = getattr(storage, "clock", None)
         self.clock: Clock = clock or storage_clock or SystemClock()
         self._limiter = FixedWindowRateLimiter(storage)
+        self._ipv6_prefix = settings.throttle_ipv6_prefix
         window = settings.login_failure_window
         self._account_limit = RateLimitItemPerSecond(
             settings.login_max_account_failures, window, namespace="keyturn-login-account"
@@ -106,7 +127,7 @@ class LoginThrottle:
                 until that window passes.
             StoreUnavailable: the throttle store cannot be reached (we fail closed).
         """
-        account_id, client_id = _digest(account_key), _digest(client)
+        account_id, client_id = _digest(account_key), self._client_id(client)
         try:
             if not await self._limiter.test(self._client_limit, client_id):
                 raise TooManyAttempts(await self._retry_after(self._client_limit, client_id))
@@ -126,7 +147,7 @@ class LoginThrottle:
         """
         del account_key  # counted by check(); kept in the signature for clarity at call sites
         try:
-            await self._limiter.hit(self._client_limit, _digest(client))
+            await self._limiter.hit(self._client_limit, self._client_id(client))
         except Exception as exc:
             raise self._unavailable(exc) from exc
 
@@ -166,6 +187,9 @@ class LoginThrottle:
             return int(await purge())
         except Exception as exc:
             raise self._unavailable(exc) from exc
+
+    def _client_id(self, client: str) -> str:
+        return _digest(client_bucket(client, self._ipv6_prefix))
 
     async def _retry_after(self, item: RateLimitItemPerSecond, identifier: str) -> int:
         stats = await self._limiter.get_window_stats(item, identifier)

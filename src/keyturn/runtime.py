@@ -14,9 +14,10 @@ from limits.aio.storage import MemoryStorage as LimitsMemoryStorage
 from limits.aio.storage import Storage as LimitsStorage
 
 from keyturn.accounts import Accounts
-from keyturn.audit import AuditLog
+from keyturn.audit import EMAIL_HASH_KEY_PURPOSE, AuditLog
 from keyturn.auth import AuthService
 from keyturn.clock import Clock, SystemClock
+from keyturn.errors import StoreUnavailable
 from keyturn.fanout.changes import ChangeBus
 from keyturn.fanout.instance import FanOut
 from keyturn.keys.encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
@@ -24,6 +25,7 @@ from keyturn.keys.rotation import KeyManager
 from keyturn.oauth.clients import Clients
 from keyturn.passwords import PasswordHasher, PasswordPolicy
 from keyturn.ratelimit import LoginThrottle
+from keyturn.register_throttle import RegistrationThrottle
 from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import Storage
@@ -73,6 +75,7 @@ class Keyturn:
         self._accounts: Accounts | None = None
         self._audit: AuditLog | None = None
         self._throttle: LoginThrottle | None = None
+        self._register_throttle: RegistrationThrottle | None = None
         self._sessions: SessionManager | None = None
         self._auth: AuthService | None = None
         self._key_encryptor = key_encryptor
@@ -100,6 +103,11 @@ class Keyturn:
         await self._start_fanout()
         await self._load_keys()
         await self._start_revocations()
+        # Before the first sign-in, so no failure is ever faster than the
+        # slowest one (#10 item 6); if the store is down now, the first
+        # sign-in calibrates instead.
+        with contextlib.suppress(StoreUnavailable):
+            await self.accounts.calibrate_failure_floor()
         self._started = True
 
     async def close(self) -> None:
@@ -171,6 +179,15 @@ class Keyturn:
             self._throttle = self._make_throttle()
         return self._throttle
 
+    @property
+    def register_throttle(self) -> RegistrationThrottle:
+        """The registration throttle, counting in the sign-in throttle's storage."""
+        if self._register_throttle is None:
+            login = self.throttle
+            throttle = RegistrationThrottle(login.storage, self.settings, login.clock)
+            self._register_throttle = throttle
+        return self._register_throttle
+
     def _make_throttle(self) -> LoginThrottle:
         if self._throttle_storage is not None:
             return LoginThrottle(self._throttle_storage, self.settings)
@@ -217,6 +234,7 @@ class Keyturn:
                 self.settings,
                 clock=self.clock,
                 tokens=self.refresh_families,
+                register_throttle=self.register_throttle,
             )
         return self._auth
 
@@ -228,6 +246,7 @@ class Keyturn:
             return
         encryptor = self._key_encryptor or self._resolve_kek().encryptor
         self._key_encryptor = encryptor  # also seals kept refresh responses
+        self.audit.use_email_key(encryptor.derive_key(EMAIL_HASH_KEY_PURPOSE))
         manager = KeyManager(
             self.storage.keys, encryptor, self.settings, self.clock, fanout=self.fanout
         )

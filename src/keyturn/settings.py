@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     login_max_account_failures: int = Field(10, ge=1, le=10)
     login_max_client_failures: int = Field(100, ge=1, le=100)
     login_failure_window: int = Field(15 * 60, ge=60)
+    # IPv6 clients are counted per network of this prefix length (#10 item 7).
+    throttle_ipv6_prefix: int = Field(64, ge=32, le=128)
+    # Registration: every attempt counts, per client address and in all (#10 item 3).
+    register_max_per_client: int = Field(10, ge=1, le=1000)
+    register_max_global: int = Field(1000, ge=1)
+    register_window: int = Field(3600, ge=60)
 
     # --- accounts --------------------------------------------------------------------
     allow_registration: bool = True

@@ -83,6 +83,9 @@ class Cluster:
             "KEYTURN_KEY_ENCRYPTION_KEY": generate_kek(),
             "KEYTURN_REDIS_URL": redis.url,
             "KEYTURN_ISSUER": ISSUER,
+            # Every test registers from 127.0.0.1, some on six threads at once.
+            "KEYTURN_REGISTER_MAX_PER_CLIENT": "1000",
+            "KEYTURN_REGISTER_MAX_GLOBAL": "100000",
         }
         serve_args = [
             "--redis-url",

@@ -195,3 +195,51 @@ async def test_wrong_password_on_real_postgres_is_unavailable(postgres_url: str)
     finally:
         await storage.close()
     assert "wrong-pw-123" not in str(caught.value)
+
+
+def _bcrypt(cost: int, prefix: str = "") -> str:
+    """A well-formed bcrypt hash of ``cost`` (53 characters of salt and hash)."""
+    return f"{prefix}$2b${cost:02d}$" + "a" * 53
+
+
+def _pbkdf2(digest: str, iterations: int) -> str:
+    import base64
+
+    size = 32 if digest == "sha256" else 20
+    return f"pbkdf2_{digest}${iterations}$salt${base64.b64encode(b'x' * size).decode()}"
+
+
+async def test_slowest_legacy_hashes_are_one_per_format_at_its_highest_cost(
+    users: UserStore,
+) -> None:
+    """#10 item 6: the store names the most expensive imported hash of each format
+    (bcrypt by cost, PBKDF2 by iterations, a 7-digit count above a 6-digit one),
+    ignoring argon2 hashes, so start-up can time the slowest failed sign-in."""
+    assert await users.slowest_legacy_hashes() == []
+    stored = [
+        _bcrypt(4),
+        _bcrypt(12),
+        _bcrypt(10),
+        _bcrypt(11, prefix="bcrypt$"),
+        _pbkdf2("sha256", 600_000),
+        _pbkdf2("sha256", 1_200_000),
+        _pbkdf2("sha256", 999_999),
+        _pbkdf2("sha1", 10_000),
+    ]
+    for number, password_hash in enumerate(stored):
+        await users.add(make_user(f"u{number}@example.com", password_hash=password_hash))
+    await users.add(make_user("argon@example.com"))
+    assert sorted(await users.slowest_legacy_hashes()) == sorted(
+        [
+            _bcrypt(12),
+            _bcrypt(11, prefix="bcrypt$"),
+            _pbkdf2("sha256", 1_200_000),
+            _pbkdf2("sha1", 10_000),
+        ]
+    )
+
+
+async def test_only_argon2_hashes_mean_no_legacy_hashes(users: UserStore) -> None:
+    """#10 item 6: a store without imported hashes reports none (no extra work at start-up)."""
+    await users.add(make_user())
+    assert await users.slowest_legacy_hashes() == []

@@ -30,8 +30,9 @@ PASSWORD = "correct horse battery staple"
 
 
 def example_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """What the examples run with: ``PYTHONPATH`` at the checkout, plus ``extra``."""
-    return {"PYTHONPATH": str(REPO), **(extra or {})}
+    """What the examples run with: ``PYTHONPATH`` at the checkout, a registration
+    limit above what a module's tests register from 127.0.0.1, plus ``extra``."""
+    return {"PYTHONPATH": str(REPO), "KEYTURN_REGISTER_MAX_PER_CLIENT": "1000", **(extra or {})}
 
 
 class NotesServer(LiveServer):

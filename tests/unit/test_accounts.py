@@ -94,6 +94,33 @@ async def test_email_is_unique_case_insensitively(accounts: Accounts) -> None:
     assert len(await accounts.list()) == 1
 
 
+async def test_duplicate_registration_spends_no_hash(accounts: Accounts, spy: SpyHasher) -> None:
+    """#10 item 3: an address that is taken (in any spelling) is EmailTaken before argon2 runs."""
+    await accounts.register("a@example.com", PASSWORD)
+    spy.calls.clear()
+    for spelling in ("a@example.com", "A@EXAMPLE.COM", "a@e\uff58ample.com"):
+        with pytest.raises(EmailTaken):
+            await accounts.register(spelling, PASSWORD + "2")
+    assert spy.calls == []
+
+
+async def test_the_store_still_refuses_a_duplicate_that_races_the_check(
+    users: MemoryUserStore, spy: SpyHasher, clock: FrozenClock
+) -> None:
+    """#10 item 3: the early check is an optimisation; the store's unique key is the guard."""
+
+    class RacingStore(MemoryUserStore):
+        async def get_by_email(self, email: str) -> None:  # type: ignore[override]
+            return None  # the other registration commits after this check
+
+    store = RacingStore()
+    racing = Accounts(store, spy, PasswordPolicy(), clock)
+    await racing.register("a@example.com", PASSWORD)
+    with pytest.raises(EmailTaken):
+        await racing.register("a@example.com", PASSWORD)
+    assert len(await store.list()) == 1
+
+
 async def test_invalid_email_refused_before_hashing(accounts: Accounts, spy: SpyHasher) -> None:
     """A bad address raises InvalidEmail without spending a hash."""
     with pytest.raises(InvalidEmail):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import stat
@@ -103,9 +104,69 @@ def test_long_values_are_cut(audit: AuditLog, caplog: pytest.LogCaptureFixture) 
 
 def test_email_fingerprint_is_short_and_case_insensitive() -> None:
     """The failed-sign-in pseudonym ignores case and reveals no address."""
-    assert email_fingerprint("Alice@Example.org") == email_fingerprint("alice@example.org")
-    assert len(email_fingerprint("alice@example.org")) == 16
-    assert "alice" not in email_fingerprint("alice@example.org")
+    key = b"k" * 32
+    assert email_fingerprint("Alice@Example.org", key) == email_fingerprint(
+        "alice@example.org", key
+    )
+    assert len(email_fingerprint("alice@example.org", key)) == 16
+    assert "alice" not in email_fingerprint("alice@example.org", key)
+
+
+def test_email_fingerprint_is_keyed() -> None:
+    """#10 item 10e: the pseudonym is an HMAC: another key gives another hash, and the
+    bare SHA-256 of the address (what anyone can compute) is not it."""
+    first, second = b"a" * 32, b"b" * 32
+    address = "alice@example.org"
+    assert email_fingerprint(address, first) != email_fingerprint(address, second)
+    assert email_fingerprint(address, first) != hashlib.sha256(address.encode()).hexdigest()[:16]
+    # one hash for every spelling that finds one account (#10 item 1)
+    assert email_fingerprint("alice@example\u3002org", first) == email_fingerprint(address, first)
+
+
+async def failed_sign_in_hash(database: Path, kek: str | None = None) -> str:
+    """Start a Keyturn on ``database`` (a fresh or existing SQLite file), fail one
+    sign-in for alice, and return the email_hash its audit line carries."""
+    from keyturn.errors import InvalidCredentials
+    from keyturn.passwords import PasswordHasher
+    from keyturn.runtime import Keyturn
+
+    options: dict[str, object] = {"database_url": f"sqlite+aiosqlite:///{database}"}
+    if kek is not None:
+        options["key_encryption_key"] = kek
+    settings = Settings(**options)  # type: ignore[arg-type]
+    hasher = PasswordHasher(memory_kib=1024, time_cost=1, allow_weak_parameters=True)
+    async with Keyturn(settings, hasher=hasher) as keyturn:
+        with pytest.raises(InvalidCredentials):
+            await keyturn.auth.sign_in(
+                "Alice@Example.org", "wrong password!", ip="192.0.2.1", user_agent=None
+            )
+        return keyturn.audit.email_hash("alice@example.org")
+
+
+async def test_email_hash_is_stable_per_installation_and_differs_between_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """#10 item 10e: one installation (its database and key-encryption key) gives an
+    address the same email_hash across restarts; another installation a different one;
+    and the log never holds the address's bare SHA-256."""
+    from keyturn.keys.encryption import generate_kek
+
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    first = await failed_sign_in_hash(tmp_path / "a.db")
+    again = await failed_sign_in_hash(tmp_path / "a.db")
+    other = await failed_sign_in_hash(tmp_path / "b.db")
+    kek = generate_kek()
+    configured = await failed_sign_in_hash(tmp_path / "c.db", kek)
+    configured_again = await failed_sign_in_hash(tmp_path / "d.db", kek)
+    assert first == again
+    assert first != other
+    assert configured == configured_again  # e.g. PostgreSQL: every instance has one KEK
+    assert configured not in (first, other)
+    logged = [json.loads(line)["email_hash"] for line in lines(caplog) if "email_hash" in line]
+    assert logged == [first, again, other, configured, configured_again]
+    text = "\n".join(lines(caplog))
+    for typed in ("alice@example.org", "Alice@Example.org"):
+        assert hashlib.sha256(typed.encode()).hexdigest()[:16] not in text
 
 
 def test_file_gets_the_lines_and_mode_0600(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from limits.aio.storage import MemoryStorage
 
 from keyturn.clock import FrozenClock
 from keyturn.errors import StoreUnavailable, TooManyAttempts
-from keyturn.ratelimit import LoginThrottle, _digest, client_address, throttle_key
+from keyturn.ratelimit import LoginThrottle, _digest, client_address, client_bucket, throttle_key
 from keyturn.settings import Settings
 from keyturn.stores.sql import create_engine_for
 from keyturn.stores.sql_throttle import SqlThrottleStorage
@@ -95,6 +95,33 @@ async def test_the_account_key_is_case_insensitive(throttle: LoginThrottle) -> N
         )
     with pytest.raises(TooManyAttempts):
         await throttle.check(ALICE, CLIENT)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "alice@e\uff58ample.org",
+        "alice@example\u3002org",
+        " ALICE@EXAMPLE.ORG ",
+        "alice@xn--exmple-cua.org",
+    ],
+)
+def test_the_account_key_is_the_account_lookup_key(spelling: str) -> None:
+    """#10 item 1: every spelling that finds an account keys the throttle as that
+    account's stored email_key (full-width letters, the ideographic dot, punycode)."""
+    from keyturn.emails import normalize_email
+    from keyturn.stores.base import User
+
+    canonical = "alice@exämple.org" if "xn--" in spelling else "alice@example.org"
+    user = User(id="u", email=normalize_email(canonical), password_hash="x", created_at=0.0)
+    assert throttle_key(spelling) == user.email_key
+
+
+def test_an_address_that_does_not_validate_still_gets_a_key() -> None:
+    """#10 item 1: text that is no valid address falls back to its case-folded form,
+    so it is still counted (and never raises)."""
+    assert throttle_key(" Not An Address ") == "not an address"
+    assert throttle_key("a@b") == "a@b"
 
 
 async def test_client_limit_spans_many_accounts(throttle: LoginThrottle) -> None:
@@ -280,3 +307,42 @@ def test_missing_or_non_ip_peer() -> None:
     """No peer gives 'unknown'; a non-IP peer (unix socket) is used as is."""
     assert client_address(None, "1.2.3.4", ["0.0.0.0/0"]) == "unknown"
     assert client_address("/run/keyturn.sock", "1.2.3.4", ["0.0.0.0/0"]) == "/run/keyturn.sock"
+
+
+# --- IPv6 clients are counted per network (#10 item 7) ------------------------------------
+
+
+def test_ipv6_clients_are_bucketed_by_their_64() -> None:
+    """#10 item 7: every address of one /64 is one client; another /64 is another."""
+    assert client_bucket("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert client_bucket("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert client_bucket("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert client_bucket("[2001:db8:1:2::7]:443") == "2001:db8:1:2::/64"
+
+
+def test_ipv4_and_mapped_ipv4_are_counted_by_address() -> None:
+    """#10 item 7: IPv4, and IPv4-mapped IPv6 as IPv4, are never widened to a network."""
+    assert client_bucket("203.0.113.7") == "203.0.113.7"
+    assert client_bucket("::ffff:203.0.113.7") == "203.0.113.7"
+    assert client_bucket("unknown") == "unknown"
+    assert client_bucket("/run/keyturn.sock") == "/run/keyturn.sock"
+
+
+def test_the_ipv6_prefix_is_a_setting() -> None:
+    """#10 item 7: --throttle-ipv6-prefix picks the bucket (/56 for a site, /128 for none)."""
+    assert client_bucket("2001:db8:1:2::1", 56) == "2001:db8:1::/56"
+    assert client_bucket("2001:db8:1:2::1", 128) == "2001:db8:1:2::1"
+    assert Settings().throttle_ipv6_prefix == 64
+
+
+async def test_one_64_shares_the_client_limit() -> None:
+    """#10 item 7: failures from many addresses of one /64 add up to one client's limit,
+    while a neighbouring /64 keeps its own count."""
+    settings = Settings(login_max_client_failures=3)
+    throttle = LoginThrottle(MemoryStorage(), settings)
+    for number in range(3):
+        account = throttle_key(f"user{number}@example.org")
+        await fail(throttle, account, f"2001:db8:0:1::{number + 1:x}")
+    with pytest.raises(TooManyAttempts):
+        await throttle.check(throttle_key("fresh@example.org"), "2001:db8:0:1:dead:beef::9")
+    await throttle.check(throttle_key("fresh@example.org"), "2001:db8:0:2::1")

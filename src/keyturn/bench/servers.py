@@ -230,6 +230,9 @@ class KeyturnServer(ServerProcess):
             "serve",
             "--database-url",
             self.database_url,
+            # A benchmark registers all its users from 127.0.0.1.
+            "--register-max-per-client",
+            "1000",
             *self.args,
             "--host",
             LOOPBACK,

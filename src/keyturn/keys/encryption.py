@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from keyturn.errors import ConfigurationError
 from keyturn.keys.records import SigningKey
@@ -52,7 +54,7 @@ class KeyEncryptor:
     tag.
     """
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_aead", "_kek")
 
     def __init__(self, kek: bytes) -> None:
         """Raises:
@@ -60,6 +62,7 @@ class KeyEncryptor:
         if len(kek) != KEK_BYTES:
             raise ConfigurationError(f"the key-encryption key must be {KEK_BYTES} bytes")
         self._aead = AESGCM(kek)
+        self._kek = kek
 
     def __repr__(self) -> str:
         return "KeyEncryptor(<secret>)"
@@ -88,6 +91,13 @@ class KeyEncryptor:
         if settings.key_encryption_key is None:
             raise ConfigurationError("--key-encryption-key is required to store signing keys")
         return cls.from_text(settings.key_encryption_key.get_secret_value())
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` (HKDF-SHA256 of the key-encryption key,
+        ``purpose`` as the info): a secret of this installation for another use
+        (the audit log's ``email_hash``), independent of the key itself."""
+        info = f"keyturn {purpose}".encode()
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(self._kek)
 
     def encrypt(self, kid: str, plaintext: bytes) -> bytes:
         """Seal ``plaintext`` (a private key) bound to ``kid``."""

@@ -15,6 +15,7 @@ Conventions every implementation keeps:
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -81,6 +82,17 @@ class UserStore(Protocol):
 
         Raises:
             UserNotFound: no account has this id.
+        """
+        ...
+
+    async def slowest_legacy_hashes(self) -> builtins.list[str]:
+        """The most expensive stored hash of each imported format, at most one
+        each: bcrypt (and Django's ``bcrypt$``-prefixed bcrypt) by cost, Django
+        ``pbkdf2_sha256`` and ``pbkdf2_sha1`` by iterations. Empty when no
+        account still has an imported hash.
+
+        keyturn times a wrong password against them at start-up, so that every
+        failed sign-in can be made to cost the slowest verification (#10 item 6).
         """
         ...
 

@@ -6,10 +6,12 @@ behaviour; not shared between processes, so never for production.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 
 from keyturn.errors import EmailTaken, UserNotFound
 from keyturn.keys.records import SigningKey
+from keyturn.legacy_hashes import legacy_cost
 from keyturn.stores.base import (
     ClientStore,
     KeyStore,
@@ -56,6 +58,17 @@ class MemoryUserStore:
 
     async def set_disabled(self, user_id: str, disabled: bool) -> None:
         self._replace(user_id, disabled=disabled)
+
+    async def slowest_legacy_hashes(self) -> builtins.list[str]:
+        slowest: dict[str, tuple[int, str]] = {}
+        for user in self._by_id.values():
+            cost = legacy_cost(user.password_hash)
+            if cost is None:
+                continue
+            kind = "django-bcrypt" if user.password_hash.startswith("bcrypt$") else cost[0]
+            if kind not in slowest or cost[1] > slowest[kind][0]:
+                slowest[kind] = (cost[1], user.password_hash)
+        return [stored for _, stored in slowest.values()]
 
     def _replace(self, user_id: str, **changes: object) -> None:
         user = self._by_id.get(user_id)

@@ -32,7 +32,7 @@ from keyturn.errors import (
 )
 from keyturn.web.authn import check_same_origin
 from keyturn.web.cookies import PRE_SESSION_COOKIE, read_cookie, set_pre_session_cookie
-from keyturn.web.dependencies import get_keyturn
+from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
 from keyturn.web.pages import ACCOUNT, base_path, form_field, not_found_page, render_page
 from keyturn.web.routes_auth import attach_session, sign_in
 
@@ -44,6 +44,7 @@ NextQuery = Annotated[str | None, Query(alias="next")]
 #: The one message for an unknown address, a wrong password and a disabled account.
 SIGN_IN_FAILED = InvalidCredentials.default_detail
 THROTTLED = "Too many failed attempts. Please wait a while before you try again."
+REGISTER_THROTTLED = "Too many registrations. Please wait a while before you try again."
 FORM_EXPIRED = "This form has expired or was sent from another site. Please try again."
 
 
@@ -209,7 +210,18 @@ async def register_submit(request: Request) -> Response:
             request, "register.html", status=403, error=FORM_EXPIRED, email=email
         )
     try:
-        await get_keyturn(request).auth.register(email, password)
+        await get_keyturn(request).auth.register(
+            email, password, ip=client_ip(request), user_agent=user_agent(request)
+        )
+    except TooManyAttempts as exc:
+        return _credentials_page(
+            request,
+            "register.html",
+            status=429,
+            error=REGISTER_THROTTLED,
+            email=email,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     except (InvalidRequest, EmailTaken) as exc:  # WeakPassword and InvalidEmail included
         status = 409 if isinstance(exc, EmailTaken) else 400
         return _credentials_page(

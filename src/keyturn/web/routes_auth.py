@@ -225,10 +225,13 @@ async def whoami(request: Request) -> JSONResponse:
 
 @router.post("/register", status_code=201)
 async def register(request: Request) -> JSONResponse:
-    """Create an account: 201 ``{"id","email"}``. Does not sign in."""
+    """Create an account: 201 ``{"id","email"}``. Does not sign in. Throttled per
+    client address and in all (429 ``too_many_attempts`` with ``Retry-After``)."""
     _require_same_origin(request)
     body = await _json_body(request, Credentials)
-    user = await get_keyturn(request).auth.register(body.email, body.password)
+    user = await get_keyturn(request).auth.register(
+        body.email, body.password, ip=client_ip(request), user_agent=user_agent(request)
+    )
     return JSONResponse({"id": user.id, "email": user.email}, status_code=201)
 
 

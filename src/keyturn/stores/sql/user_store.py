@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from typing import Any
 
@@ -13,6 +14,17 @@ from keyturn.errors import EmailTaken, UserNotFound
 from keyturn.stores.base import User, normalize_email_key
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import users
+
+#: Imported bcrypt hashes: (LIKE prefix, position of the two-digit cost).
+_BCRYPT_PREFIXES = (("$2", 5), ("bcrypt$$2", 12))
+#: Imported Django PBKDF2 hashes; the iteration count follows the prefix.
+_PBKDF2_PREFIXES = ("pbkdf2_sha256$", "pbkdf2_sha1$")
+_MAX_ITERATION_DIGITS = 9
+
+
+def _like_prefix(prefix: str) -> str:
+    """``prefix`` with LIKE's wildcards escaped (``\\`` is the escape character)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _user_from_row(row: sa.RowMapping) -> User:
@@ -67,6 +79,40 @@ class SqlUserStore:
 
     async def set_disabled(self, user_id: str, disabled: bool) -> None:
         await self._update(user_id, disabled=disabled)
+
+    async def slowest_legacy_hashes(self) -> builtins.list[str]:
+        # Plain SQL both SQLite and PostgreSQL run: a bcrypt cost is always two
+        # digits, so it orders as text; PBKDF2 iterations are ordered as text
+        # among counts with the same number of digits, most digits first.
+        column = users.c.password_hash
+        found: builtins.list[str] = []
+        async with connect(self._engine) as connection:
+
+            async def top(pattern: str, key: sa.ColumnElement[str]) -> None:
+                query = (
+                    sa.select(column)
+                    .where(column.like(pattern, escape="\\"))
+                    .order_by(key.desc())
+                    .limit(1)
+                )
+                stored = (await connection.execute(query)).scalar()
+                if stored is not None:
+                    found.append(stored)
+
+            legacy = sa.select(column).where(~column.like("$argon2%")).limit(1)
+            if (await connection.execute(legacy)).first() is None:
+                return found
+            for prefix, position in _BCRYPT_PREFIXES:
+                pattern = _like_prefix(prefix) + "_$__$%"
+                await top(pattern, sa.func.substr(column, position, 2))
+            for prefix in _PBKDF2_PREFIXES:
+                before = len(found)
+                for digits in range(_MAX_ITERATION_DIGITS, 0, -1):
+                    pattern = _like_prefix(prefix) + "_" * digits + "$%"
+                    await top(pattern, sa.func.substr(column, len(prefix) + 1, digits))
+                    if len(found) > before:
+                        break
+        return found
 
     async def _one(self, condition: sa.ColumnElement[bool]) -> User | None:
         async with connect(self._engine) as connection:
