@@ -1,5 +1,9 @@
 """The auth service: what the HTTP routes and the CLI call to sign people in and out.
 
+(Over 300 lines: one class on purpose, so every entry point gets the same rules
+in the same order; the credentials, the throttles and the sessions it composes
+live in modules of their own.)
+
 Framework-free. It composes the accounts service, the session manager, the
 sign-in throttle and the audit log, so that every entry point (``/login``,
 ``/auth/login``, later the password grant) gets the same rules in the same
@@ -9,34 +13,31 @@ session, with an audit line for every outcome.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from keyturn.accounts import Accounts
 from keyturn.audit import AuditLog
-from keyturn.clock import Clock, SystemClock
-from keyturn.errors import Forbidden, InvalidCredentials, StoreUnavailable, TooManyAttempts
+from keyturn.clock import Clock
+from keyturn.errors import (
+    Forbidden,
+    InvalidCredentials,
+    NotAuthenticated,
+    StoreUnavailable,
+    TooManyAttempts,
+)
 from keyturn.ratelimit import LoginThrottle, throttle_key
 from keyturn.register_throttle import RegistrationThrottle
 from keyturn.sessions.manager import IssuedSession, SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import User
 
-__all__ = ["AuthService", "UserTokens"]
+if TYPE_CHECKING:
+    from keyturn.tokens.refresh import RefreshFamilies
+
+__all__ = ["AuthService"]
 
 #: The throttle's client identity when the caller does not know the address (CLI).
 UNKNOWN_CLIENT = "unknown"
-
-
-class UserTokens(Protocol):
-    """Ends a user's token sign-ins (:class:`~keyturn.tokens.refresh.RefreshFamilies`)."""
-
-    async def end_user_tokens(
-        self, user_id: str, *, cutoff: bool = True, keep: str | None = None
-    ) -> int:
-        """Revoke every refresh family of the user but ``keep`` (and, with
-        ``cutoff``, every access token issued before now); returns how many
-        families ended."""
-        ...
 
 
 class AuthService:
@@ -48,10 +49,11 @@ class AuthService:
         throttle: counts failed sign-ins per account and client.
         audit: where events are recorded.
         settings: ``allow_registration`` and friends.
-        clock: the time of a fresh authentication (``auth_time``); defaults to
-            the system clock and should be the one ``sessions`` uses.
-        tokens: when given, sign-out everywhere, password change and disabling
-            also end the user's refresh families and access tokens.
+        clock: the time of a fresh authentication (``auth_time``): the one
+            ``sessions`` uses.
+        families: the token sign-ins; when given, sign-out everywhere, password
+            change and disabling also end the user's refresh families and
+            access tokens.
         register_throttle: when given, counts every registration attempt per
             client address and in all (#10 item 3).
     """
@@ -64,18 +66,18 @@ class AuthService:
         audit: AuditLog,
         settings: Settings,
         *,
-        clock: Clock | None = None,
-        tokens: UserTokens | None = None,
+        clock: Clock,
+        families: RefreshFamilies | None = None,
         register_throttle: RegistrationThrottle | None = None,
     ) -> None:
-        self.tokens = tokens
+        self.families = families
         self.register_throttle = register_throttle
         self.accounts = accounts
         self.sessions = sessions
         self.throttle = throttle
         self.audit = audit
         self.settings = settings
-        self.clock: Clock = clock or SystemClock()
+        self.clock = clock
 
     async def sign_in(
         self,
@@ -245,9 +247,9 @@ class AuthService:
             StoreUnavailable: the session store is unreachable.
         """
         families = 0
-        if self.tokens is not None:
+        if self.families is not None:
             # Keeping the current session keeps its tokens: no cut-off then.
-            families = await self.tokens.end_user_tokens(user_id, cutoff=keep_secret is None)
+            families = await self.families.end_user_tokens(user_id, cutoff=keep_secret is None)
         ended = await self.sessions.revoke_all(user_id, keep_secret=keep_secret)
         self.audit.record(
             "signed_out_everywhere",
@@ -302,8 +304,8 @@ class AuthService:
         )
         issued = await self.sessions.rotate(secret, auth_time=self.clock.now())
         ended = await self.sessions.revoke_all(user.id, keep_secret=issued.secret)
-        if self.tokens is not None:
-            await self.tokens.end_user_tokens(user.id, cutoff=True)
+        if self.families is not None:
+            await self.families.end_user_tokens(user.id, cutoff=True)
         self.audit.record(
             "password_changed",
             user_id=user.id,
@@ -313,6 +315,47 @@ class AuthService:
             sessions_ended=len(ended),
         )
         return issued
+
+    async def change_password_for_token(
+        self,
+        user_id: str,
+        family_id: str,
+        current_password: str,
+        new_password: str,
+        *,
+        ip: str | None = None,
+    ) -> None:
+        """Change the password of a bearer caller (``user_id``, signed in as
+        refresh family ``family_id``, the token's ``sid``), then end every browser
+        session, every other refresh family and every access token issued before
+        now (the caller's included). The caller's family is kept: its next refresh
+        gets a fresh access token.
+
+        Raises:
+            NotAuthenticated: the token's user is gone.
+            TooManyAttempts: too many recent failures for this account or client.
+            InvalidCredentials: ``current_password`` is wrong.
+            WeakPassword: ``new_password`` breaks the policy.
+            StoreUnavailable: a store is unreachable.
+        """
+        user = await self.accounts.get(user_id)
+        if user is None:
+            raise NotAuthenticated()
+        await self.replace_password(user, current_password, new_password, ip=ip, session=family_id)
+        families = 0
+        if self.families is not None:
+            families = await self.families.end_user_tokens(user.id, cutoff=True, keep=family_id)
+        ended = await self.sessions.revoke_all(user.id)
+        self.audit.record(
+            "password_changed",
+            user_id=user.id,
+            email=user.email,
+            ip=ip,
+            session=family_id,
+            sessions_ended=len(ended),
+            families_ended=families,
+            via="token",
+        )
 
     async def reauthenticate(
         self, secret: str, password: str, *, ip: str, user_agent: str | None
@@ -398,8 +441,8 @@ class AuthService:
         """
         user = await self.accounts.set_disabled(email, True)
         self.sessions.forget_user(user.id)
-        if self.tokens is not None:
-            await self.tokens.end_user_tokens(user.id, cutoff=True)
+        if self.families is not None:
+            await self.families.end_user_tokens(user.id, cutoff=True)
         ended = await self.sessions.revoke_all(user.id)
         self.audit.record(
             "user_disabled", user_id=user.id, email=user.email, sessions_ended=len(ended)

@@ -30,7 +30,7 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
     return {
         "sessions": await keyturn.sessions.sweep(),
         "throttle": await keyturn.throttle.sweep(),
-        "tokens": await keyturn.tokens.sweep(),
+        "tokens": await keyturn.refresh_families.sweep() + await keyturn.revocations.sweep(),
         # A retired key is kept a day past the last moment a token it signed
         # could verify, so `keyturn key list` still explains recent refusals.
         "keys": await keyturn.storage.keys.delete_expired(now - keyturn.keys.window - 86_400),

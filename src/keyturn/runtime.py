@@ -29,10 +29,13 @@ from keyturn.register_throttle import RegistrationThrottle
 from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import Storage
-from keyturn.token_service import TokenService
 from keyturn.tokens.access import TokenIssuer, TokenVerifier
+from keyturn.tokens.bearer import BearerAuthenticator
+from keyturn.tokens.grants import TokenGrants
+from keyturn.tokens.introspect import Introspector
 from keyturn.tokens.refresh import RefreshFamilies
-from keyturn.tokens.revocation import RevocationList
+from keyturn.tokens.revocation import RevocationReplica
+from keyturn.tokens.revoke import TokenRevoker
 
 
 class Keyturn:
@@ -79,10 +82,13 @@ class Keyturn:
         self._sessions: SessionManager | None = None
         self._auth: AuthService | None = None
         self._key_encryptor = key_encryptor
-        self._revocations: RevocationList | None = None
+        self._revocations: RevocationReplica | None = None
         self._refresh_families: RefreshFamilies | None = None
         self._clients: Clients | None = None
-        self._tokens: TokenService | None = None
+        self._bearer: BearerAuthenticator | None = None
+        self._grants: TokenGrants | None = None
+        self._token_revoker: TokenRevoker | None = None
+        self._introspector: Introspector | None = None
         self._keys: KeyManager | None = None
         self._token_issuer: TokenIssuer | None = None
         self._token_verifier: TokenVerifier | None = None
@@ -121,7 +127,8 @@ class Keyturn:
         self._audit = self._throttle = self._sessions = self._auth = None
         self._accounts = None
         self._keys = self._token_issuer = self._token_verifier = None
-        self._revocations = self._refresh_families = self._clients = self._tokens = None
+        self._revocations = self._refresh_families = self._clients = None
+        self._bearer = self._grants = self._token_revoker = self._introspector = None
         self._started = False
         if self._storage is not None and self._owns_storage:
             await self._storage.close()
@@ -233,7 +240,7 @@ class Keyturn:
                 self.audit,
                 self.settings,
                 clock=self.clock,
-                tokens=self.refresh_families,
+                families=self.refresh_families,
                 register_throttle=self.register_throttle,
             )
         return self._auth
@@ -293,7 +300,7 @@ class Keyturn:
             raise RuntimeError("Keyturn.start() has not been called")
         return self._token_verifier
 
-    # --- refresh families, revocation, clients, the token service ---------------
+    # --- refresh families, revocation, clients, and the token side -------------
 
     async def _start_revocations(self) -> None:
         """Load the revocation replica. An unreachable store does not stop the
@@ -304,14 +311,14 @@ class Keyturn:
         from keyturn.errors import StoreUnavailable
 
         if self._revocations is None:
-            self._revocations = RevocationList(
+            self._revocations = RevocationReplica(
                 self.storage.revocations, self.settings, self.clock, fanout=self.fanout
             )
             with contextlib.suppress(StoreUnavailable):
                 await self._revocations.start()
 
     @property
-    def revocations(self) -> RevocationList:
+    def revocations(self) -> RevocationReplica:
         """The in-process replica of the revocation list (jti, sid, user cut-off)."""
         if self._revocations is None:
             raise RuntimeError("Keyturn.start() has not been called")
@@ -342,24 +349,67 @@ class Keyturn:
         return self._clients
 
     @property
-    def tokens(self) -> TokenService:
-        """The token service: grants, bearer authentication, revoke, introspect."""
-        if self._tokens is None:
-            self._tokens = TokenService(
+    def bearer(self) -> BearerAuthenticator:
+        """The bearer path: access token in, claims and caller out (the hot path of
+        every token-authenticated request; see :mod:`keyturn.tokens.bearer`)."""
+        if self._bearer is None:
+            self._bearer = BearerAuthenticator(
+                revocations=self.revocations,
+                users=self.storage.users,
+                verifier=lambda: self.token_verifier,
+                keys=lambda: self.keys,
+                settings=self.settings,
+                clock=self.clock,
+                user_cache_size=100_000,
+                fanout=self.fanout,
+            )
+        return self._bearer
+
+    @property
+    def grants(self) -> TokenGrants:
+        """The password grant, the refresh grant and a session's short token."""
+        if self._grants is None:
+            self._grants = TokenGrants(
                 auth=self.auth,
                 families=self.refresh_families,
-                revocations=self.revocations,
                 clients=self.clients,
                 users=self.storage.users,
                 issuer=lambda: self.token_issuer,
-                verifier=lambda: self.token_verifier,
-                keys=lambda: self.keys,
+                remember_user=self.bearer.remember_user,
                 audit=self.audit,
                 settings=self.settings,
                 clock=self.clock,
-                fanout=self.fanout,
             )
-        return self._tokens
+        return self._grants
+
+    @property
+    def token_revoker(self) -> TokenRevoker:
+        """Ends tokens: RFC 7009 revocation, a bearer caller's sign-out, a token
+        device ended from the sign-ins list, and tokens exposed in a URL."""
+        if self._token_revoker is None:
+            self._token_revoker = TokenRevoker(
+                bearer=self.bearer,
+                families=self.refresh_families,
+                revocations=self.revocations,
+                clients=self.clients,
+                audit=self.audit,
+                clock=self.clock,
+            )
+        return self._token_revoker
+
+    @property
+    def introspector(self) -> Introspector:
+        """RFC 7662 introspection (``/oauth/introspect``)."""
+        if self._introspector is None:
+            self._introspector = Introspector(
+                bearer=self.bearer,
+                families=self.refresh_families,
+                revocations=self.revocations,
+                users=self.storage.users,
+                settings=self.settings,
+                clock=self.clock,
+            )
+        return self._introspector
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:

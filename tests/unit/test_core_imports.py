@@ -30,8 +30,8 @@ OPTIONAL_CORE_MODULES = (
     "keyturn.tokens.scopes",
     "keyturn.tokens.bearer",
     "keyturn.tokens.grants",
-    "keyturn.tokens.revoke_introspect",
-    "keyturn.token_service",
+    "keyturn.tokens.revoke",
+    "keyturn.tokens.introspect",
 )
 FRAMEWORKS = ("starlette", "fastapi")
 

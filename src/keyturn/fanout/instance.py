@@ -73,15 +73,23 @@ OUTBOX_LIMIT: Final = 10_000
 
 
 class SessionCache(Protocol):
+    """The session cache (:class:`keyturn.sessions.manager.SessionManager`)."""
+
     def forget(self, id_hash: str) -> None: ...
     def forget_user(self, user_id: str) -> None: ...
 
 
 class UserCache(Protocol):
+    """The bearer path's user cache (:class:`keyturn.tokens.bearer.BearerAuthenticator`)."""
+
     def forget_user(self, user_id: str) -> None: ...
 
 
-class RevocationReplica(Protocol):
+class RevocationList(Protocol):
+    """The revocation list as fan-out sees it: what a remote entry is merged
+    into, and what rule 5 asks (its replica is
+    :class:`keyturn.tokens.revocation.RevocationReplica`)."""
+
     def current(self) -> bool: ...
     def apply_remote(self, entry: Revocation) -> None: ...
     def is_sid_revoked(self, sid: str) -> bool: ...
@@ -90,6 +98,8 @@ class RevocationReplica(Protocol):
 
 
 class KeyRingSource(Protocol):
+    """The signing keys (:class:`keyturn.keys.rotation.KeyManager`)."""
+
     async def reload(self) -> bool: ...
 
 
@@ -122,7 +132,7 @@ class FanOut:
         self.published = self.received = self.dropped = 0
         self._sessions: SessionCache | None = None
         self._users: UserCache | None = None
-        self._revocations: RevocationReplica | None = None
+        self._revocations: RevocationList | None = None
         self._keys: KeyRingSource | None = None
         self._outbox: deque[str] = deque()
         self._sender: asyncio.Task[None] | None = None
@@ -134,7 +144,7 @@ class FanOut:
         *,
         sessions: SessionCache | None = None,
         users: UserCache | None = None,
-        revocations: RevocationReplica | None = None,
+        revocations: RevocationList | None = None,
         keys: KeyRingSource | None = None,
     ) -> None:
         """Name the caches that changes apply to (each component attaches itself)."""

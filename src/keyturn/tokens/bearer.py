@@ -10,8 +10,9 @@ rules are in :mod:`keyturn.fanout.instance`). Signature checks
 follow key rotations made elsewhere (other instances, the CLI) by re-reading
 the key ring.
 
-:class:`~keyturn.token_service.TokenService` is the public facade; it delegates
-here, and the grants warm the user cache through :meth:`BearerAuthenticator.remember_user`.
+Every bearer-authenticated request calls it as :attr:`Keyturn.bearer
+<keyturn.runtime.Keyturn.bearer>`; the grants warm the user cache through
+:meth:`BearerAuthenticator.remember_user`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import User, UserStore
 from keyturn.tokens.access import AccessTokenClaims, TokenVerifier
-from keyturn.tokens.revocation import RevocationList
+from keyturn.tokens.revocation import RevocationReplica
 
 __all__ = ["BearerAuthenticator"]
 
@@ -59,7 +60,7 @@ class BearerAuthenticator:
     def __init__(
         self,
         *,
-        revocations: RevocationList,
+        revocations: RevocationReplica,
         users: UserStore,
         verifier: Callable[[], TokenVerifier],
         keys: Callable[[], KeyManager] | None,

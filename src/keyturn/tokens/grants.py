@@ -3,8 +3,8 @@
 Framework-free. :class:`TokenGrants` implements the password grant (section
 4.3), the refresh grant (section 6, with rotation, a grace window and reuse
 detection), and the short token of a browser session; each answers with a
-:class:`TokenResponse`. :class:`~keyturn.token_service.TokenService` is the
-public facade; it delegates here.
+:class:`TokenResponse`. ``/oauth/token`` and ``POST /auth/token`` call it as
+:attr:`Keyturn.grants <keyturn.runtime.Keyturn.grants>`.
 """
 
 from __future__ import annotations

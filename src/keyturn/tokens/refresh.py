@@ -35,7 +35,7 @@ from keyturn.keys.encryption import KeyEncryptor
 from keyturn.sessions.devices import clean_ip, clean_user_agent
 from keyturn.settings import Settings
 from keyturn.stores.base import RefreshFamily, RefreshStore, RefreshToken
-from keyturn.tokens.revocation import RevocationList
+from keyturn.tokens.revocation import RevocationReplica
 
 __all__ = [
     "REFRESH_TOKEN_PREFIX",
@@ -118,7 +118,7 @@ class RefreshFamilies:
     def __init__(
         self,
         store: RefreshStore,
-        revocations: RevocationList,
+        revocations: RevocationReplica,
         encryptor: KeyEncryptor,
         settings: Settings,
         clock: Clock,

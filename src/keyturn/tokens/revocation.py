@@ -2,7 +2,7 @@
 per-user cut-offs, replicated into every instance's memory.
 
 The :class:`~keyturn.stores.base.RevocationStore` is the truth: an append-only log
-that every instance writes to. :class:`RevocationList` keeps a replica of every
+that every instance writes to. :class:`RevocationReplica` keeps a replica of every
 live entry in process memory, so the check on each request (:meth:`check`) is a
 couple of dictionary lookups and touches no network:
 
@@ -64,13 +64,13 @@ from keyturn.singleflight import SingleFlight
 from keyturn.stores.base import Revocation, RevocationKind, RevocationStore, Session
 from keyturn.tokens.access import AccessTokenClaims
 
-__all__ = ["OVERLAP", "RevocationList"]
+__all__ = ["OVERLAP", "RevocationReplica"]
 
 #: Seconds of ``created_at`` overlap in incremental sync (commit-order lag).
 OVERLAP: Final = 30.0
 
 
-class RevocationList:
+class RevocationReplica:
     """An in-process replica of the revocation log (see the module doc).
 
     Args:

@@ -15,7 +15,8 @@ handshake it stores
 Credentials, in order:
 
 1. ``Authorization: Bearer ...`` - resolved by ``bearer=`` (by default
-   :func:`token_authenticator`: ``keyturn.tokens.access.authenticate_bearer``). Every
+   :func:`token_authenticator`: :meth:`Keyturn.bearer.authenticate
+   <keyturn.tokens.bearer.BearerAuthenticator.authenticate>`). Every
    failure is the one :class:`~keyturn.errors.InvalidToken` (401 with
    ``WWW-Authenticate: Bearer error="invalid_token"``); only a store outage is
    reported as such (503). The session cookie is then ignored: a bearer request
@@ -27,7 +28,7 @@ An ``access_token`` in the query string is never accepted (RFC 6750 section 2.3,
 SEC-63): alone it is an invalid token, next to an ``Authorization`` header it is
 400 ``invalid_request`` (one request, one method). Either way a token there has
 leaked (URLs are logged, kept in history, sent as ``Referer``), so one that
-verifies is revoked (:meth:`~keyturn.token_service.TokenService.revoke_exposed`)
+verifies is revoked (:meth:`~keyturn.tokens.revoke.TokenRevoker.revoke_exposed`)
 before the answer; only requests with ``access_token`` in the query pay for it.
 
 Every cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE, ...) to any
@@ -117,11 +118,11 @@ BearerAuthenticator = Callable[[str, Scope], Awaitable[Principal]]
 
 
 def token_authenticator(keyturn: Keyturn) -> BearerAuthenticator:
-    """The default bearer resolver: ``keyturn.tokens.access.authenticate_bearer`` (signature,
+    """The default bearer resolver: ``keyturn.bearer.authenticate`` (signature,
     claims and revocation, in process), keeping the claims in the scope."""
 
     async def authenticate(token: str, scope: Scope) -> Principal:
-        claims, principal = await keyturn.tokens.authenticate_bearer(token)
+        claims, principal = await keyturn.bearer.authenticate(token)
         scope[TOKEN_CLAIMS_KEY] = claims
         return principal
 
@@ -244,8 +245,8 @@ class AuthnMiddleware:
 
     Args:
         app: the wrapped ASGI app.
-        keyturn: supplies ``sessions`` (validation, CSRF tokens), ``tokens`` and
-            settings.
+        keyturn: supplies ``sessions`` (validation), ``bearer``,
+            ``token_revoker`` (tokens sent in a URL) and settings.
         bearer: resolves bearer tokens; None means :func:`token_authenticator`.
         csrf_exempt_paths: exact paths whose unsafe requests skip the session
             CSRF check because they defend against login CSRF themselves.
@@ -355,7 +356,7 @@ class AuthnMiddleware:
         """
         for value in list(dict.fromkeys(value for value in values if value))[:MAX_EXPOSED_TOKENS]:
             try:
-                if await self.keyturn.tokens.revoke_exposed(value):
+                if await self.keyturn.token_revoker.revoke_exposed(value):
                     logger.warning("revoked an access token that was sent in a URL")
             except StoreUnavailable:
                 logger.error("could not store the revocation of an access token sent in a URL")

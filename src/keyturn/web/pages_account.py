@@ -80,7 +80,7 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
         return redirect_to_login(request)
     keyturn = get_keyturn(request)
     sessions = await keyturn.sessions.list_for_user(principal.subject)
-    families = await keyturn.tokens.list_families(principal.subject)
+    families = await keyturn.refresh_families.list_live(principal.subject)
     ttl = keyturn.settings.refresh_token_ttl
     rows = [
         _sign_in_row(
@@ -132,7 +132,9 @@ async def account_revoke(
         try:
             await keyturn.auth.revoke_session(principal.subject, session_id, ip=client_ip(request))
         except NotFound:  # not a browser session: a token device, as DELETE /auth/sessions/{id}
-            await keyturn.tokens.revoke_family(principal.subject, session_id, ip=client_ip(request))
+            await keyturn.token_revoker.end_family(
+                principal.subject, session_id, ip=client_ip(request)
+            )
     except NotFound:
         return render_page(
             request,

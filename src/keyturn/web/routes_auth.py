@@ -260,7 +260,7 @@ async def logout(request: Request, principal: CurrentPrincipal) -> Response:
         spa = get_keyturn(request).settings.refresh_cookie
         if spa:  # the answer clears a browser's cookie: never for another site
             _require_same_origin(request)
-        await get_keyturn(request).tokens.logout_token(_token_claims(request))
+        await get_keyturn(request).token_revoker.sign_out(_token_claims(request))
         response = Response(status_code=204)
         if spa:  # SPA mode: drop the dead cookie
             clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, "/auth/logout"))
@@ -278,7 +278,7 @@ async def logout(request: Request, principal: CurrentPrincipal) -> Response:
 async def logout_all(request: Request, principal: CurrentPrincipal) -> Response:
     """End every session, refresh family and access token of the caller, this
     one included, and clear the cookie of a cookie caller."""
-    await get_keyturn(request).tokens.logout_all(principal.subject, ip=client_ip(request))
+    await get_keyturn(request).auth.sign_out_everywhere(principal.subject, ip=client_ip(request))
     response = Response(status_code=204)
     if principal.via == "session":
         clear_session_cookie(response)
@@ -291,7 +291,7 @@ async def list_sessions(request: Request, principal: CurrentPrincipal) -> JSONRe
     (``"kind": "token"``), oldest first; ``current`` marks the caller's own."""
     keyturn = get_keyturn(request)
     sessions = await keyturn.sessions.list_for_user(principal.subject)
-    families = await keyturn.tokens.list_families(principal.subject)
+    families = await keyturn.refresh_families.list_live(principal.subject)
     ttl = keyturn.settings.refresh_token_ttl
     rows: list[tuple[float, dict[str, Any]]] = [
         (
@@ -361,7 +361,7 @@ async def revoke_session(
     try:
         await keyturn.auth.revoke_session(principal.subject, session_id, ip=client_ip(request))
     except NotFound:
-        await keyturn.tokens.revoke_family(principal.subject, session_id)
+        await keyturn.token_revoker.end_family(principal.subject, session_id)
     response = Response(status_code=204)
     if principal.via == "session" and session_id == principal.session_id:
         clear_session_cookie(response)
@@ -377,8 +377,10 @@ async def change_password(request: Request, principal: CurrentPrincipal) -> Resp
     body = await _json_body(request, PasswordChangeBody)
     keyturn = get_keyturn(request)
     if principal.via == "token":
-        await keyturn.tokens.change_password(
-            _token_claims(request),
+        claims = _token_claims(request)
+        await keyturn.auth.change_password_for_token(
+            claims.sub,
+            claims.sid,
             body.current_password,
             body.new_password,
             ip=client_ip(request),
@@ -433,7 +435,7 @@ async def session_token(request: Request, principal: CurrentPrincipal) -> JSONRe
     keyturn = get_keyturn(request)
     validated = await keyturn.sessions.validate(_session_principal(request, principal))
     await keyturn.keys.reload_if_stale()  # sign with the newest key (see /oauth/token)
-    issued = await keyturn.tokens.session_token(validated)
+    issued = await keyturn.grants.session_token(validated)
     body = {
         "access_token": issued.access_token,
         "token_type": "Bearer",

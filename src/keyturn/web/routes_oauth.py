@@ -317,7 +317,7 @@ async def token(request: Request) -> Response:
             issued = await _password_grant(request, form, client_id)
         else:
             keyturn: Keyturn = get_keyturn(request)
-            issued = await keyturn.tokens.refresh_grant(
+            issued = await keyturn.grants.refresh_grant(
                 presented if presented is not None else required(form, "refresh_token"),
                 client_id=client_id,
                 ip=client_ip(request),
@@ -342,7 +342,7 @@ async def _password_grant(
     keyturn: Keyturn = get_keyturn(request)
     logins = request.app.state.metrics.logins
     try:
-        issued = await keyturn.tokens.password_grant(
+        issued = await keyturn.grants.password_grant(
             username,
             password,
             scope=form.get("scope", ""),
@@ -365,7 +365,7 @@ async def _password_grant(
 async def revoke(request: Request) -> Response:
     """RFC 7009: revoke an access or refresh token; 200 whatever the token was.
 
-    Only the token's own client revokes it (:mod:`keyturn.tokens.revoke_introspect`):
+    Only the token's own client revokes it (:mod:`keyturn.tokens.revoke`):
     another client's token is left alone, still with 200, and a confidential
     client's token without that client's credentials is 401 ``invalid_client``.
     A wrong ``token_type_hint`` is ignored (the token is still found); an unknown
@@ -381,7 +381,7 @@ async def revoke(request: Request) -> Response:
         value = required(form, "token")
         hint = form.get("token_type_hint")
         keyturn: Keyturn = get_keyturn(request)
-        await keyturn.tokens.revoke(
+        await keyturn.token_revoker.revoke(
             value,
             hint if hint in TOKEN_TYPE_HINTS else None,
             client_id=client_id,
@@ -404,7 +404,7 @@ async def introspect(request: Request) -> Response:
         form = await read_form(request)
         await authenticate_client(request, form, confidential=True)
         value = required(form, "token")
-        result = await get_keyturn(request).tokens.introspect(value)
+        result = await get_keyturn(request).introspector.introspect(value)
     except KeyturnError as exc:
         return oauth_error_response(exc)
     return JSONResponse(result, headers=dict(OAUTH_NO_STORE))

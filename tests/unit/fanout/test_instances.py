@@ -126,14 +126,14 @@ async def sign_in(keyturn: Keyturn) -> str:
 
 
 async def token(keyturn: Keyturn) -> str:
-    response = await keyturn.tokens.password_grant(EMAIL, PASSWORD, ip=IP, user_agent=None)
+    response = await keyturn.grants.password_grant(EMAIL, PASSWORD, ip=IP, user_agent=None)
     return response.access_token
 
 
 async def accepted_everywhere(cluster: Cluster, secret: str, access: str) -> None:
     for keyturn in (cluster.a, cluster.b, cluster.c):
         await keyturn.sessions.validate(secret)
-        await keyturn.tokens.authenticate_bearer(access)
+        await keyturn.bearer.authenticate(access)
 
 
 # --- changes on one instance are refused on the others at once -----------------------
@@ -154,13 +154,13 @@ async def test_revoking_a_sign_in_by_handle_reaches_the_others(cluster: Cluster)
     """DELETE /auth/sessions/{id} on b: a and c refuse the session and its tokens."""
     secret = await sign_in(cluster.a)
     validated = await cluster.c.sessions.validate(secret)
-    minted = await cluster.c.tokens.session_token(validated)
-    await cluster.a.tokens.authenticate_bearer(minted.access_token)
+    minted = await cluster.c.grants.session_token(validated)
+    await cluster.a.bearer.authenticate(minted.access_token)
     await cluster.b.auth.revoke_session(validated.user.id, validated.session.handle)
     with pytest.raises(NotAuthenticated):
         await cluster.c.sessions.validate(secret)
     with pytest.raises(InvalidToken):
-        await cluster.a.tokens.authenticate_bearer(minted.access_token)
+        await cluster.a.bearer.authenticate(minted.access_token)
 
 
 async def test_logout_all_reaches_sessions_and_tokens_everywhere(cluster: Cluster) -> None:
@@ -169,12 +169,12 @@ async def test_logout_all_reaches_sessions_and_tokens_everywhere(cluster: Cluste
     await accepted_everywhere(cluster, secret, access)
     user = await cluster.a.storage.users.get_by_email(EMAIL)
     assert user is not None
-    await cluster.a.tokens.logout_all(user.id)
+    await cluster.a.auth.sign_out_everywhere(user.id)
     for keyturn in (cluster.b, cluster.c):
         with pytest.raises(NotAuthenticated):
             await keyturn.sessions.validate(secret)
         with pytest.raises(InvalidToken):
-            await keyturn.tokens.authenticate_bearer(access)
+            await keyturn.bearer.authenticate(access)
 
 
 async def test_disabling_a_user_reaches_the_others_at_once(cluster: Cluster) -> None:
@@ -186,7 +186,7 @@ async def test_disabling_a_user_reaches_the_others_at_once(cluster: Cluster) -> 
         with pytest.raises(NotAuthenticated):
             await keyturn.sessions.validate(secret)
         with pytest.raises(InvalidToken):
-            await keyturn.tokens.authenticate_bearer(access)
+            await keyturn.bearer.authenticate(access)
 
 
 async def test_a_disabled_user_is_refused_even_in_stateless_mode(
@@ -212,10 +212,10 @@ async def test_a_disabled_user_is_refused_even_in_stateless_mode(
     try:
         await a.accounts.register(EMAIL, PASSWORD)
         access = await token(a)
-        await b.tokens.authenticate_bearer(access)
+        await b.bearer.authenticate(access)
         await a.auth.disable_user(EMAIL)
         with pytest.raises(InvalidToken):
-            await b.tokens.authenticate_bearer(access)
+            await b.bearer.authenticate(access)
     finally:
         await a.close()
         await b.close()
@@ -241,7 +241,7 @@ async def test_key_rotation_reaches_the_others_without_waiting(cluster: Cluster)
     assert cluster.b.keys.ring.signing_key.kid == new.kid
     assert cluster.c.keys.ring.signing_key.kid == new.kid
     access = await token(cluster.b)
-    await cluster.c.tokens.authenticate_bearer(access)
+    await cluster.c.bearer.authenticate(access)
 
 
 # --- trusted longer while the bus is alive ----------------------------------------------
@@ -254,13 +254,13 @@ async def test_a_live_bus_lets_the_caches_skip_the_store_past_the_bound(
     past the staleness bound without a single store read."""
     secret, access = await sign_in(cluster.a), await token(cluster.a)
     await cluster.b.sessions.validate(secret)
-    await cluster.b.tokens.authenticate_bearer(access)
+    await cluster.b.bearer.authenticate(access)
     view = cluster.views["b"]
     view.reads.clear()
     for _ in range(10):
         cluster.clock.advance(BOUND)  # 20 s, far past the bound, under 30 and 300
         await cluster.b.sessions.validate(secret)
-        await cluster.b.tokens.authenticate_bearer(access)
+        await cluster.b.bearer.authenticate(access)
     await settle()
     assert view.reads["sessions"] == 0
     assert view.reads["users"] == 0
@@ -287,14 +287,14 @@ async def test_bus_and_store_down_means_503_not_a_stale_accept(cluster: Cluster)
     tokens and users alike."""
     secret, access = await sign_in(cluster.a), await token(cluster.a)
     await cluster.b.sessions.validate(secret)
-    await cluster.b.tokens.authenticate_bearer(access)
+    await cluster.b.bearer.authenticate(access)
     cluster.bus(cluster.b).disconnect()
     cluster.views["b"].down = True
     cluster.clock.advance(BOUND)
     with pytest.raises(StoreUnavailable):
         await cluster.b.sessions.validate(secret)
     with pytest.raises(StoreUnavailable):
-        await cluster.b.tokens.authenticate_bearer(access)
+        await cluster.b.bearer.authenticate(access)
 
 
 async def test_after_reconnecting_old_entries_get_only_the_bound(cluster: Cluster) -> None:

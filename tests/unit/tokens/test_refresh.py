@@ -20,7 +20,7 @@ from keyturn.tokens.refresh import (
     hash_refresh_token,
     looks_like_refresh_token,
 )
-from keyturn.tokens.revocation import RevocationList
+from keyturn.tokens.revocation import RevocationReplica
 
 
 def make_families(**overrides: Any) -> tuple[RefreshFamilies, MemoryRefreshStore, FrozenClock]:
@@ -28,7 +28,7 @@ def make_families(**overrides: Any) -> tuple[RefreshFamilies, MemoryRefreshStore
     settings = Settings(**overrides)
     clock = FrozenClock()
     store = MemoryRefreshStore()
-    revocations = RevocationList(MemoryRevocationStore(), settings, clock)
+    revocations = RevocationReplica(MemoryRevocationStore(), settings, clock)
     encryptor = KeyEncryptor.from_text(generate_kek())
     return RefreshFamilies(store, revocations, encryptor, settings, clock), store, clock
 

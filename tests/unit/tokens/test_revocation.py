@@ -14,7 +14,7 @@ from keyturn.settings import Settings
 from keyturn.stores.base import Revocation
 from keyturn.stores.memory_tokens import MemoryRevocationStore
 from keyturn.tokens.access import AccessTokenClaims
-from keyturn.tokens.revocation import RevocationList
+from keyturn.tokens.revocation import RevocationReplica
 
 SETTINGS = Settings(staleness_bound=2.0, access_token_ttl=900, clock_leeway=5)
 
@@ -61,7 +61,7 @@ def clock() -> FrozenClock:
 
 async def test_local_revocations_apply_at_once(clock: FrozenClock) -> None:
     """The instance that revokes refuses the token before any sync."""
-    replica = RevocationList(MemoryRevocationStore(), SETTINGS, clock)
+    replica = RevocationReplica(MemoryRevocationStore(), SETTINGS, clock)
     await replica.start()
     token = claims(clock)
     replica.check(token)
@@ -78,7 +78,7 @@ async def test_local_revocations_apply_at_once(clock: FrozenClock) -> None:
 async def test_another_instance_sees_a_revocation_within_the_bound(clock: FrozenClock) -> None:
     """Two replicas over one store: B refuses what A revoked once the bound passes."""
     store = MemoryRevocationStore()
-    a, b = RevocationList(store, SETTINGS, clock), RevocationList(store, SETTINGS, clock)
+    a, b = RevocationReplica(store, SETTINGS, clock), RevocationReplica(store, SETTINGS, clock)
     await a.start()
     await b.start()
     token = claims(clock)
@@ -95,7 +95,7 @@ async def test_replica_syncs_ahead_in_the_background(clock: FrozenClock) -> None
     """Past half the bound a check returns at once and starts a background sync, so
     the next check sees another instance's revocation without having waited."""
     store = MemoryRevocationStore()
-    a, b = RevocationList(store, SETTINGS, clock), RevocationList(store, SETTINGS, clock)
+    a, b = RevocationReplica(store, SETTINGS, clock), RevocationReplica(store, SETTINGS, clock)
     await a.start()
     await b.start()
     token = claims(clock)
@@ -111,7 +111,7 @@ async def test_replica_syncs_ahead_in_the_background(clock: FrozenClock) -> None
 async def test_late_committed_entry_is_caught_by_the_overlap(clock: FrozenClock) -> None:
     """An entry with a lower seq appearing after a sync is still picked up (time overlap)."""
     store = MemoryRevocationStore()
-    replica = RevocationList(store, SETTINGS, clock)
+    replica = RevocationReplica(store, SETTINGS, clock)
     late = await store.add(Revocation("jti", "late", clock.now(), clock.now() + 900))
     await store.add(Revocation("jti", "early", clock.now(), clock.now() + 900))
     store._entries.remove(late)  # not yet "committed" when the replica loads
@@ -126,7 +126,7 @@ async def test_late_committed_entry_is_caught_by_the_overlap(clock: FrozenClock)
 async def test_stale_replica_with_a_broken_store_fails_closed(clock: FrozenClock) -> None:
     """Past the bound, an unreachable store means StoreUnavailable, never accept."""
     store = BrokenStore()
-    replica = RevocationList(store, SETTINGS, clock)
+    replica = RevocationReplica(store, SETTINGS, clock)
     await replica.start()
     store.down = True
     clock.advance(SETTINGS.staleness_bound / 2)
@@ -143,7 +143,7 @@ async def test_never_synced_replica_fails_closed(clock: FrozenClock) -> None:
     """A replica that could not load at start refuses until it syncs."""
     store = BrokenStore()
     store.down = True
-    replica = RevocationList(store, SETTINGS, clock)
+    replica = RevocationReplica(store, SETTINGS, clock)
     with pytest.raises(StoreUnavailable):
         await replica.start()
     with pytest.raises(StoreUnavailable):
@@ -153,7 +153,7 @@ async def test_never_synced_replica_fails_closed(clock: FrozenClock) -> None:
 async def test_revocation_with_a_broken_store_still_applies_locally(clock: FrozenClock) -> None:
     """Recording fails loudly, but this instance refuses the token anyway."""
     store = BrokenStore()
-    replica = RevocationList(store, SETTINGS, clock)
+    replica = RevocationReplica(store, SETTINGS, clock)
     await replica.start()
     store.down = True
     token = claims(clock)
@@ -166,7 +166,7 @@ async def test_revocation_with_a_broken_store_still_applies_locally(clock: Froze
 async def test_user_cutoff_has_one_second_granularity(clock: FrozenClock) -> None:
     """The cut-off refuses tokens from earlier seconds; a token issued later in the same
     second survives (fresh sign-ins work at once), as documented."""
-    replica = RevocationList(MemoryRevocationStore(), SETTINGS, clock)
+    replica = RevocationReplica(MemoryRevocationStore(), SETTINGS, clock)
     await replica.start()
     before = claims(clock, jti="old", sid="a")  # iat = second S
     clock.advance(1.5)  # cut-off at S + 1.5
@@ -182,7 +182,7 @@ async def test_user_cutoff_has_one_second_granularity(clock: FrozenClock) -> Non
 async def test_entries_are_forgotten_after_their_lifetime(clock: FrozenClock) -> None:
     """A sid entry lives access_token_ttl + leeway; after that it is purged everywhere."""
     store = MemoryRevocationStore()
-    replica = RevocationList(store, SETTINGS, clock)
+    replica = RevocationReplica(store, SETTINGS, clock)
     await replica.start()
     await replica.revoke_sids(["s1"])
     assert replica.is_sid_revoked("s1")
@@ -196,7 +196,7 @@ async def test_entries_are_forgotten_after_their_lifetime(clock: FrozenClock) ->
 async def test_jti_entry_lives_until_the_token_expires(clock: FrozenClock) -> None:
     """SEC-62: a denylisted jti is kept at least until the token's exp."""
     store = MemoryRevocationStore()
-    replica = RevocationList(store, SETTINGS, clock)
+    replica = RevocationReplica(store, SETTINGS, clock)
     token = claims(clock)
     await replica.revoke_jti(token.jti, token.exp)
     [entry] = await store.changes(after_seq=0, since=math.inf, now=clock.now())

@@ -1,9 +1,9 @@
-"""Token revocation (RFC 7009) and introspection (RFC 7662).
+"""Ending tokens: RFC 7009 revocation, a bearer caller's sign-out, a token
+device ended from the sign-ins list, and tokens exposed in a URL.
 
-Framework-free. Both take a token of either kind: a refresh token (``ktr_...``,
-looked up in its family) or an access token (a JWT, verified through the bearer
-path). :class:`~keyturn.token_service.TokenService` is the public facade behind
-``/oauth/revoke`` and ``/oauth/introspect``; it delegates here.
+Framework-free. :meth:`TokenRevoker.revoke` takes a token of either kind: a
+refresh token (``ktr_...``, looked up in its family) or an access token (a JWT,
+verified through the bearer path); it is what ``/oauth/revoke`` calls.
 
 Revocation is bound to the token's client (RFC 7009 section 2.1), by the rule
 the refresh grant already follows (:meth:`keyturn.tokens.grants.TokenGrants.refresh_grant`):
@@ -20,34 +20,30 @@ credentials learns that nothing was revoked instead of trusting a 200.
 
 from __future__ import annotations
 
-from typing import Any, Final
-
 from keyturn.audit import AuditLog
 from keyturn.clock import Clock
-from keyturn.errors import InvalidClient, InvalidToken
+from keyturn.errors import InvalidClient, InvalidToken, NotAuthenticated, NotFound
 from keyturn.oauth.clients import Clients
-from keyturn.settings import Settings
-from keyturn.stores.base import RefreshFamily, RefreshToken, UserStore
+from keyturn.tokens.access import AccessTokenClaims
 from keyturn.tokens.bearer import BearerAuthenticator
 from keyturn.tokens.refresh import RefreshFamilies
-from keyturn.tokens.revocation import RevocationList
+from keyturn.tokens.revocation import RevocationReplica
 
-__all__ = ["RevokeIntrospect"]
+__all__ = ["TokenRevoker"]
 
-_INACTIVE: Final = {"active": False}
+#: Longest family handle worth a store lookup (ours are 16 characters).
+_MAX_FAMILY_ID = 64
 
 
-class RevokeIntrospect:
-    """End a token (RFC 7009) or describe it (RFC 7662).
+class TokenRevoker:
+    """Ends access tokens and refresh families, audited.
 
     Args:
-        bearer: verifies access tokens and reads their users.
+        bearer: verifies access tokens (following key rotations).
         families: refresh families.
         revocations: the in-process revocation replica.
         clients: OAuth clients (whether a token's client is confidential).
-        users: accounts (a refresh token's user is read directly).
         audit: where events go.
-        settings: ``public_issuer`` and ``token_audience`` for refresh answers.
         clock: the time.
     """
 
@@ -56,20 +52,16 @@ class RevokeIntrospect:
         *,
         bearer: BearerAuthenticator,
         families: RefreshFamilies,
-        revocations: RevocationList,
+        revocations: RevocationReplica,
         clients: Clients,
-        users: UserStore,
         audit: AuditLog,
-        settings: Settings,
         clock: Clock,
     ) -> None:
         self.bearer = bearer
         self.families = families
         self.revocations = revocations
         self.clients = clients
-        self.users = users
         self.audit = audit
-        self.settings = settings
         self.clock = clock
 
     async def revoke(
@@ -159,66 +151,65 @@ class RevokeIntrospect:
             client_id=caller,
         )
 
-    async def introspect(self, token: str) -> dict[str, Any]:
-        """RFC 7662: the state of a token, or exactly ``{"active": False}``.
-
-        Access tokens are always checked against revocations here, whatever the
-        mode: this is what a downstream verifier asks for strict revocation.
+    async def sign_out(
+        self, claims: AccessTokenClaims, *, ip: str | None = None, user_agent: str | None = None
+    ) -> None:
+        """Sign out with a bearer token (``POST /auth/logout``): deny it, and end
+        its refresh family.
 
         Raises:
             StoreUnavailable: a store is unreachable.
         """
-        if not isinstance(token, str):
-            return dict(_INACTIVE)
-        found = await self.families.lookup(token)
-        if found is not None:
-            return await self._introspect_refresh(*found)
+        await self.revocations.revoke_jti(claims.jti, claims.exp)
+        family = await self.families.store.get_family(claims.sid)
+        if family is not None and family.user_id == claims.sub:
+            await self.families.revoke(family.id)
+        self.audit.record(
+            "sign_out", user_id=claims.sub, ip=ip, user_agent=user_agent, session=claims.sid
+        )
+
+    async def end_family(self, user_id: str, family_id: str, *, ip: str | None = None) -> None:
+        """End one of the user's token sign-ins by its handle (the ``"kind":
+        "token"`` rows of the sign-ins list).
+
+        Raises:
+            NotFound: no such live family, or it is another user's.
+            StoreUnavailable: a store is unreachable.
+        """
+        if not isinstance(family_id, str) or len(family_id) > _MAX_FAMILY_ID:
+            raise NotFound()
+        family = await self.families.store.get_family(family_id)
+        if family is None or family.user_id != user_id or not family.is_live(self.clock.now()):
+            raise NotFound()
+        await self.families.revoke(family.id)
+        self.audit.record("session_revoked", user_id=user_id, ip=ip, session=family.id, via="token")
+
+    async def revoke_exposed(self, token: str) -> bool:
+        """Revoke an access token that was exposed where credentials must never
+        be, such as a URL's query string: URLs end up in access logs, browser
+        history and ``Referer`` headers, so a token seen there is as good as
+        leaked. A token that does not verify is left alone (nothing to revoke,
+        and no work for forgeries beyond the signature check). Audited as
+        ``token_revoked`` with ``reason="exposed_in_url"``.
+
+        Returns:
+            Whether a valid token was revoked.
+
+        Raises:
+            StoreUnavailable: the revocation could not be stored (it still
+                applies on this instance).
+        """
         try:
             claims = await self.bearer.verify(token)
-            await self.revocations.ensure_fresh()
-            self.revocations.check(claims)
-        except InvalidToken:
-            return dict(_INACTIVE)
-        user = await self.bearer.user(claims.sub)
-        if user is None or user.disabled:
-            return dict(_INACTIVE)
-        answer: dict[str, Any] = {
-            "active": True,
-            "sub": claims.sub,
-            "exp": claims.exp,
-            "iat": claims.iat,
-            "iss": claims.iss,
-            "aud": list(claims.aud) if isinstance(claims.aud, tuple) else claims.aud,
-            "jti": claims.jti,
-            "scope": claims.scope,
-            "token_type": "access_token",
-            "sid": claims.sid,
-        }
-        if claims.client_id is not None:
-            answer["client_id"] = claims.client_id
-        return answer
-
-    async def _introspect_refresh(
-        self, stored: RefreshToken, family: RefreshFamily
-    ) -> dict[str, Any]:
-        now = self.clock.now()
-        if stored.used_at is not None or now >= stored.expires_at or not family.is_live(now):
-            return dict(_INACTIVE)
-        user = await self.users.get(family.user_id)
-        if user is None or user.disabled:
-            return dict(_INACTIVE)
-        answer: dict[str, Any] = {
-            "active": True,
-            "sub": family.user_id,
-            "exp": int(stored.expires_at),
-            "iat": int(stored.issued_at),
-            "iss": self.settings.public_issuer,
-            "aud": self.settings.token_audience,
-            "jti": stored.token_hash[:32],
-            "scope": family.scope,
-            "token_type": "refresh_token",
-            "sid": family.id,
-        }
-        if family.client_id is not None:
-            answer["client_id"] = family.client_id
-        return answer
+        except NotAuthenticated:  # InvalidToken: malformed, forged or expired
+            return False
+        await self.revocations.revoke_jti(claims.jti, claims.exp)
+        self.audit.record(
+            "token_revoked",
+            user_id=claims.sub,
+            session=claims.sid,
+            reason="exposed_in_url",
+            kind="access",
+            jti=claims.jti,
+        )
+        return True
