@@ -13,9 +13,12 @@ from types import TracebackType
 from limits.aio.storage import MemoryStorage as LimitsMemoryStorage
 from limits.aio.storage import Storage as LimitsStorage
 
-from keyturn.accounts import Accounts
+from keyturn.accounts.auth import AuthService
+from keyturn.accounts.passwords import PasswordHasher, PasswordPolicy
+from keyturn.accounts.register_throttle import RegistrationThrottle
+from keyturn.accounts.service import Accounts
+from keyturn.accounts.throttle import LoginThrottle
 from keyturn.audit import EMAIL_HASH_KEY_PURPOSE, AuditLog
-from keyturn.auth import AuthService
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import StoreUnavailable
 from keyturn.fanout.changes import ChangeBus
@@ -23,9 +26,6 @@ from keyturn.fanout.instance import FanOut
 from keyturn.keys.encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
 from keyturn.keys.rotation import KeyManager
 from keyturn.oauth.clients import Clients
-from keyturn.passwords import PasswordHasher, PasswordPolicy
-from keyturn.ratelimit import LoginThrottle
-from keyturn.register_throttle import RegistrationThrottle
 from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import Storage
@@ -197,7 +197,10 @@ class Keyturn:
 
     def _make_throttle(self) -> LoginThrottle:
         if self._throttle_storage is not None:
-            return LoginThrottle(self._throttle_storage, self.settings)
+            # keyturn's own storages carry the clock they count with; limits' own
+            # ones count with the system clock.
+            given = self._throttle_storage
+            return LoginThrottle(given, self.settings, getattr(given, "clock", SystemClock()))
         from keyturn.stores.sql import SqlStorage
 
         storage = self.storage

@@ -126,8 +126,8 @@ def test_email_fingerprint_is_keyed() -> None:
 async def failed_sign_in_hash(database: Path, kek: str | None = None) -> str:
     """Start a Keyturn on ``database`` (a fresh or existing SQLite file), fail one
     sign-in for alice, and return the email_hash its audit line carries."""
+    from keyturn.accounts.passwords import PasswordHasher
     from keyturn.errors import InvalidCredentials
-    from keyturn.passwords import PasswordHasher
     from keyturn.runtime import Keyturn
 
     options: dict[str, object] = {"database_url": f"sqlite+aiosqlite:///{database}"}

@@ -17,8 +17,8 @@ CORE_MODULES = (
 )
 #: Core modules written in parallel; checked once they exist.
 OPTIONAL_CORE_MODULES = (
-    "keyturn.passwords",
-    "keyturn.accounts",
+    "keyturn.accounts.passwords",
+    "keyturn.accounts.service",
     "keyturn.runtime",
     "keyturn.stores.sql",
     "keyturn.keys.records",

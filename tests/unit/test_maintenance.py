@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from keyturn.accounts.passwords import PasswordHasher
 from keyturn.clock import FrozenClock
 from keyturn.errors import StoreUnavailable
 from keyturn.maintenance import sweep_forever, sweep_once
-from keyturn.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 

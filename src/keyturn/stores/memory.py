@@ -9,9 +9,9 @@ from __future__ import annotations
 import builtins
 import dataclasses
 
+from keyturn.accounts.legacy_hashes import legacy_cost
 from keyturn.errors import EmailTaken, UserNotFound
 from keyturn.keys.records import SigningKey
-from keyturn.legacy_hashes import legacy_cost
 from keyturn.stores.base import (
     ClientStore,
     KeyStore,

@@ -1,6 +1,6 @@
 """A ``limits`` async storage on the SQL database (SQLite or PostgreSQL).
 
-The sign-in throttle (:mod:`keyturn.ratelimit`) counts failures with the
+The sign-in throttle (:mod:`keyturn.accounts.throttle`) counts failures with the
 ``limits`` library; this storage keeps its fixed-window counters in the
 ``login_throttle`` table, so every worker and host sharing the database shares
 the counts, and a restart does not reset them. Redis will serve the same role
@@ -23,7 +23,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.clock import Clock, SystemClock
+from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import metadata
@@ -59,12 +59,12 @@ class SqlThrottleStorage(Storage):
         self,
         engine: AsyncEngine,
         *,
-        clock: Clock | None = None,
+        clock: Clock,
         wrap_exceptions: bool = False,
     ) -> None:
         super().__init__(wrap_exceptions=wrap_exceptions)
         self.engine = engine
-        self.clock: Clock = clock or SystemClock()
+        self.clock = clock
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:

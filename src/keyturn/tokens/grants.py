@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from keyturn.accounts.auth import AuthService
 from keyturn.audit import AuditLog
-from keyturn.auth import AuthService
 from keyturn.clock import Clock
 from keyturn.errors import InvalidGrant, NotAuthenticated
 from keyturn.oauth.clients import Clients

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
+from keyturn.accounts.addresses import client_address
 from keyturn.errors import NotAuthenticated
 from keyturn.principal import Principal
-from keyturn.ratelimit import client_address
 from keyturn.sessions.devices import MAX_USER_AGENT
 from keyturn.web.authn import (
     AUTH_ERROR_KEY,

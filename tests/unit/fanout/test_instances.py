@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from keyturn.accounts.passwords import PasswordHasher
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidToken, NotAuthenticated, StoreUnavailable
 from keyturn.fanout.buses import MemoryBus, MemoryHub
 from keyturn.keys.encryption import KeyEncryptor, generate_kek
-from keyturn.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.base import Revocation

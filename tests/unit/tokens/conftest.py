@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from tests.unit.tokens.support import EMAIL, KEK, PASSWORD, MakeKeyturn
 
+from keyturn.accounts.passwords import PasswordHasher
 from keyturn.audit import AUDIT_LOGGER
 from keyturn.clock import FrozenClock
 from keyturn.keys.encryption import KeyEncryptor
-from keyturn.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
 from keyturn.settings import DEFAULT_SCOPES, Settings
 from keyturn.stores.base import Storage

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from limits.aio.storage import Storage
 
-from keyturn.clock import Clock, SystemClock
+from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable
 from keyturn.stores.redis.connection import KEY_PREFIX, RedisConnection
 
@@ -57,12 +57,12 @@ class RedisThrottleStorage(Storage):
         self,
         connection: RedisConnection,
         *,
-        clock: Clock | None = None,
+        clock: Clock,
         wrap_exceptions: bool = False,
     ) -> None:
         super().__init__(wrap_exceptions=wrap_exceptions)
         self.connection = connection
-        self.clock: Clock = clock or SystemClock()
+        self.clock = clock
         self._incr = connection.script(_INCR)
 
     @property

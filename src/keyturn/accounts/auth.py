@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from keyturn.accounts import Accounts
+from keyturn.accounts.register_throttle import RegistrationThrottle
+from keyturn.accounts.service import Accounts
+from keyturn.accounts.throttle import LoginThrottle, throttle_key
 from keyturn.audit import AuditLog
 from keyturn.clock import Clock
 from keyturn.errors import (
@@ -25,8 +27,6 @@ from keyturn.errors import (
     StoreUnavailable,
     TooManyAttempts,
 )
-from keyturn.ratelimit import LoginThrottle, throttle_key
-from keyturn.register_throttle import RegistrationThrottle
 from keyturn.sessions.manager import IssuedSession, SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.base import User

@@ -10,10 +10,10 @@ from typing import NoReturn
 import bcrypt
 import pytest
 
-from keyturn.accounts import Accounts
+from keyturn.accounts.passwords import FAILURE_FLOOR_MARGIN, PasswordHasher, PasswordPolicy
+from keyturn.accounts.service import Accounts
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidCredentials
-from keyturn.passwords import FAILURE_FLOOR_MARGIN, PasswordHasher, PasswordPolicy
 from keyturn.stores.memory import MemoryUserStore
 
 PASSWORD = "correct horse battery staple"

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from keyturn.accounts.auth import AuthService
+from keyturn.accounts.passwords import PasswordHasher
 from keyturn.audit import AUDIT_LOGGER
-from keyturn.auth import AuthService
 from keyturn.clock import FrozenClock
 from keyturn.errors import (
     Forbidden,
@@ -19,7 +20,6 @@ from keyturn.errors import (
     NotFound,
     TooManyAttempts,
 )
-from keyturn.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryStorage

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from keyturn.errors import InvalidCredentials, WeakPassword
-from keyturn.passwords import (
+from keyturn.accounts.passwords import (
     HASH_THREAD_NICENESS,
     PasswordHasher,
     PasswordPolicy,
     common_passwords,
 )
+from keyturn.errors import InvalidCredentials, WeakPassword
 from keyturn.settings import Settings
 
 PASSWORD = "correct horse battery staple"

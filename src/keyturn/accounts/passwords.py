@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, NoReturn, Protocol, TypeVar
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from keyturn.accounts.legacy_hashes import default_legacy_schemes
 from keyturn.errors import InvalidCredentials, WeakPassword
-from keyturn.legacy_hashes import default_legacy_schemes
 from keyturn.settings import MIN_ARGON2_MEMORY_KIB, MIN_ARGON2_TIME_COST
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class LegacyHashScheme(Protocol):
     argon2id on the next successful sign-in (``needs_rehash`` is always True for
     them). Implementations are synchronous and CPU-bound: the hasher runs them in
     its worker threads under the same limit as argon2. The built-in ones are in
-    :mod:`keyturn.legacy_hashes`.
+    :mod:`keyturn.accounts.legacy_hashes`.
     """
 
     def identifies(self, stored_hash: str) -> bool:
@@ -124,7 +124,7 @@ class PasswordHasher:
             hashes made with it are cheap to brute-force if the database leaks.
         legacy_schemes: verifiers for imported non-argon2 hashes (see
             :class:`LegacyHashScheme`); None (the default) means bcrypt and Django
-            PBKDF2 (:func:`keyturn.legacy_hashes.default_legacy_schemes`), ``()``
+            PBKDF2 (:func:`keyturn.accounts.legacy_hashes.default_legacy_schemes`), ``()``
             means none: such hashes then never verify.
 
     Raises:
@@ -236,7 +236,7 @@ class PasswordHasher:
         verification this hasher has done or been calibrated with, plus headroom
         (:data:`FAILURE_FLOOR_MARGIN`), at most :data:`MAX_FAILURE_FLOOR`.
 
-        :class:`~keyturn.accounts.Accounts` pads every failed sign-in up to it,
+        :class:`~keyturn.accounts.service.Accounts` pads every failed sign-in up to it,
         so an unknown address, a wrong argon2 password and a wrong password for
         an imported bcrypt account all take the same time.
         """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keyturn.emails import normalize_email
+from keyturn.accounts.emails import normalize_email
 from keyturn.errors import InvalidEmail
 from keyturn.stores.base import normalize_email_key
 

@@ -1,7 +1,7 @@
 """Verifiers for password hashes imported from other systems: bcrypt and Django PBKDF2.
 
 keyturn never writes these formats. An imported account signs in once against its
-old hash, and :class:`~keyturn.passwords.PasswordHasher` then replaces it with
+old hash, and :class:`~keyturn.accounts.passwords.PasswordHasher` then replaces it with
 argon2id (``needs_rehash`` is true for anything that is not argon2id).
 
 The checks are done by maintained code, never by hand: the ``bcrypt`` package for
@@ -183,7 +183,7 @@ class DjangoPbkdf2Scheme:
 
 
 def default_legacy_schemes() -> tuple[BcryptScheme, DjangoPbkdf2Scheme]:
-    """The imported formats every :class:`~keyturn.passwords.PasswordHasher` verifies."""
+    """The imported formats every :class:`~keyturn.accounts.passwords.PasswordHasher` verifies."""
     return (BcryptScheme(), DjangoPbkdf2Scheme())
 
 

@@ -20,55 +20,37 @@ hashed before they become part of a key.
 An IPv6 client is counted by its ``throttle_ipv6_prefix`` network (a /64 by
 default), since one subscriber usually holds a whole /64 and could otherwise take
 a fresh address for every guess; IPv4 (and IPv4-mapped IPv6) by its address
-(:func:`client_bucket`, #10 item 7).
+(:func:`~keyturn.accounts.addresses.client_bucket`, #10 item 7).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
-import ipaddress
-from collections.abc import Callable, Sequence
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import Storage as LimitsStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
-from keyturn.clock import Clock, SystemClock
-from keyturn.emails import email_lookup_key
+from keyturn.accounts.addresses import client_bucket
+from keyturn.accounts.emails import email_lookup_key
+from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable, TooManyAttempts
 from keyturn.settings import Settings
 
-__all__ = ["LoginThrottle", "client_address", "client_bucket", "throttle_key", "trusted_peer"]
-
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+__all__ = ["LoginThrottle", "throttle_key"]
 
 
 def throttle_key(email: str) -> str:
     """The throttle identity of an account: the key the account lookup uses
-    (:func:`keyturn.emails.email_lookup_key`), so every spelling that finds one
+    (:func:`keyturn.accounts.emails.email_lookup_key`), so every spelling that finds one
     account shares one count (#10 item 1).
 
     Whatever was typed counts, whether or not such an account exists, so the
     throttle reveals nothing about which accounts exist.
     """
     return email_lookup_key(email)
-
-
-def client_bucket(client: str, ipv6_prefix: int = 64) -> str:
-    """What the per-client limits count ``client`` as: an IPv6 address's
-    ``/ipv6_prefix`` network (``2001:db8::/64``), an IPv4 address (or an
-    IPv4-mapped IPv6 one, as IPv4) by itself, anything else (a unix socket,
-    ``"unknown"``) as given."""
-    address = _parse_ip(client)
-    if address is None:
-        return client
-    if isinstance(address, ipaddress.IPv4Address) or ipv6_prefix >= 128:
-        return str(address)
-    return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
 
 
 def _digest(value: str) -> str:
@@ -94,20 +76,19 @@ class LoginThrottle:
         storage: a ``limits`` async storage.
         settings: supplies the limits and the window.
         clock: the clock ``storage`` counts time with, used to turn the window's
-            reset time into ``retry_after`` seconds. Defaults to the storage's own
-            ``clock`` attribute (:class:`~keyturn.stores.sql_throttle.SqlThrottleStorage`
-            has one), else the system clock, which ``limits``' own storages use.
+            reset time into ``retry_after`` seconds: the storage's own ``clock``
+            for keyturn's SQL and Redis storages, the system clock for ``limits``'
+            own storages (the composition root picks it).
     """
 
     def __init__(
         self,
         storage: LimitsStorage,
         settings: Settings,
-        clock: Clock | None = None,
+        clock: Clock,
     ) -> None:
         self.storage = storage
-        storage_clock = getattr(storage, "clock", None)
-        self.clock: Clock = clock or storage_clock or SystemClock()
+        self.clock = clock
         self._limiter = FixedWindowRateLimiter(storage)
         self._ipv6_prefix = settings.throttle_ipv6_prefix
         window = settings.login_failure_window
@@ -204,76 +185,3 @@ class LoginThrottle:
         if isinstance(exc, StorageError):
             return StoreUnavailable("the sign-in throttle store is unavailable")
         return StoreUnavailable(f"the sign-in throttle store failed: {type(exc).__name__}")
-
-
-# --- the client address ----------------------------------------------------------------
-
-
-def _parse_ip(text: str) -> _IPAddress | None:
-    """An IP address from a header entry or a peer string, tolerating a port
-    (``1.2.3.4:80``, ``[::1]:80``) and IPv4-mapped IPv6; None when it is not one."""
-    text = text.strip()
-    if text.startswith("["):
-        text = text[1:].partition("]")[0]
-    elif text.count(":") == 1:  # IPv4 with a port; bare IPv6 has several colons
-        text = text.partition(":")[0]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _trusted(address: _IPAddress, networks: Sequence[_IPNetwork]) -> bool:
-    return any(address.version == network.version and address in network for network in networks)
-
-
-def client_address(
-    peer: str | None,
-    forwarded_for: str | None,
-    trusted_proxies: Sequence[str],
-) -> str:
-    """The address a request really comes from, for throttling and audit.
-
-    The socket peer, unless the peer is one of ``trusted_proxies`` (addresses or
-    CIDRs): then the right-most ``X-Forwarded-For`` entry that is not itself a
-    trusted proxy. Entries left of that are written by the client and can be
-    forged, so they are never believed. A malformed header, or one made only of
-    trusted proxies, yields the peer (or the left-most entry, respectively).
-
-    Returns:
-        A normalized IP address string, or the raw peer string when the peer is
-        not an IP address (a unix socket), or ``"unknown"`` without a peer.
-    """
-    if not peer:
-        return "unknown"
-    peer_ip = _parse_ip(peer)
-    if peer_ip is None:
-        return peer
-    networks = [ipaddress.ip_network(item, strict=False) for item in trusted_proxies]
-    if not forwarded_for or not _trusted(peer_ip, networks):
-        return str(peer_ip)
-    hops = [_parse_ip(entry) for entry in forwarded_for.split(",")]
-    for hop in reversed(hops):
-        if hop is None:
-            return str(peer_ip)
-        if not _trusted(hop, networks):
-            return str(hop)
-    first = hops[0]
-    return str(first) if first is not None else str(peer_ip)
-
-
-def trusted_peer(trusted_proxies: Sequence[str]) -> Callable[[str], bool]:
-    """A test of whether a socket peer is one of ``trusted_proxies`` (addresses or
-    CIDRs; IPv4-mapped IPv6 counts as IPv4), remembering recent answers so a
-    request from a known proxy costs a dictionary lookup."""
-    networks = tuple(ipaddress.ip_network(item, strict=False) for item in trusted_proxies)
-
-    @functools.lru_cache(maxsize=1024)
-    def is_trusted(peer: str) -> bool:
-        address = _parse_ip(peer)
-        return address is not None and _trusted(address, networks)
-
-    return is_trusted

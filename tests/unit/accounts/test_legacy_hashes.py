@@ -13,16 +13,16 @@ from collections.abc import AsyncIterator, Callable
 import bcrypt
 import pytest
 
-from keyturn import legacy_hashes
-from keyturn.clock import FrozenClock
-from keyturn.errors import EmailTaken, InvalidCredentials, InvalidEmail
-from keyturn.legacy_hashes import (
+from keyturn.accounts import legacy_hashes
+from keyturn.accounts.legacy_hashes import (
     BcryptScheme,
     DjangoPbkdf2Scheme,
     UnsupportedHash,
     hash_format,
 )
-from keyturn.passwords import PasswordHasher
+from keyturn.accounts.passwords import PasswordHasher
+from keyturn.clock import FrozenClock
+from keyturn.errors import EmailTaken, InvalidCredentials, InvalidEmail
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryStorage

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from limits.aio.storage import MemoryStorage
 
-from keyturn.clock import FrozenClock
+from keyturn.accounts.addresses import client_address, client_bucket
+from keyturn.accounts.throttle import LoginThrottle, _digest, throttle_key
+from keyturn.clock import FrozenClock, SystemClock
 from keyturn.errors import StoreUnavailable, TooManyAttempts
-from keyturn.ratelimit import LoginThrottle, _digest, client_address, client_bucket, throttle_key
 from keyturn.settings import Settings
 from keyturn.stores.sql import create_engine_for
 from keyturn.stores.sql_throttle import SqlThrottleStorage
@@ -26,7 +27,7 @@ CLIENT = "203.0.113.7"
 @pytest.fixture
 def throttle() -> LoginThrottle:
     """A throttle over limits' in-process memory storage (system clock)."""
-    return LoginThrottle(MemoryStorage(), SETTINGS)
+    return LoginThrottle(MemoryStorage(), SETTINGS, SystemClock())
 
 
 async def fail(throttle: LoginThrottle, account: str, client: str = CLIENT) -> None:
@@ -109,7 +110,7 @@ async def test_the_account_key_is_case_insensitive(throttle: LoginThrottle) -> N
 def test_the_account_key_is_the_account_lookup_key(spelling: str) -> None:
     """#10 item 1: every spelling that finds an account keys the throttle as that
     account's stored email_key (full-width letters, the ideographic dot, punycode)."""
-    from keyturn.emails import normalize_email
+    from keyturn.accounts.emails import normalize_email
     from keyturn.stores.base import User
 
     canonical = "alice@exämple.org" if "xn--" in spelling else "alice@example.org"
@@ -190,7 +191,7 @@ async def test_sql_storage_windows_follow_the_injected_clock(
     sql_throttle_storage: SqlThrottleStorage,
 ) -> None:
     """The throttle takes the SQL storage's clock, so a frozen clock drives the window."""
-    throttle = LoginThrottle(sql_throttle_storage, SETTINGS)
+    throttle = LoginThrottle(sql_throttle_storage, SETTINGS, sql_throttle_storage.clock)
     clock = sql_throttle_storage.clock
     assert isinstance(clock, FrozenClock)
     for _ in range(10):
@@ -210,7 +211,7 @@ async def test_storage_keys_hold_no_email_or_address(
 
     from keyturn.stores.sql_throttle import login_throttle
 
-    throttle = LoginThrottle(sql_throttle_storage, SETTINGS)
+    throttle = LoginThrottle(sql_throttle_storage, SETTINGS, sql_throttle_storage.clock)
     await fail(throttle, ALICE)
     async with sql_throttle_storage.engine.connect() as connection:
         keys = (await connection.execute(sa.select(login_throttle.c.key))).scalars().all()
@@ -222,7 +223,7 @@ async def test_sweep_deletes_only_expired_counters(
     sql_throttle_storage: SqlThrottleStorage,
 ) -> None:
     """sweep() purges counters whose window has passed and keeps live ones."""
-    throttle = LoginThrottle(sql_throttle_storage, SETTINGS)
+    throttle = LoginThrottle(sql_throttle_storage, SETTINGS, sql_throttle_storage.clock)
     clock = sql_throttle_storage.clock
     assert isinstance(clock, FrozenClock)
     await fail(throttle, ALICE)
@@ -242,7 +243,8 @@ async def test_sweep_is_a_no_op_for_self_expiring_storages(throttle: LoginThrott
 async def test_a_store_failure_fails_closed() -> None:
     """An unreachable throttle store refuses the attempt with StoreUnavailable."""
     engine = create_engine_for("sqlite+aiosqlite:////nonexistent-dir/x/keyturn.db")
-    throttle = LoginThrottle(SqlThrottleStorage(engine), SETTINGS)
+    counters = SqlThrottleStorage(engine, clock=SystemClock())
+    throttle = LoginThrottle(counters, SETTINGS, counters.clock)
     try:
         with pytest.raises(StoreUnavailable):
             await throttle.check(ALICE, CLIENT)
@@ -258,7 +260,7 @@ async def test_an_unexpected_storage_error_also_fails_closed() -> None:
             raise ValueError("boom")
 
     with pytest.raises(StoreUnavailable):
-        await LoginThrottle(Broken(), SETTINGS).check(ALICE, CLIENT)
+        await LoginThrottle(Broken(), SETTINGS, SystemClock()).check(ALICE, CLIENT)
 
 
 # --- client_address --------------------------------------------------------------------
@@ -339,7 +341,7 @@ async def test_one_64_shares_the_client_limit() -> None:
     """#10 item 7: failures from many addresses of one /64 add up to one client's limit,
     while a neighbouring /64 keeps its own count."""
     settings = Settings(login_max_client_failures=3)
-    throttle = LoginThrottle(MemoryStorage(), settings)
+    throttle = LoginThrottle(MemoryStorage(), settings, SystemClock())
     for number in range(3):
         account = throttle_key(f"user{number}@example.org")
         await fail(throttle, account, f"2001:db8:0:1::{number + 1:x}")

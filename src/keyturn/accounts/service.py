@@ -5,7 +5,7 @@ whether an account exists: an unknown address, a wrong password and a disabled
 account all raise the same :class:`~keyturn.errors.InvalidCredentials` after the
 same time. Each costs one verification (an unknown address a dummy argon2 one),
 and then every failure is padded with a sleep up to the hasher's *failure floor*
-(:attr:`~keyturn.passwords.PasswordHasher.failure_floor`): the slowest
+(:attr:`~keyturn.accounts.passwords.PasswordHasher.failure_floor`): the slowest
 verification keyturn may have to do, measured at start-up against the slowest
 imported hash in the store (:meth:`Accounts.calibrate_failure_floor`) and raised
 whenever a slower one is seen. Without it a wrong password for an imported
@@ -23,13 +23,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
+from keyturn.accounts.emails import normalize_email
+from keyturn.accounts.legacy_hashes import hash_format
+from keyturn.accounts.passwords import PasswordHasher, PasswordPolicy
 from keyturn.clock import Clock
-from keyturn.emails import normalize_email
 from keyturn.errors import EmailTaken, InvalidCredentials, InvalidEmail, UserNotFound
 from keyturn.fanout.changes import Change
 from keyturn.fanout.instance import FanOut
-from keyturn.legacy_hashes import hash_format
-from keyturn.passwords import PasswordHasher, PasswordPolicy
 from keyturn.stores.base import User, UserStore
 
 __all__ = ["Accounts"]

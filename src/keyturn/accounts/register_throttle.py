@@ -8,10 +8,10 @@ seconds; past either, :class:`~keyturn.errors.TooManyAttempts` until the window
 passes.
 
 It counts in the same ``limits`` storage as the sign-in throttle
-(:class:`~keyturn.ratelimit.LoginThrottle`), under its own namespaces, so the
+(:class:`~keyturn.accounts.throttle.LoginThrottle`), under its own namespaces, so the
 counts are shared by every worker and host the same way. Client addresses are
 SHA-256 hashed before they become part of a key; IPv6 clients are counted by
-their ``throttle_ipv6_prefix`` network (:func:`~keyturn.ratelimit.client_bucket`).
+their ``throttle_ipv6_prefix`` network (:func:`~keyturn.accounts.addresses.client_bucket`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from limits.aio.storage import Storage as LimitsStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 
-from keyturn.clock import Clock, SystemClock
+from keyturn.accounts.addresses import client_bucket
+from keyturn.accounts.throttle import _digest
+from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable, TooManyAttempts
-from keyturn.ratelimit import _digest, client_bucket
 from keyturn.settings import Settings
 
 __all__ = ["RegistrationThrottle"]
@@ -39,14 +40,12 @@ class RegistrationThrottle:
         storage: a ``limits`` async storage (the sign-in throttle's).
         settings: ``register_max_per_client``, ``register_max_global``, ``register_window``.
         clock: the clock ``storage`` counts time with (see
-            :class:`~keyturn.ratelimit.LoginThrottle`).
+            :class:`~keyturn.accounts.throttle.LoginThrottle`).
     """
 
-    def __init__(
-        self, storage: LimitsStorage, settings: Settings, clock: Clock | None = None
-    ) -> None:
+    def __init__(self, storage: LimitsStorage, settings: Settings, clock: Clock) -> None:
         self.storage = storage
-        self.clock: Clock = clock or getattr(storage, "clock", None) or SystemClock()
+        self.clock = clock
         self._limiter = FixedWindowRateLimiter(storage)
         self._ipv6_prefix = settings.throttle_ipv6_prefix
         window = settings.register_window

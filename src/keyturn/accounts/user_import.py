@@ -6,7 +6,7 @@ The input is JSON lines, one account per line::
 
 ``roles`` is optional. Blank lines are skipped. Every line is checked before
 anything is stored: a valid address, a hash keyturn can verify
-(:func:`keyturn.legacy_hashes.hash_format`), roles as a list of short names, no
+(:func:`keyturn.accounts.legacy_hashes.hash_format`), roles as a list of short names, no
 other keys, and no address twice in the file. Errors name the line and the
 problem, never the hash.
 """
@@ -18,9 +18,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from keyturn.emails import normalize_email
+from keyturn.accounts.emails import normalize_email
+from keyturn.accounts.legacy_hashes import UnsupportedHash, hash_format
 from keyturn.errors import InvalidEmail
-from keyturn.legacy_hashes import UnsupportedHash, hash_format
 from keyturn.stores.base import normalize_email_key
 
 __all__ = ["ImportLineError", "ImportRecord", "parse_import_lines"]
