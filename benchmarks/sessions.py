@@ -45,9 +45,10 @@ from keyturn.clock import SystemClock
 from keyturn.sessions.ids import hash_secret
 from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
-from keyturn.stores.base import Storage, User
 from keyturn.stores.factory import open_storage
 from keyturn.stores.memory import MemoryStorage
+from keyturn.stores.protocols import Storage
+from keyturn.stores.records import User
 
 PASSWORD = "correct horse battery staple"
 

@@ -90,10 +90,18 @@ class InvalidEmail(InvalidRequest):
     default_detail = "The e-mail address is not valid."
 
 
-# --- accounts ---------------------------------------------------------------------
+# --- stores and accounts -----------------------------------------------------------
 
 
-class EmailTaken(KeyturnError):
+class AlreadyExists(KeyturnError):
+    """A store already holds a record with this key (a signing key's ``kid``, a
+    client's id): raised by every store, memory and SQL alike."""
+
+    code = "already_exists"
+    default_detail = "It already exists."
+
+
+class EmailTaken(AlreadyExists):
     """An account with this e-mail address (compared case-insensitively) exists."""
 
     code = "email_taken"

@@ -28,7 +28,7 @@ from keyturn.keys.rotation import KeyManager
 from keyturn.oauth.clients import Clients
 from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
-from keyturn.stores.base import Storage
+from keyturn.stores.protocols import Storage
 from keyturn.tokens.access import TokenIssuer, TokenVerifier
 from keyturn.tokens.bearer import BearerAuthenticator
 from keyturn.tokens.grants import TokenGrants
@@ -211,7 +211,7 @@ class Keyturn:
                 counters = RedisThrottleStorage(storage.redis, clock=self.clock)
                 return LoginThrottle(counters, self.settings, self.clock)
         if isinstance(storage, SqlStorage):
-            from keyturn.stores.sql_throttle import SqlThrottleStorage
+            from keyturn.stores.sql.throttle import SqlThrottleStorage
 
             sql = SqlThrottleStorage(storage.engine, clock=self.clock)
             return LoginThrottle(sql, self.settings, self.clock)
@@ -421,7 +421,7 @@ class Keyturn:
 
         Starts this instance unless it is already started, runs the background
         sweeper of expired sessions, tokens and throttle counters
-        (:func:`keyturn.maintenance.sweep_forever`) while the app serves, and on
+        (:func:`keyturn.stores.maintenance.sweep_forever`) while the app serves, and on
         shutdown stops the sweeper and closes what it started. An instance the
         caller started stays the caller's to close. ``app`` is ignored.
 
@@ -429,7 +429,7 @@ class Keyturn:
             DatabaseNotMigrated: a PostgreSQL schema is behind.
             StoreUnavailable: the database cannot be reached at start.
         """
-        from keyturn.maintenance import sweep_forever
+        from keyturn.stores.maintenance import sweep_forever
 
         owned = not self.started
         if owned:

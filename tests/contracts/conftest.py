@@ -18,11 +18,11 @@ from limits.aio.storage import Storage as LimitsStorage
 
 from keyturn.clock import FrozenClock
 from keyturn.settings import Settings
-from keyturn.stores.base import Storage, UserStore
 from keyturn.stores.factory import open_storage
 from keyturn.stores.memory import MemoryStorage
+from keyturn.stores.protocols import Storage, UserStore
 from keyturn.stores.sql import SqlStorage
-from keyturn.stores.sql_throttle import SqlThrottleStorage
+from keyturn.stores.sql.throttle import SqlThrottleStorage
 
 
 @pytest.fixture(

@@ -23,8 +23,8 @@ from keyturn.fanout.buses.redis import RedisBus
 from keyturn.fanout.changes import ChangeBus
 from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
-from keyturn.stores.migrate import upgrade
 from keyturn.stores.sql import create_engine_for
+from keyturn.stores.sql.migrate import upgrade
 
 BOUND = 2.0
 DEADLINE = 2.0

@@ -20,7 +20,7 @@ from keyturn.cli import main
 from keyturn.errors import NotAuthenticated
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
-from keyturn.stores.migrate import upgrade
+from keyturn.stores.sql.migrate import upgrade
 
 EMAIL = "alice@example.org"
 PASSWORD = "correct horse battery"

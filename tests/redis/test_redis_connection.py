@@ -14,8 +14,8 @@ from keyturn.accounts.throttle import LoginThrottle, throttle_key
 from keyturn.clock import SystemClock
 from keyturn.errors import ConfigurationError
 from keyturn.settings import Settings
-from keyturn.stores.base import Revocation, Session
 from keyturn.stores.factory import open_storage
+from keyturn.stores.records import Revocation, Session
 from keyturn.stores.redis import RedisConnection, RedisThrottleStorage, SqlRedisStorage
 from keyturn.stores.redis.connection import safe_redis_url
 

@@ -15,8 +15,8 @@ from keyturn.accounts.throttle import LoginThrottle, throttle_key
 from keyturn.clock import SystemClock
 from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
-from keyturn.stores.base import Revocation, Session, User
 from keyturn.stores.memory import MemoryUserStore
+from keyturn.stores.records import Revocation, Session, User
 from keyturn.stores.redis import (
     RedisConnection,
     RedisRevocationStore,

@@ -15,7 +15,7 @@ from keyturn.errors import StoreUnavailable
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryKeyStore, MemoryUserStore
-from keyturn.stores.memory_tokens import MemoryRevocationStore
+from keyturn.stores.memory.tokens import MemoryRevocationStore
 from keyturn.web import health
 from keyturn.web.metrics import Metrics
 

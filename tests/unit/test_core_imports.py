@@ -11,7 +11,8 @@ CORE_MODULES = (
     "keyturn.settings",
     "keyturn.errors",
     "keyturn.clock",
-    "keyturn.stores.base",
+    "keyturn.stores.protocols",
+    "keyturn.stores.records",
     "keyturn.stores.memory",
     "keyturn.tls",
 )

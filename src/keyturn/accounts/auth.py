@@ -29,7 +29,7 @@ from keyturn.errors import (
 )
 from keyturn.sessions.manager import IssuedSession, SessionManager
 from keyturn.settings import Settings
-from keyturn.stores.base import User
+from keyturn.stores.records import User
 
 if TYPE_CHECKING:
     from keyturn.tokens.refresh import RefreshFamilies

@@ -3,7 +3,7 @@
 Syntax only: no DNS lookups (``check_deliverability=False``), so registration and
 sign-in never wait on the network. The normal form keeps the local part as typed
 (NFC-normalised) and lower-cases the domain; uniqueness is decided separately and
-case-insensitively by :func:`keyturn.stores.base.normalize_email_key`.
+case-insensitively by :func:`keyturn.stores.records.normalize_email_key`.
 
 :func:`email_lookup_key` is the one identity of "the account this text names",
 shared by the account lookup and the sign-in throttle: if they disagreed, every
@@ -18,7 +18,7 @@ import unicodedata
 from email_validator import EmailNotValidError, validate_email
 
 from keyturn.errors import InvalidEmail
-from keyturn.stores.base import normalize_email_key
+from keyturn.stores.records import normalize_email_key
 
 __all__ = ["MAX_EMAIL_LENGTH", "email_lookup_key", "normalize_email"]
 
@@ -49,7 +49,7 @@ def normalize_email(raw: str) -> str:
 
 def email_lookup_key(raw: str) -> str:
     """The key an account is found by for this typed address: the stored form's
-    :func:`~keyturn.stores.base.normalize_email_key` of :func:`normalize_email`.
+    :func:`~keyturn.stores.records.normalize_email_key` of :func:`normalize_email`.
 
     Every spelling of one address (``Alice@EXAMPLE.com``, full-width letters,
     ``。`` as the dot, the punycode domain) yields the same key, the ``email_key``

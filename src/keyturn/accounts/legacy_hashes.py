@@ -223,7 +223,7 @@ def legacy_cost(stored_hash: str) -> tuple[str, int] | None:
     """``(format, cost)`` of an imported hash: ``("bcrypt", 12)`` (its cost),
     ``("pbkdf2_sha256", 1_200_000)`` (its iterations); None for argon2, or for
     anything keyturn could not verify. Stores use it to find the slowest
-    imported hashes (:meth:`~keyturn.stores.base.UserStore.slowest_legacy_hashes`)."""
+    imported hashes (:meth:`~keyturn.stores.protocols.UserStore.slowest_legacy_hashes`)."""
     bcrypt_scheme, django_scheme = default_legacy_schemes()
     try:
         if bcrypt_scheme.identifies(stored_hash):

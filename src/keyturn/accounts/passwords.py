@@ -246,7 +246,7 @@ class PasswordHasher:
         """Time the work a failed sign-in may cost, to set :attr:`failure_floor`
         before the first sign-in: one dummy argon2 verification, and a random
         password against each of ``stored_hashes`` (the slowest imported hashes,
-        :meth:`~keyturn.stores.base.UserStore.slowest_legacy_hashes`).
+        :meth:`~keyturn.stores.protocols.UserStore.slowest_legacy_hashes`).
 
         Returns:
             The failure floor afterwards, in seconds.

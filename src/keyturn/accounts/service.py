@@ -30,13 +30,14 @@ from keyturn.clock import Clock
 from keyturn.errors import EmailTaken, InvalidCredentials, InvalidEmail, UserNotFound
 from keyturn.fanout.changes import Change
 from keyturn.fanout.instance import FanOut
-from keyturn.stores.base import User, UserStore
+from keyturn.stores.protocols import UserStore
+from keyturn.stores.records import User
 
 __all__ = ["Accounts"]
 
 
 class Accounts:
-    """Account operations over a :class:`~keyturn.stores.base.UserStore`.
+    """Account operations over a :class:`~keyturn.stores.protocols.UserStore`.
 
     Args:
         users: where accounts live.

@@ -10,7 +10,7 @@ its own count with one account it controls).
 
 Counting is done by the ``limits`` library's fixed-window strategy over any
 ``limits.aio.storage.Storage``: its in-process ``MemoryStorage`` for a single
-process, :class:`~keyturn.stores.sql_throttle.SqlThrottleStorage` on the
+process, :class:`~keyturn.stores.sql.throttle.SqlThrottleStorage` on the
 database otherwise (shared by every worker and host, and kept across restarts).
 A window starts at the first failure and lasts ``login_failure_window``.
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from keyturn.accounts.emails import normalize_email
 from keyturn.accounts.legacy_hashes import UnsupportedHash, hash_format
 from keyturn.errors import InvalidEmail
-from keyturn.stores.base import normalize_email_key
+from keyturn.stores.records import normalize_email_key
 
 __all__ = ["ImportLineError", "ImportRecord", "parse_import_lines"]
 

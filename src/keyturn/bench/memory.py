@@ -64,8 +64,8 @@ async def create_sessions(database_url: str, redis_url: str | None, count: int) 
     from keyturn.clock import SystemClock
     from keyturn.sessions.manager import SessionManager
     from keyturn.settings import Settings
-    from keyturn.stores.base import User
     from keyturn.stores.factory import open_storage
+    from keyturn.stores.records import User
 
     with _without_keyturn_environment():
         settings = Settings(database_url=database_url, redis_url=redis_url)

@@ -18,7 +18,7 @@ from keyturn.clock import isoformat
 from keyturn.errors import NotFound, UserNotFound
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
-from keyturn.stores.base import Session, User
+from keyturn.stores.records import Session, User
 
 
 @click.group()

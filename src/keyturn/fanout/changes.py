@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
-from keyturn.stores.base import Revocation, Session
+from keyturn.stores.records import Revocation, Session
 
 __all__ = ["Change", "ChangeBus", "ChangeKind", "decode", "encode", "encode_chunks"]
 

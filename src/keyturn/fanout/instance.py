@@ -54,7 +54,7 @@ from typing import Any, Final, Protocol
 
 from keyturn.fanout.changes import Change, ChangeBus, decode, encode_chunks
 from keyturn.settings import Settings
-from keyturn.stores.base import Revocation
+from keyturn.stores.records import Revocation
 
 __all__ = ["RESYNC_INTERVAL", "FanOut", "Ticket"]
 

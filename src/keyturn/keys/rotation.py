@@ -1,7 +1,7 @@
 """The signing keys of a running instance: loaded from the store, rotated, reloaded.
 
 :class:`KeyManager` owns the current :class:`~keyturn.keys.ring.KeyRing`. It reads the
-sealed records from a :class:`~keyturn.stores.base.KeyStore`, opens them with the
+sealed records from a :class:`~keyturn.stores.protocols.KeyStore`, opens them with the
 key-encryption key, and builds the ring once per change. On first start with an
 empty store it generates a key with ``settings.signing_alg``.
 
@@ -40,7 +40,7 @@ from keyturn.keys.records import SigningKey, generate_key
 from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings, SigningAlgorithm
 from keyturn.singleflight import SingleFlight
-from keyturn.stores.base import KeyStore
+from keyturn.stores.protocols import KeyStore
 
 __all__ = ["KeyManager", "KeyState", "key_state"]
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from keyturn.clock import Clock
 from keyturn.errors import InvalidClient, InvalidRequest
 from keyturn.settings import DEFAULT_SCOPES
-from keyturn.stores.base import Client, ClientStore
+from keyturn.stores.protocols import ClientStore
+from keyturn.stores.records import Client
 from keyturn.tokens.scopes import check_allowed_scope, scope_list
 
 __all__ = ["Clients", "NewClient", "hash_client_secret"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from keyturn.fanout.cache import TrustedCache
 from keyturn.fanout.instance import FanOut
-from keyturn.stores.base import Session, User
+from keyturn.stores.records import Session, User
 
 __all__ = ["CachedSession", "SessionCache", "ValidatedSession"]
 

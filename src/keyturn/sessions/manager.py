@@ -38,7 +38,8 @@ from keyturn.sessions.devices import clean_ip, clean_user_agent
 from keyturn.sessions.ids import hash_secret, is_handle, is_secret, new_handle, new_secret
 from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
-from keyturn.stores.base import Session, SessionStore, User, UserStore
+from keyturn.stores.protocols import SessionStore, UserStore
+from keyturn.stores.records import Session, User
 
 __all__ = ["IssuedSession", "SessionListener", "SessionManager", "ValidatedSession"]
 

@@ -28,7 +28,8 @@ from keyturn.keys.rotation import KeyManager
 from keyturn.principal import Principal
 from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
-from keyturn.stores.base import User, UserStore
+from keyturn.stores.protocols import UserStore
+from keyturn.stores.records import User
 from keyturn.tokens.access import AccessTokenClaims, TokenVerifier
 from keyturn.tokens.revocation import RevocationReplica
 

@@ -20,7 +20,8 @@ from keyturn.errors import InvalidGrant, NotAuthenticated
 from keyturn.oauth.clients import Clients
 from keyturn.sessions.cache import ValidatedSession
 from keyturn.settings import Settings
-from keyturn.stores.base import RefreshFamily, User, UserStore
+from keyturn.stores.protocols import UserStore
+from keyturn.stores.records import RefreshFamily, User
 from keyturn.tokens.access import AccessTokenClaims, TokenIssuer
 from keyturn.tokens.refresh import RefreshFamilies, RefreshReuse
 from keyturn.tokens.scopes import normalize_scope

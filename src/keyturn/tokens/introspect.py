@@ -14,7 +14,8 @@ from typing import Any, Final
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
 from keyturn.settings import Settings
-from keyturn.stores.base import RefreshFamily, RefreshToken, UserStore
+from keyturn.stores.protocols import UserStore
+from keyturn.stores.records import RefreshFamily, RefreshToken
 from keyturn.tokens.bearer import BearerAuthenticator
 from keyturn.tokens.refresh import RefreshFamilies
 from keyturn.tokens.revocation import RevocationReplica

@@ -6,7 +6,7 @@ access tokens and the ``id`` of its ``"kind": "token"`` row in
 random bits (so one can never parse as a JWT), stored only as SHA-256.
 
 Every refresh rotates: the presented token is marked used and a successor is
-stored in one atomic step (:meth:`~keyturn.stores.base.RefreshStore.rotate`), so
+stored in one atomic step (:meth:`~keyturn.stores.protocols.RefreshStore.rotate`), so
 two instances can never both rotate one token. The successor's lifetime slides
 (``refresh_token_ttl`` from now) but never passes the family's absolute cap
 (``refresh_max_age`` from sign-in).
@@ -34,7 +34,8 @@ from keyturn.errors import ConfigurationError, InvalidGrant
 from keyturn.keys.encryption import KeyEncryptor
 from keyturn.sessions.devices import clean_ip, clean_user_agent
 from keyturn.settings import Settings
-from keyturn.stores.base import RefreshFamily, RefreshStore, RefreshToken
+from keyturn.stores.protocols import RefreshStore
+from keyturn.stores.records import RefreshFamily, RefreshToken
 from keyturn.tokens.revocation import RevocationReplica
 
 __all__ = [
@@ -104,7 +105,7 @@ class RefreshReuse(InvalidGrant):
 
 
 class RefreshFamilies:
-    """Refresh families over a :class:`~keyturn.stores.base.RefreshStore`.
+    """Refresh families over a :class:`~keyturn.stores.protocols.RefreshStore`.
 
     Args:
         store: families and tokens.

@@ -1,7 +1,7 @@
 """Revocation of access tokens: a denylist of ``jti``s, revoked ``sid``s and
 per-user cut-offs, replicated into every instance's memory.
 
-The :class:`~keyturn.stores.base.RevocationStore` is the truth: an append-only log
+The :class:`~keyturn.stores.protocols.RevocationStore` is the truth: an append-only log
 that every instance writes to. :class:`RevocationReplica` keeps a replica of every
 live entry in process memory, so the check on each request (:meth:`check`) is a
 couple of dictionary lookups and touches no network:
@@ -61,7 +61,8 @@ from keyturn.fanout.changes import Change
 from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
-from keyturn.stores.base import Revocation, RevocationKind, RevocationStore, Session
+from keyturn.stores.protocols import RevocationStore
+from keyturn.stores.records import Revocation, RevocationKind, Session
 from keyturn.tokens.access import AccessTokenClaims
 
 __all__ = ["OVERLAP", "RevocationReplica"]

@@ -23,6 +23,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
 from keyturn.errors import (
+    AlreadyExists,
     CsrfFailed,
     EmailTaken,
     Forbidden,
@@ -62,6 +63,7 @@ STATUS_BY_ERROR: Mapping[type[KeyturnError], int] = {
     Forbidden: 403,
     NotFound: 404,
     UserNotFound: 404,
+    AlreadyExists: 409,
     EmailTaken: 409,
     TooManyAttempts: 429,
     StoreUnavailable: 503,

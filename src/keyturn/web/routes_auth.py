@@ -61,7 +61,7 @@ from keyturn.web.dependencies import (
 if TYPE_CHECKING:
     from keyturn.sessions.manager import IssuedSession
     from keyturn.settings import Settings
-    from keyturn.stores.base import User
+    from keyturn.stores.records import User
     from keyturn.tokens.access import AccessTokenClaims
 
 router = APIRouter(prefix="/auth", tags=["auth"])

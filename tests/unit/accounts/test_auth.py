@@ -301,7 +301,7 @@ async def test_keyturn_reports_started_and_reuses_services(fast_hasher: Password
 
 async def test_sql_storage_gets_a_database_throttle(fast_hasher: PasswordHasher) -> None:
     """On SQL storage the throttle counts in the database, on Keyturn's clock."""
-    from keyturn.stores.sql_throttle import SqlThrottleStorage
+    from keyturn.stores.sql.throttle import SqlThrottleStorage
 
     clock = FrozenClock()
     settings = Settings(database_url="sqlite+aiosqlite:///:memory:")

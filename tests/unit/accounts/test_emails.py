@@ -6,7 +6,7 @@ import pytest
 
 from keyturn.accounts.emails import normalize_email
 from keyturn.errors import InvalidEmail
-from keyturn.stores.base import normalize_email_key
+from keyturn.stores.records import normalize_email_key
 
 
 def test_trims_and_lowercases_domain_but_keeps_local_part() -> None:

@@ -14,7 +14,7 @@ from keyturn.clock import FrozenClock, SystemClock
 from keyturn.errors import StoreUnavailable, TooManyAttempts
 from keyturn.settings import Settings
 from keyturn.stores.sql import create_engine_for
-from keyturn.stores.sql_throttle import SqlThrottleStorage
+from keyturn.stores.sql.throttle import SqlThrottleStorage
 
 SETTINGS = Settings(
     login_max_account_failures=10, login_max_client_failures=100, login_failure_window=900
@@ -111,7 +111,7 @@ def test_the_account_key_is_the_account_lookup_key(spelling: str) -> None:
     """#10 item 1: every spelling that finds an account keys the throttle as that
     account's stored email_key (full-width letters, the ideographic dot, punycode)."""
     from keyturn.accounts.emails import normalize_email
-    from keyturn.stores.base import User
+    from keyturn.stores.records import User
 
     canonical = "alice@exämple.org" if "xn--" in spelling else "alice@example.org"
     user = User(id="u", email=normalize_email(canonical), password_hash="x", created_at=0.0)
@@ -177,7 +177,7 @@ async def test_the_window_passing_lifts_the_lock(monkeypatch: pytest.MonkeyPatch
 @pytest.fixture
 async def sql_throttle_storage() -> AsyncIterator[SqlThrottleStorage]:
     """A SQL throttle storage on an in-memory SQLite database with a frozen clock."""
-    from keyturn.stores.migrate import upgrade
+    from keyturn.stores.sql.migrate import upgrade
 
     engine = create_engine_for("sqlite+aiosqlite:///:memory:")
     await upgrade(engine)
@@ -209,7 +209,7 @@ async def test_storage_keys_hold_no_email_or_address(
     """Neither the e-mail address nor the client IP appears in a throttle key."""
     import sqlalchemy as sa
 
-    from keyturn.stores.sql_throttle import login_throttle
+    from keyturn.stores.sql.throttle import login_throttle
 
     throttle = LoginThrottle(sql_throttle_storage, SETTINGS, sql_throttle_storage.clock)
     await fail(throttle, ALICE)

@@ -11,7 +11,7 @@ from keyturn.fanout.buses import MemoryHub
 from keyturn.fanout.cache import TrustedCache
 from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
-from keyturn.stores.base import Revocation
+from keyturn.stores.records import Revocation
 
 SETTINGS = Settings(staleness_bound=2.0, cache_ttl=300)
 

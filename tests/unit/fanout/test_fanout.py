@@ -14,7 +14,7 @@ from keyturn.fanout.buses.liveness import Liveness
 from keyturn.fanout.changes import Change, decode, encode, encode_chunks
 from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
-from keyturn.stores.base import Revocation, Session
+from keyturn.stores.records import Revocation, Session
 
 SETTINGS = Settings(staleness_bound=2.0, cache_ttl=300)
 

@@ -18,8 +18,8 @@ from keyturn.fanout.buses import MemoryBus, MemoryHub
 from keyturn.keys.encryption import KeyEncryptor, generate_kek
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
-from keyturn.stores.base import Revocation
 from keyturn.stores.memory import MemoryStorage
+from keyturn.stores.records import Revocation
 
 EMAIL = "alice@example.org"
 PASSWORD = "correct horse battery"

@@ -21,9 +21,10 @@ from keyturn.errors import CsrfFailed, NotAuthenticated, NotFound, StoreUnavaila
 from keyturn.sessions.ids import hash_secret
 from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
-from keyturn.stores.base import Storage, User
 from keyturn.stores.factory import open_storage
 from keyturn.stores.memory import MemoryStorage
+from keyturn.stores.protocols import Storage
+from keyturn.stores.records import User
 
 IDLE = 1800
 MAX_AGE = 12 * 3600

@@ -16,8 +16,8 @@ from keyturn.clock import FrozenClock
 from keyturn.keys.encryption import KeyEncryptor
 from keyturn.runtime import Keyturn
 from keyturn.settings import DEFAULT_SCOPES, Settings
-from keyturn.stores.base import Storage
 from keyturn.stores.memory import MemoryStorage
+from keyturn.stores.protocols import Storage
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from keyturn.errors import (
 )
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
-from keyturn.stores.base import Client
 from keyturn.stores.factory import open_storage
+from keyturn.stores.records import Client
 
 
 async def test_password_grant_returns_the_rfc6749_shape(

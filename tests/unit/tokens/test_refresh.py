@@ -12,8 +12,8 @@ from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidGrant
 from keyturn.keys.encryption import KeyEncryptor, generate_kek
 from keyturn.settings import Settings
-from keyturn.stores.base import RefreshFamily
-from keyturn.stores.memory_tokens import MemoryRefreshStore, MemoryRevocationStore
+from keyturn.stores.memory.tokens import MemoryRefreshStore, MemoryRevocationStore
+from keyturn.stores.records import RefreshFamily
 from keyturn.tokens.refresh import (
     RefreshFamilies,
     RefreshReuse,

@@ -11,8 +11,8 @@ import pytest
 from keyturn.clock import FrozenClock
 from keyturn.errors import InvalidToken, StoreUnavailable
 from keyturn.settings import Settings
-from keyturn.stores.base import Revocation
-from keyturn.stores.memory_tokens import MemoryRevocationStore
+from keyturn.stores.memory.tokens import MemoryRevocationStore
+from keyturn.stores.records import Revocation
 from keyturn.tokens.access import AccessTokenClaims
 from keyturn.tokens.revocation import RevocationReplica
 

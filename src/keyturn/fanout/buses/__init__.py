@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from keyturn.clock import Clock
     from keyturn.fanout.changes import ChangeBus
     from keyturn.settings import Settings
-    from keyturn.stores.base import Storage
+    from keyturn.stores.protocols import Storage
 
 __all__ = ["MemoryBus", "MemoryHub", "open_bus"]
 

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
-from keyturn.stores.base import Session
+from keyturn.stores.records import Session
 from keyturn.stores.redis import session_scripts as scripts
 from keyturn.stores.redis.connection import KEY_PREFIX, RedisConnection, text
 
@@ -152,7 +152,7 @@ def _age_order(session: Session) -> tuple[float, str]:
 
 
 class RedisSessionStore:
-    """:class:`~keyturn.stores.base.SessionStore` on Redis.
+    """:class:`~keyturn.stores.protocols.SessionStore` on Redis.
 
     Unlike the SQL store it does not check that the user exists (users live in
     SQL); a session of an unknown user is simply never validated.

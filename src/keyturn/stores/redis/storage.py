@@ -13,7 +13,7 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.stores.base import (
+from keyturn.stores.protocols import (
     ClientStore,
     KeyStore,
     RefreshStore,
@@ -30,7 +30,7 @@ __all__ = ["SqlRedisStorage"]
 
 
 class SqlRedisStorage:
-    """A :class:`~keyturn.stores.base.Storage` over a SQL database and Redis.
+    """A :class:`~keyturn.stores.protocols.Storage` over a SQL database and Redis.
 
     Args:
         sql: the SQL storage (its users, keys, refresh and clients stores are used).

@@ -5,7 +5,7 @@ included), but it measures windows with Redis key TTLs, i.e. the Redis
 server's clock, while keyturn measures every expiry with one injected clock
 (the same :class:`~keyturn.clock.Clock` the throttle computes ``Retry-After``
 with, frozen in tests). So this storage keeps the fixed-window counters the way
-:class:`~keyturn.stores.sql_throttle.SqlThrottleStorage` does, on that clock:
+:class:`~keyturn.stores.sql.throttle.SqlThrottleStorage` does, on that clock:
 
 ``keyturn:throttle:<limits key>`` is a hash ``{count, expires_at}``; one Lua
 script increments it, starting a new window when the stored one has ended. The

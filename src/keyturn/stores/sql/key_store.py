@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from keyturn.errors import AlreadyExists
 from keyturn.keys.records import ALGORITHMS, SigningKey
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import signing_keys
@@ -50,7 +51,7 @@ class SqlKeyStore:
             async with connect(self._engine, write=True) as connection:
                 await connection.execute(signing_keys.insert().values(**values))
         except sa_exc.IntegrityError:
-            raise ValueError(f"signing key {key.kid!r} already exists") from None
+            raise AlreadyExists(f"signing key {key.kid!r} already exists") from None
 
     async def list(self) -> list[SigningKey]:
         query = sa.select(signing_keys).order_by(

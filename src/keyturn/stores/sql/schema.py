@@ -1,8 +1,8 @@
 """The tables, in one :data:`metadata`.
 
-The Alembic migrations in ``stores/migrations`` create exactly these; a new
+The Alembic migrations in ``stores/sql/migrations`` create exactly these; a new
 table goes here *and* into a new migration revision, and
-``tests/unit/test_migrations.py`` checks the two agree. One block per store.
+``tests/unit/stores/test_migrations.py`` checks the two agree. One block per store.
 """
 
 from __future__ import annotations
@@ -132,7 +132,16 @@ oauth_clients = sa.Table(
     sa.Column("allowed_scopes", sa.Text, nullable=True),
 )
 
-# The change log of the polling fan-out bus (keyturn.buses.polling): one row per
+# The sign-in throttle's fixed-window counters (keyturn.stores.sql.throttle).
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+# The change log of the polling fan-out bus (keyturn.fanout.buses.polling): one row per
 # published change, read by every instance in ``seq`` order and trimmed by the
 # sweeper. AUTOINCREMENT on SQLite, so a seq is never reused after a trim.
 change_log = sa.Table(

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.errors import StoreUnavailable
-from keyturn.stores.base import (
+from keyturn.stores.protocols import (
     ClientStore,
     KeyStore,
     RefreshStore,

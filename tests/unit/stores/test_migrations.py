@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.errors import DatabaseNotMigrated
 from keyturn.settings import Settings
-from keyturn.stores.base import Client
 from keyturn.stores.factory import open_storage
-from keyturn.stores.migrate import (
+from keyturn.stores.records import Client
+from keyturn.stores.sql import SqlStorage, create_engine_for, metadata
+from keyturn.stores.sql.client_store import SqlClientStore
+from keyturn.stores.sql.migrate import (
     MIGRATIONS_DIR,
     alembic_config,
     current_revision,
@@ -23,8 +25,6 @@ from keyturn.stores.migrate import (
     head_revision,
     upgrade,
 )
-from keyturn.stores.sql import SqlStorage, create_engine_for, metadata
-from keyturn.stores.sql.client_store import SqlClientStore
 
 
 def sqlite_url(path: Path) -> str:

@@ -1,6 +1,6 @@
 """Apply and check the database schema (Alembic, run programmatically).
 
-The migration scripts ship inside the package (``stores/migrations``), so no
+The migration scripts ship inside the package (``stores/sql/migrations``), so no
 ``alembic.ini`` is needed: :func:`alembic_config` points Alembic at them. SQLite
 databases are migrated on start-up; a PostgreSQL database shared by many
 servers is migrated once, on purpose, with ``keyturn migrate``, and every

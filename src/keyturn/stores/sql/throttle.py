@@ -4,7 +4,8 @@ The sign-in throttle (:mod:`keyturn.accounts.throttle`) counts failures with the
 ``limits`` library; this storage keeps its fixed-window counters in the
 ``login_throttle`` table, so every worker and host sharing the database shares
 the counts, and a restart does not reset them. Redis will serve the same role
-later; the database is the default because it is already there.
+(:mod:`keyturn.stores.redis.throttle`) when ``--redis-url`` is set; the database
+is the default because it is already there.
 
 Each row is one counter: ``key`` (built by ``limits`` from SHA-256 digests, so
 no e-mail or IP address is stored), ``count`` and ``expires_at`` (POSIX seconds
@@ -26,17 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable
 from keyturn.stores.sql.engine import connect
-from keyturn.stores.sql.schema import metadata
+from keyturn.stores.sql.schema import login_throttle
 
 __all__ = ["SqlThrottleStorage", "login_throttle"]
-
-login_throttle = sa.Table(
-    "login_throttle",
-    metadata,
-    sa.Column("key", sa.String(255), primary_key=True),
-    sa.Column("count", sa.Integer, nullable=False),
-    sa.Column("expires_at", sa.Float, nullable=False),
-)
 
 
 class SqlThrottleStorage(Storage):

@@ -1,4 +1,4 @@
-"""In-process reference implementations of every store.
+"""The memory account, session and key stores, and the bundle of every memory store.
 
 Used by unit tests and as the executable definition of each Protocol's
 behaviour; not shared between processes, so never for production.
@@ -10,24 +10,22 @@ import builtins
 import dataclasses
 
 from keyturn.accounts.legacy_hashes import legacy_cost
-from keyturn.errors import EmailTaken, UserNotFound
+from keyturn.errors import AlreadyExists, EmailTaken, UserNotFound
 from keyturn.keys.records import SigningKey
-from keyturn.stores.base import (
-    ClientStore,
-    KeyStore,
-    RefreshStore,
-    RevocationStore,
-    Session,
-    SessionStore,
-    User,
-    UserStore,
-    normalize_email_key,
-)
-from keyturn.stores.memory_tokens import (
+from keyturn.stores.memory.tokens import (
     MemoryClientStore,
     MemoryRefreshStore,
     MemoryRevocationStore,
 )
+from keyturn.stores.protocols import (
+    ClientStore,
+    KeyStore,
+    RefreshStore,
+    RevocationStore,
+    SessionStore,
+    UserStore,
+)
+from keyturn.stores.records import Session, User, normalize_email_key
 
 
 class MemoryUserStore:
@@ -167,7 +165,7 @@ class MemoryKeyStore:
 
     async def add(self, key: SigningKey) -> None:
         if key.kid in self._by_kid:
-            raise ValueError(f"signing key {key.kid!r} already exists")
+            raise AlreadyExists(f"signing key {key.kid!r} already exists")
         self._by_kid[key.kid] = key
 
     async def list(self) -> list[SigningKey]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from keyturn.stores.base import Client, RefreshFamily, RefreshToken, Revocation
+from keyturn.errors import AlreadyExists
+from keyturn.stores.records import Client, RefreshFamily, RefreshToken, Revocation
 
 
 def _counts_toward_cap(family: RefreshFamily, now: float, idle_timeout: float | None) -> bool:
@@ -182,7 +183,7 @@ class MemoryClientStore:
 
     async def add(self, client: Client) -> None:
         if client.id in self._by_id:
-            raise ValueError(f"client {client.id!r} already exists")
+            raise AlreadyExists(f"client {client.id!r} already exists")
         self._by_id[client.id] = client
 
     async def get(self, client_id: str) -> Client | None:

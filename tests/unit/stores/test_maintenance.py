@@ -10,9 +10,9 @@ import pytest
 from keyturn.accounts.passwords import PasswordHasher
 from keyturn.clock import FrozenClock
 from keyturn.errors import StoreUnavailable
-from keyturn.maintenance import sweep_forever, sweep_once
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
+from keyturn.stores.maintenance import sweep_forever, sweep_once
 
 PASSWORD = "correct horse battery staple"
 

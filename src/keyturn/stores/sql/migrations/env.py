@@ -1,6 +1,6 @@
 """Alembic environment for keyturn's schema.
 
-keyturn runs migrations itself (:mod:`keyturn.stores.migrate`), handing over a
+keyturn runs migrations itself (:mod:`keyturn.stores.sql.migrate`), handing over a
 synchronous connection obtained with ``AsyncConnection.run_sync`` in
 ``config.attributes["connection"]``. Running ``alembic`` by hand also works: the
 URL then comes from ``sqlalchemy.url`` or ``KEYTURN_DATABASE_URL``.
