@@ -1,6 +1,13 @@
 """The composition root: one :class:`Keyturn` object owns settings, clock,
 stores and services, so the server, the CLI and host applications build the
-same thing the same way."""
+same thing the same way.
+
+(Over 300 lines: one lazily built property per service, in dependency order.
+The choices are made by the parts, not here by type: the storage says whether
+it is durable and where the throttles count, :func:`keyturn.keys.encryption.kek_for`
+applies the key-encryption-key policy, :func:`keyturn.fanout.buses.open_bus`
+picks the bus.)
+"""
 
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ from keyturn.clock import Clock, SystemClock
 from keyturn.errors import StoreUnavailable
 from keyturn.fanout.changes import ChangeBus
 from keyturn.fanout.instance import FanOut
-from keyturn.keys.encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
+from keyturn.keys.encryption import KeyEncryptor, kek_for
 from keyturn.keys.rotation import KeyManager
 from keyturn.oauth.clients import Clients
 from keyturn.sessions.manager import SessionManager
@@ -116,6 +123,25 @@ class Keyturn:
             await self.accounts.calibrate_failure_floor()
         self._started = True
 
+    async def prepare(self, *, migrate: bool | None = None) -> None:
+        """Open the stores (as :meth:`start` does) and load the signing keys,
+        generating the key-encryption key and the first signing key where that
+        is allowed; nothing else (no bus, no revocation replica). What ``keyturn
+        serve`` checks once before its workers start, so a wrong key or an
+        unreachable database fails in one place. Close with :meth:`close`.
+
+        Raises:
+            ConfigurationError: no usable key-encryption key, or a stored key
+                cannot be decrypted.
+            DatabaseNotMigrated: a PostgreSQL schema is behind.
+            StoreUnavailable: the database cannot be reached.
+        """
+        if self._storage is None:
+            from keyturn.stores.factory import open_storage
+
+            self._storage = await open_storage(self.settings, migrate=migrate)
+        await self._load_keys()
+
     async def close(self) -> None:
         """Deliver queued changes, close the stores this object opened and
         release the audit file."""
@@ -201,20 +227,10 @@ class Keyturn:
             # ones count with the system clock.
             given = self._throttle_storage
             return LoginThrottle(given, self.settings, getattr(given, "clock", SystemClock()))
-        from keyturn.stores.sql import SqlStorage
-
-        storage = self.storage
-        if self.settings.redis_url is not None:
-            from keyturn.stores.redis import RedisThrottleStorage, SqlRedisStorage
-
-            if isinstance(storage, SqlRedisStorage):
-                counters = RedisThrottleStorage(storage.redis, clock=self.clock)
-                return LoginThrottle(counters, self.settings, self.clock)
-        if isinstance(storage, SqlStorage):
-            from keyturn.stores.sql.throttle import SqlThrottleStorage
-
-            sql = SqlThrottleStorage(storage.engine, clock=self.clock)
-            return LoginThrottle(sql, self.settings, self.clock)
+        shared = self.storage.throttle_storage(self.clock)
+        if shared is not None:
+            return LoginThrottle(shared, self.settings, self.clock)
+        # limits' memory storage counts with the system clock.
         return LoginThrottle(LimitsMemoryStorage(), self.settings, SystemClock())
 
     @property
@@ -254,11 +270,18 @@ class Keyturn:
         """Resolve the key-encryption key and load (or create) the signing keys."""
         if self._keys is not None:
             return
-        encryptor = self._key_encryptor or self._resolve_kek().encryptor
+        if self._key_encryptor is not None:
+            encryptor = self._key_encryptor
+        else:
+            # Storage we opened is the configured database (maybe an in-memory
+            # SQLite); storage handed in decides by whether it outlives us.
+            source = kek_for(self.settings, durable=self._owns_storage or self.storage.durable)
+            self.generated_kek_file = source.created
+            encryptor = source.encryptor
         self._key_encryptor = encryptor  # also seals kept refresh responses
         self.audit.use_email_key(encryptor.derive_key(EMAIL_HASH_KEY_PURPOSE))
         manager = KeyManager(
-            self.storage.keys, encryptor, self.settings, self.clock, fanout=self.fanout
+            self.storage.keys, encryptor, self.settings, self.clock, fanout=self._fanout
         )
         await manager.load()
         issuer = TokenIssuer(manager.ring, self.settings, self.clock)
@@ -266,20 +289,6 @@ class Keyturn:
         manager.subscribe(issuer.use_keyring)
         manager.subscribe(verifier.use_keyring)
         self._keys, self._token_issuer, self._token_verifier = manager, issuer, verifier
-
-    def _resolve_kek(self) -> KekSource:
-        """:func:`resolve_kek` for storage we opened (or a SQL storage handed in);
-        an injected non-SQL storage (memory) gets the configured key or an
-        ephemeral one, since its keys die with the process anyway."""
-        from keyturn.stores.sql import SqlStorage
-
-        if self._owns_storage or isinstance(self.storage, SqlStorage):
-            source = resolve_kek(self.settings)
-            self.generated_kek_file = source.created
-            return source
-        if self.settings.key_encryption_key is not None:
-            return KekSource(KeyEncryptor.from_settings(self.settings))
-        return KekSource(KeyEncryptor.from_text(generate_kek()), ephemeral=True)
 
     @property
     def keys(self) -> KeyManager:

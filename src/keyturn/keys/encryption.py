@@ -32,6 +32,7 @@ __all__ = [
     "KeyEncryptor",
     "generate_kek",
     "kek_file_for",
+    "kek_for",
     "resolve_kek",
 ]
 
@@ -178,6 +179,21 @@ def resolve_kek(settings: Settings) -> KekSource:
         "set --key-encryption-key (KEYTURN_KEY_ENCRYPTION_KEY) so every instance can read "
         "the signing keys"
     )
+
+
+def kek_for(settings: Settings, *, durable: bool) -> KekSource:
+    """The key-encryption key for a storage: :func:`resolve_kek` when what is
+    stored outlives the process (``durable``); otherwise (memory storage, whose
+    keys die with the process) the configured key, or a fresh ephemeral one.
+
+    Raises:
+        ConfigurationError: see :func:`resolve_kek`, or a malformed configured key.
+    """
+    if durable:
+        return resolve_kek(settings)
+    if settings.key_encryption_key is not None:
+        return KekSource(KeyEncryptor.from_settings(settings))
+    return KekSource(KeyEncryptor.from_text(generate_kek()), ephemeral=True)
 
 
 def _kek_from_file(path: Path) -> KekSource:

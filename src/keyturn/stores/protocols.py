@@ -28,6 +28,9 @@ from keyturn.stores.records import (
 )
 
 if TYPE_CHECKING:
+    from limits.aio.storage import Storage as LimitsStorage
+
+    from keyturn.clock import Clock
     from keyturn.keys.records import SigningKey
 
 __all__ = [
@@ -336,7 +339,13 @@ class ClientStore(Protocol):
 
 
 class Storage(Protocol):
-    """The bundle of stores one keyturn instance works with."""
+    """The bundle of stores one keyturn instance works with.
+
+    It also answers the two questions the composition root
+    (:class:`~keyturn.runtime.Keyturn`) would otherwise ask by type: whether what
+    it holds outlives the process (:attr:`durable`), and where the throttles may
+    count so that every process on it shares the counts (:meth:`throttle_storage`).
+    """
 
     users: UserStore
     sessions: SessionStore
@@ -344,6 +353,16 @@ class Storage(Protocol):
     refresh: RefreshStore
     revocations: RevocationStore
     clients: ClientStore
+    #: Whether the stored data outlives the process. Signing keys in durable
+    #: storage must be sealed with a key-encryption key the next process can
+    #: read (:func:`keyturn.keys.encryption.kek_for`); keys in memory die with it.
+    durable: bool
+
+    def throttle_storage(self, clock: Clock) -> LimitsStorage | None:
+        """A ``limits`` storage for the sign-in and registration throttles that
+        every process on this storage shares, counting time with ``clock``;
+        None when there is none (they count in process memory then)."""
+        ...
 
     async def ping(self) -> None:
         """Check every backend answers.

@@ -43,6 +43,8 @@ class Observed:
         self.sessions = self._wrap(shared.sessions, "sessions")
         self.revocations = self._wrap(shared.revocations, "revocations")
         self.keys, self.refresh, self.clients = shared.keys, shared.refresh, shared.clients
+        self.durable = shared.durable
+        self.throttle_storage = shared.throttle_storage
 
     def _wrap(self, store: Any, name: str) -> Any:
         observed = self

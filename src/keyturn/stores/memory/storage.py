@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+from typing import TYPE_CHECKING
 
 from keyturn.accounts.legacy_hashes import legacy_cost
+from keyturn.clock import Clock
 from keyturn.errors import AlreadyExists, EmailTaken, UserNotFound
 from keyturn.keys.records import SigningKey
 from keyturn.stores.memory.tokens import (
@@ -26,6 +28,9 @@ from keyturn.stores.protocols import (
     UserStore,
 )
 from keyturn.stores.records import Session, User, normalize_email_key
+
+if TYPE_CHECKING:
+    from limits.aio.storage import Storage as LimitsStorage
 
 
 class MemoryUserStore:
@@ -188,7 +193,9 @@ class MemoryKeyStore:
 
 
 class MemoryStorage:
-    """Every store in memory."""
+    """Every store in memory: nothing outlives the process or is shared."""
+
+    durable = False
 
     def __init__(self) -> None:
         self.users: UserStore = MemoryUserStore()
@@ -197,6 +204,9 @@ class MemoryStorage:
         self.refresh: RefreshStore = MemoryRefreshStore()
         self.revocations: RevocationStore = MemoryRevocationStore()
         self.clients: ClientStore = MemoryClientStore()
+
+    def throttle_storage(self, clock: Clock) -> LimitsStorage | None:
+        return None
 
     async def ping(self) -> None:
         return None

@@ -13,6 +13,7 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from keyturn.clock import Clock
 from keyturn.stores.protocols import (
     ClientStore,
     KeyStore,
@@ -24,6 +25,7 @@ from keyturn.stores.protocols import (
 from keyturn.stores.redis.connection import RedisConnection
 from keyturn.stores.redis.revocation_store import RedisRevocationStore
 from keyturn.stores.redis.session_store import RedisSessionStore
+from keyturn.stores.redis.throttle import RedisThrottleStorage
 from keyturn.stores.sql import SqlStorage
 
 __all__ = ["SqlRedisStorage"]
@@ -36,6 +38,8 @@ class SqlRedisStorage:
         sql: the SQL storage (its users, keys, refresh and clients stores are used).
         redis: the Redis connection (sessions and revocations).
     """
+
+    durable = True
 
     def __init__(self, sql: SqlStorage, redis: RedisConnection) -> None:
         self.sql = sql
@@ -51,6 +55,10 @@ class SqlRedisStorage:
     def engine(self) -> AsyncEngine:
         """The SQL engine (migrations, the SQL throttle storage)."""
         return self.sql.engine
+
+    def throttle_storage(self, clock: Clock) -> RedisThrottleStorage:
+        """The throttle counters in Redis (``keyturn:throttle:*``)."""
+        return RedisThrottleStorage(self.redis, clock=clock)
 
     async def ping(self) -> None:
         """Check the database and Redis, both at once.
