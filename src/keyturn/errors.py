@@ -62,6 +62,14 @@ class InvalidRequest(KeyturnError):
     default_detail = "The request is malformed."
 
 
+class UnsupportedMediaType(InvalidRequest):
+    """The request body is not of the one media type the endpoint accepts
+    (``application/json`` for the JSON auth API): refused before it is read."""
+
+    code = "unsupported_media_type"
+    default_detail = "The request body has an unsupported media type."
+
+
 class PayloadTooLarge(InvalidRequest):
     """The request body is larger than the configured limit."""
 

@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from tests.library.conftest import PASSWORD, Serve
 
 from keyturn import Keyturn
-from keyturn.web.cookies import SESSION_COOKIE
+from keyturn.web.authn.cookies import SESSION_COOKIE
 from keyturn.web.starlette import KeyturnAuthBackend, KeyturnUser, on_auth_error
 
 

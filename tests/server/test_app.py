@@ -17,8 +17,8 @@ from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryKeyStore, MemoryUserStore
 from keyturn.stores.memory.tokens import MemoryRevocationStore
-from keyturn.web import health
 from keyturn.web.metrics import Metrics
+from keyturn.web.routes import health
 
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 

@@ -1,4 +1,4 @@
-"""FastAPI dependencies over what :class:`~keyturn.web.authn.AuthnMiddleware` resolved.
+"""FastAPI dependencies over what :class:`~keyturn.web.authn.middleware.AuthnMiddleware` resolved.
 
 Host applications protect a route with::
 
@@ -28,7 +28,7 @@ from keyturn.accounts.addresses import client_address
 from keyturn.errors import NotAuthenticated
 from keyturn.principal import Principal
 from keyturn.sessions.devices import MAX_USER_AGENT
-from keyturn.web.authn import (
+from keyturn.web.authn.scope import (
     AUTH_ERROR_KEY,
     KEYTURN_KEY,
     METRICS_KEY,

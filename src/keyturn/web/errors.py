@@ -41,6 +41,7 @@ from keyturn.errors import (
     PayloadTooLarge,
     StoreUnavailable,
     TooManyAttempts,
+    UnsupportedMediaType,
     UserNotFound,
     WeakPassword,
 )
@@ -54,6 +55,7 @@ STATUS_BY_ERROR: Mapping[type[KeyturnError], int] = {
     WeakPassword: 400,
     InvalidEmail: 400,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     HeadersTooLarge: 431,
     NotAuthenticated: 401,
     InvalidToken: 401,

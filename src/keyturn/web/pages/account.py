@@ -5,7 +5,7 @@ devices (refresh families: apps signed in with the password grant), as
 ``GET /auth/sessions`` does, each with a button to end it, and one to end all
 the others. These pages are for browser sessions only: a bearer
 caller is sent to sign in. CSRF: the forms carry the session's CSRF token in
-``csrf_token``, checked by :class:`~keyturn.web.authn.AuthnMiddleware` before
+``csrf_token``, checked by :class:`~keyturn.web.authn.middleware.AuthnMiddleware` before
 the route runs.
 """
 
@@ -21,7 +21,7 @@ from keyturn.csrf import session_csrf_token
 from keyturn.errors import NotFound
 from keyturn.principal import Principal
 from keyturn.sessions.devices import device_summary
-from keyturn.web.cookies import clear_session_cookie
+from keyturn.web.authn.cookies import clear_session_cookie
 from keyturn.web.dependencies import (
     OptionalPrincipal,
     client_ip,
@@ -29,7 +29,7 @@ from keyturn.web.dependencies import (
     session_secret,
     user_agent,
 )
-from keyturn.web.pages import ACCOUNT, redirect_to, redirect_to_login, render_page
+from keyturn.web.pages.common import ACCOUNT, redirect_to, redirect_to_login, render_page
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,7 +1,7 @@
 """What every HTML page shares: the templates, rendering, redirects, form fields.
 
-The pages themselves (SPEC "Browser pages") live in :mod:`keyturn.web.pages_signin`
-(sign in, register) and :mod:`keyturn.web.pages_account` (account, sign-outs).
+The pages themselves (SPEC "Browser pages") live in :mod:`keyturn.web.pages.signin`
+(sign in, register) and :mod:`keyturn.web.pages.account` (account, sign-outs).
 
 Server-rendered with Jinja2 (autoescaping on), no JavaScript, one stylesheet;
 the CSP from :class:`~keyturn.web.middleware.SecurityHeadersMiddleware` forbids

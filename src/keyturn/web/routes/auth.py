@@ -1,14 +1,15 @@
 """The JSON auth API for sessions (SPEC "JSON auth API"): ``/auth/*``.
 
-Bodies are JSON and only JSON: any other ``Content-Type`` is 415
-``unsupported_media_type`` before the body is read, so a cross-site HTML form or
-a "simple" ``fetch`` (``text/plain``) can never reach these endpoints (SEC-29).
+Bodies are JSON and only JSON (:mod:`keyturn.web.routes.bodies`): any other
+``Content-Type`` is 415 ``unsupported_media_type`` before the body is read, so a
+cross-site HTML form or a "simple" ``fetch`` (``text/plain``) can never reach
+these endpoints (SEC-29).
 The session secret travels only in the ``Set-Cookie`` header; bodies carry the
 public handle and the CSRF token, never the secret.
 
 CSRF for cookie-authenticated calls is enforced before these handlers run, by
-:class:`~keyturn.web.authn.AuthnMiddleware`; sign-in and registration add the
-content-type rule and :func:`~keyturn.web.authn.check_same_origin` themselves.
+:class:`~keyturn.web.authn.middleware.AuthnMiddleware`; sign-in and registration add the
+content-type rule and :func:`~keyturn.web.authn.origins.check_same_origin` themselves.
 
 Every endpoint that needs a caller takes either credential: a session cookie or
 an access token (``Authorization: Bearer``, no CSRF token needed). A token
@@ -18,12 +19,10 @@ caller's sign-in is its ``sid``: the refresh family (or, for a token minted by
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from keyturn import csrf
 from keyturn.clock import isoformat
@@ -34,20 +33,16 @@ from keyturn.errors import (
     InvalidRequest,
     InvalidToken,
     NotAuthenticated,
-    NotFound,
     TooManyAttempts,
 )
 from keyturn.principal import Principal
-from keyturn.web.authn import TOKEN_CLAIMS_KEY, check_same_origin
-from keyturn.web.cookies import (
-    PRE_SESSION_COOKIE,
-    clear_pre_session_cookie,
+from keyturn.web.authn.cookies import (
     clear_refresh_cookie,
     clear_session_cookie,
-    read_cookie,
     refresh_cookie_path,
-    set_session_cookie,
 )
+from keyturn.web.authn.origins import check_same_origin
+from keyturn.web.authn.scope import TOKEN_CLAIMS_KEY
 from keyturn.web.dependencies import (
     CurrentPrincipal,
     client_ip,
@@ -57,118 +52,31 @@ from keyturn.web.dependencies import (
     session_secret,
     user_agent,
 )
+from keyturn.web.routes.bodies import (
+    Credentials,
+    LoginBody,
+    PasswordChangeBody,
+    ReauthenticateBody,
+    json_body,
+)
+from keyturn.web.routes.signin import attach_session, sign_in
 
 if TYPE_CHECKING:
-    from keyturn.sessions.manager import IssuedSession
-    from keyturn.settings import Settings
-    from keyturn.stores.records import User
     from keyturn.tokens.access import AccessTokenClaims
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 CSRF_RESPONSE_HEADER = csrf.HEADER
 
-_Body = TypeVar("_Body", bound=BaseModel)
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class Credentials(_Strict):
-    """``POST /auth/register`` (and the base of sign-in)."""
-
-    email: StrictStr
-    password: StrictStr
-
-
-class LoginBody(Credentials):
-    """``POST /auth/login``."""
-
-    remember: StrictBool = False
-
-
-class ReauthenticateBody(_Strict):
-    """``POST /auth/reauthenticate``."""
-
-    password: StrictStr
-
-
-class PasswordChangeBody(_Strict):
-    """``POST /auth/password``."""
-
-    current_password: StrictStr
-    new_password: StrictStr
-
-
-# --- helpers shared with the HTML pages ---------------------------------------------
-
-
-async def sign_in(
-    request: Request, email: str, password: str, *, remember: bool
-) -> tuple[User, IssuedSession]:
-    """Sign in through the auth service, counting the outcome in the metrics.
-
-    The session the browser already holds, if any, is ended (fixation defence);
-    the new session always gets a fresh ID.
-
-    Raises:
-        InvalidCredentials, TooManyAttempts, StoreUnavailable: from the service.
-    """
-    keyturn = get_keyturn(request)
-    logins = login_counter(request)
-    try:
-        result = await keyturn.auth.sign_in(
-            email,
-            password,
-            remember=remember,
-            ip=client_ip(request),
-            user_agent=user_agent(request),
-            replaces_secret=session_secret(request),
-        )
-    except TooManyAttempts:
-        logins.labels(outcome="throttled").inc()
-        raise
-    except InvalidCredentials:
-        logins.labels(outcome="failure").inc()
-        raise
-    logins.labels(outcome="success").inc()
-    return result
-
-
-def attach_session(response: Response, request: Request, issued: IssuedSession) -> None:
-    """Set the session cookie of ``issued`` and drop the login-CSRF cookie.
-
-    A normal session is a browser-session cookie (no ``Max-Age``); a
-    "remember me" one lives ``remember_max_age`` seconds, never longer than the
-    session itself (SEC-10).
-    """
-    settings: Settings = get_keyturn(request).settings
-    max_age = settings.remember_max_age if issued.session.remember else None
-    set_session_cookie(response, issued.secret, max_age=max_age)
-    if read_cookie(request.scope["headers"], PRE_SESSION_COOKIE) is not None:
-        clear_pre_session_cookie(response)
-
-
-async def _json_body(request: Request, model: type[_Body]) -> _Body:
-    """Parse the body as ``model``, accepting ``application/json`` only.
-
-    Raises:
-        HTTPException: 415 when the body is not declared as JSON.
-        pydantic.ValidationError: malformed JSON or fields (400 invalid_request).
-    """
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise StarletteHTTPException(415, "The request body must be application/json.")
-    return model.model_validate_json(await request.body())
+# --- helpers ---------------------------------------------------------------------------
 
 
 def _require_same_origin(request: Request) -> None:
     check_same_origin(request.scope, allowed_origins(get_keyturn(request).settings))
 
 
-def _session_principal(request: Request, principal: Principal) -> str:
-    """The caller's session secret.
+def _session_secret_of(request: Request, principal: Principal) -> str:
+    """The caller's session secret (the cookie credential, never shown to anyone).
 
     Raises:
         NotAuthenticated: the caller did not come with a session cookie.
@@ -228,7 +136,7 @@ async def register(request: Request) -> JSONResponse:
     """Create an account: 201 ``{"id","email"}``. Does not sign in. Throttled per
     client address and in all (429 ``too_many_attempts`` with ``Retry-After``)."""
     _require_same_origin(request)
-    body = await _json_body(request, Credentials)
+    body = await json_body(request, Credentials)
     user = await get_keyturn(request).auth.register(
         body.email, body.password, ip=client_ip(request), user_agent=user_agent(request)
     )
@@ -239,7 +147,7 @@ async def register(request: Request) -> JSONResponse:
 async def login(request: Request) -> JSONResponse:
     """Sign in: the session cookie, and the user plus the CSRF token in the body."""
     _require_same_origin(request)
-    body = await _json_body(request, LoginBody)
+    body = await json_body(request, LoginBody)
     user, issued = await sign_in(request, body.email, body.password, remember=body.remember)
     response = JSONResponse(
         {
@@ -265,7 +173,7 @@ async def logout(request: Request, principal: CurrentPrincipal) -> Response:
         if spa:  # SPA mode: drop the dead cookie
             clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, "/auth/logout"))
         return response
-    secret = _session_principal(request, principal)
+    secret = _session_secret_of(request, principal)
     await get_keyturn(request).auth.sign_out(
         secret, ip=client_ip(request), user_agent=user_agent(request)
     )
@@ -285,96 +193,13 @@ async def logout_all(request: Request, principal: CurrentPrincipal) -> Response:
     return response
 
 
-@router.get("/sessions")
-async def list_sessions(request: Request, principal: CurrentPrincipal) -> JSONResponse:
-    """The caller's active sign-ins, browser sessions and refresh families
-    (``"kind": "token"``), oldest first; ``current`` marks the caller's own."""
-    keyturn = get_keyturn(request)
-    sessions = await keyturn.sessions.list_for_user(principal.subject)
-    families = await keyturn.refresh_families.list_live(principal.subject)
-    ttl = keyturn.settings.refresh_token_ttl
-    rows: list[tuple[float, dict[str, Any]]] = [
-        (
-            session.created_at,
-            _sign_in_row(
-                session.handle,
-                "browser",
-                session.created_at,
-                session.last_seen_at,
-                session.ends_at,
-                session.ip,
-                session.user_agent,
-                principal,
-            ),
-        )
-        for session in sessions
-    ]
-    rows += [
-        (
-            family.created_at,
-            _sign_in_row(
-                family.id,
-                "token",
-                family.created_at,
-                family.last_used_at,
-                family.ends_at(ttl),
-                family.ip,
-                family.user_agent,
-                principal,
-            ),
-        )
-        for family in families
-    ]
-    rows.sort(key=lambda row: row[0])
-    return JSONResponse([row for _, row in rows])
-
-
-def _sign_in_row(
-    handle: str,
-    kind: str,
-    created_at: float,
-    last_seen_at: float,
-    expires_at: float,
-    ip: str | None,
-    agent: str | None,
-    principal: Principal,
-) -> dict[str, Any]:
-    return {
-        "id": handle,
-        "kind": kind,
-        "created_at": isoformat(created_at),
-        "last_seen_at": isoformat(last_seen_at),
-        "expires_at": isoformat(expires_at),
-        "ip": ip,
-        "user_agent": agent,
-        "current": handle == principal.session_id,
-    }
-
-
-@router.delete("/sessions/{session_id}", status_code=204)
-async def revoke_session(
-    request: Request, session_id: str, principal: CurrentPrincipal
-) -> Response:
-    """End one of the caller's sign-ins, a browser session or a refresh family
-    (404 ``not_found`` if it is not theirs)."""
-    keyturn = get_keyturn(request)
-    try:
-        await keyturn.auth.revoke_session(principal.subject, session_id, ip=client_ip(request))
-    except NotFound:
-        await keyturn.token_revoker.end_family(principal.subject, session_id)
-    response = Response(status_code=204)
-    if principal.via == "session" and session_id == principal.session_id:
-        clear_session_cookie(response)
-    return response
-
-
 @router.post("/password", status_code=204)
 async def change_password(request: Request, principal: CurrentPrincipal) -> Response:
     """Change the password, then end every other sign-in and every access token
     of the user. A cookie caller's session gets a new ID (cookie and CSRF token);
     a token caller keeps its refresh family, whose next refresh gets a new
     access token."""
-    body = await _json_body(request, PasswordChangeBody)
+    body = await json_body(request, PasswordChangeBody)
     keyturn = get_keyturn(request)
     if principal.via == "token":
         claims = _token_claims(request)
@@ -386,7 +211,7 @@ async def change_password(request: Request, principal: CurrentPrincipal) -> Resp
             ip=client_ip(request),
         )
         return Response(status_code=204)
-    secret = _session_principal(request, principal)
+    secret = _session_secret_of(request, principal)
     issued = await keyturn.auth.change_password(
         secret, body.current_password, body.new_password, ip=client_ip(request)
     )
@@ -406,8 +231,8 @@ async def reauthenticate(request: Request, principal: CurrentPrincipal) -> Respo
         raise InvalidRequest(
             "Bearer clients re-authenticate with the password grant (POST /oauth/token)."
         )
-    body = await _json_body(request, ReauthenticateBody)
-    secret = _session_principal(request, principal)
+    body = await json_body(request, ReauthenticateBody)
+    secret = _session_secret_of(request, principal)
     logins = login_counter(request)
     try:
         issued = await get_keyturn(request).auth.reauthenticate(
@@ -433,7 +258,7 @@ async def session_token(request: Request, principal: CurrentPrincipal) -> JSONRe
     if principal.via != "session":
         raise Forbidden("A session cookie is required to mint a session token.")
     keyturn = get_keyturn(request)
-    validated = await keyturn.sessions.validate(_session_principal(request, principal))
+    validated = await keyturn.sessions.validate(_session_secret_of(request, principal))
     await keyturn.keys.reload_if_stale()  # sign with the newest key (see /oauth/token)
     issued = await keyturn.grants.session_token(validated)
     body = {

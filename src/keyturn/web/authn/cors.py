@@ -33,8 +33,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyturn import csrf
+from keyturn.csrf import normalize_origin
 from keyturn.errors import ConfigurationError
-from keyturn.web.authn import normalize_origin
 from keyturn.web.errors import json_error
 
 __all__ = [

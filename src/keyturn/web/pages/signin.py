@@ -30,11 +30,11 @@ from keyturn.errors import (
     InvalidRequest,
     TooManyAttempts,
 )
-from keyturn.web.authn import check_same_origin
-from keyturn.web.cookies import PRE_SESSION_COOKIE, read_cookie, set_pre_session_cookie
+from keyturn.web.authn.cookies import PRE_SESSION_COOKIE, read_cookie, set_pre_session_cookie
+from keyturn.web.authn.origins import check_same_origin
 from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
-from keyturn.web.pages import ACCOUNT, base_path, form_field, not_found_page, render_page
-from keyturn.web.routes_auth import attach_session, sign_in
+from keyturn.web.pages.common import ACCOUNT, base_path, form_field, not_found_page, render_page
+from keyturn.web.routes.signin import attach_session, sign_in
 
 router = APIRouter(include_in_schema=False)
 
