@@ -1,5 +1,8 @@
 """One error tree for all of keyturn.
 
+(Over 300 lines: the whole error tree in one file, so every stable ``code`` and
+its parent are read together; each domain's errors are one section.)
+
 Every error carries a stable ``code``: the exact string the HTTP API returns in
 ``{"error": code}``. The web layer maps classes to status codes in one place
 (:mod:`keyturn.web.errors`); the core never thinks about HTTP.

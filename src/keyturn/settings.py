@@ -1,5 +1,8 @@
 """One typed settings object for the server, the library and the CLI.
 
+(Over 300 lines: one typed settings object (STYLE habit 9), one field per
+operator setting, with its validation.)
+
 Values come, highest priority first, from: explicit arguments (CLI flags),
 ``KEYTURN_*`` environment variables, a TOML file (``--config`` / ``KEYTURN_CONFIG``),
 then the defaults below. Durations are whole seconds; lists are comma-separated in

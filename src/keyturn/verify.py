@@ -12,7 +12,7 @@ The public entry point for downstream services; the code lives in
 For FastAPI, see :mod:`keyturn.web.verify_dependency`.
 """
 
-from keyturn.tokens.access import AccessTokenClaims
+from keyturn.tokens.claims import AccessTokenClaims
 from keyturn.tokens.remote import IssuerUnavailable, RemoteVerifier
 
 __all__ = ["AccessTokenClaims", "IssuerUnavailable", "RemoteVerifier"]

@@ -1,5 +1,8 @@
 """Password hashing (argon2id) and the password policy.
 
+(Over 300 lines: one idea, the password, hashed and judged; most of it is
+the hasher's thread pool and the failure floor, which only make sense together.)
+
 :class:`PasswordHasher` hashes and verifies in a worker thread, never on the event
 loop, with at most ``concurrency`` argon2 computations at once. Verification
 raises :class:`~keyturn.errors.InvalidCredentials`; it never returns ``False``.

@@ -1,5 +1,8 @@
 """Fan-out: every instance keeps its caches in memory and hears of changes made elsewhere.
 
+(Over 300 lines: the trust rules and the one class that applies them, kept
+side by side on purpose; the wire format and the buses are modules of their own.)
+
 Each keyturn instance caches validated sessions (:mod:`keyturn.sessions.manager`), users
 (:mod:`keyturn.tokens.bearer`), the revocation list (:mod:`keyturn.tokens.revocation`) and the
 key ring (:mod:`keyturn.keys.rotation`), so a request touches no network. A

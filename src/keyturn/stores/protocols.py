@@ -1,5 +1,8 @@
 """The storage contract: one Protocol per store (the records are :mod:`.records`).
 
+(Over 300 lines: the whole storage contract in one place (STYLE habit 2);
+most lines are the docstrings every implementation is held to.)
+
 Every store has a memory implementation (the reference, :mod:`.memory`) and a
 SQLAlchemy implementation serving SQLite and PostgreSQL (:mod:`.sql`); Redis
 implementations of the fast-changing stores sit beside them. One contract suite

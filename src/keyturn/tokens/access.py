@@ -1,5 +1,8 @@
 """Access tokens: RFC 9068 JWTs, issued and verified.
 
+(Over 300 lines: the issuer and the verifier, whose header policy and
+registries are one; the claims and strict parsing are in :mod:`.claims`.)
+
 :class:`TokenIssuer` signs with the key ring's newest key; :class:`TokenVerifier`
 checks a bearer token and returns its :class:`AccessTokenClaims`, or raises
 :class:`~keyturn.errors.InvalidToken` with a ``reason`` for logs. Every failure is
@@ -27,12 +30,10 @@ import re
 import secrets
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from joserfc import jws
 from joserfc.errors import BadSignatureError, ExceededSizeError, JoseError, SecurityWarning
-from joserfc.util import urlsafe_b64decode
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
@@ -40,11 +41,11 @@ from keyturn.keys.records import ALGORITHMS
 from keyturn.keys.ring import KeyRing, VerificationKey
 from keyturn.settings import Settings
 from keyturn.tokens.cache import DEFAULT_MAX_ENTRIES, VerifiedTokenCache
+from keyturn.tokens.claims import AccessTokenClaims, b64decode, json_object, typed_claim
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
     "MAX_TOKEN_LENGTH",
-    "AccessTokenClaims",
     "TokenIssuer",
     "TokenVerifier",
     "verify_signature",
@@ -73,57 +74,6 @@ _REGISTRIES: Final[dict[str, jws.JWSRegistry]] = {
 warnings.filterwarnings(
     "ignore", message=re.escape("EdDSA is deprecated via RFC 9864"), category=SecurityWarning
 )
-
-
-@dataclass(frozen=True, slots=True)
-class AccessTokenClaims:
-    """The claims of a verified (or freshly issued) access token.
-
-    ``sid`` is the sign-in the token belongs to (browser session or refresh family);
-    ``scope`` is space-separated as in RFC 6749; ``aud`` is a tuple when the token
-    carried a list. ``auth_time`` (optional in RFC 9068 section 2.2.1) is when the
-    user last authenticated for that sign-in; None for tokens issued without it.
-    Times are whole POSIX seconds.
-    """
-
-    iss: str
-    sub: str
-    aud: str | tuple[str, ...]
-    exp: int
-    iat: int
-    jti: str
-    sid: str
-    scope: str = ""
-    roles: tuple[str, ...] = ()
-    nbf: int | None = None
-    client_id: str | None = None
-    auth_time: int | None = None
-
-    @property
-    def scopes(self) -> tuple[str, ...]:
-        """``scope`` split into its space-separated values."""
-        return tuple(self.scope.split())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON claim set, optional members only when set."""
-        claims: dict[str, Any] = {
-            "iss": self.iss,
-            "sub": self.sub,
-            "aud": list(self.aud) if isinstance(self.aud, tuple) else self.aud,
-            "exp": self.exp,
-            "iat": self.iat,
-            "jti": self.jti,
-            "sid": self.sid,
-            "scope": self.scope,
-            "roles": list(self.roles),
-        }
-        if self.nbf is not None:
-            claims["nbf"] = self.nbf
-        if self.client_id is not None:
-            claims["client_id"] = self.client_id
-        if self.auth_time is not None:
-            claims["auth_time"] = self.auth_time
-        return claims
 
 
 class TokenIssuer:
@@ -258,7 +208,7 @@ class TokenVerifier:
         if _COMPACT_JWS.fullmatch(token) is None:
             raise InvalidToken("malformed")
         header_segment = token[: token.index(".")]
-        header = _json_object(_b64decode(header_segment))
+        header = json_object(b64decode(header_segment))
 
         extra = header.keys() - _ALLOWED_HEADERS
         if extra:
@@ -283,22 +233,22 @@ class TokenVerifier:
             raise InvalidToken("alg")
 
         obj = _deserialize(token, key)
-        return self._claims(_json_object(obj.payload), now)
+        return self._claims(json_object(obj.payload), now)
 
     def _claims(self, payload: dict[str, Any], now: float) -> AccessTokenClaims:
         """RFC 7519/9068 claim rules, every claim required with its exact JSON type."""
-        iss = _claim(payload, "iss", str)
-        sub = _claim(payload, "sub", str)
-        aud = _claim(payload, "aud", (str, list))
-        exp = _claim(payload, "exp", int)
-        iat = _claim(payload, "iat", int)
-        jti = _claim(payload, "jti", str)
-        sid = _claim(payload, "sid", str)
-        scope = _claim(payload, "scope", str, allow_empty=True)
-        roles = _claim(payload, "roles", list, allow_empty=True)
-        nbf = _claim(payload, "nbf", int, required=False)
-        client_id = _claim(payload, "client_id", str, required=False)
-        auth_time = _claim(payload, "auth_time", int, required=False)
+        iss = typed_claim(payload, "iss", str)
+        sub = typed_claim(payload, "sub", str)
+        aud = typed_claim(payload, "aud", (str, list))
+        exp = typed_claim(payload, "exp", int)
+        iat = typed_claim(payload, "iat", int)
+        jti = typed_claim(payload, "jti", str)
+        sid = typed_claim(payload, "sid", str)
+        scope = typed_claim(payload, "scope", str, allow_empty=True)
+        roles = typed_claim(payload, "roles", list, allow_empty=True)
+        nbf = typed_claim(payload, "nbf", int, required=False)
+        client_id = typed_claim(payload, "client_id", str, required=False)
+        auth_time = typed_claim(payload, "auth_time", int, required=False)
 
         if iss != self._issuer:
             raise InvalidToken("invalid_claim:iss")
@@ -335,28 +285,6 @@ class TokenVerifier:
         )
 
 
-def _claim(
-    payload: dict[str, Any],
-    name: str,
-    kind: type | tuple[type, ...],
-    *,
-    required: bool = True,
-    allow_empty: bool = False,
-) -> Any:
-    """``payload[name]`` if it has JSON type ``kind`` (never a bool for ``int``) and,
-    unless ``allow_empty``, is not empty; None for an absent optional claim."""
-    value = payload.get(name)
-    if value is None:
-        if required or name in payload:
-            raise InvalidToken(f"missing_claim:{name}" if required else f"invalid_claim:{name}")
-        return None
-    if not isinstance(value, kind) or value is True or value is False:
-        raise InvalidToken(f"invalid_claim:{name}")
-    if not allow_empty and not value and value != 0:
-        raise InvalidToken(f"invalid_claim:{name}")
-    return value
-
-
 def verify_signature(signing_input: str, signature_segment: str, key: VerificationKey) -> bool:
     """Whether ``header.payload.signature`` is a JWS that joserfc accepts with ``key``
     and only the key's algorithm.
@@ -390,39 +318,3 @@ def _deserialize(token: str, key: VerificationKey) -> jws.CompactSignature:
         raise InvalidToken(f"jose:{exc.error}") from None
     except ValueError:  # joserfc's own decoding errors outside its tree
         raise InvalidToken("malformed") from None
-
-
-def _b64decode(segment: str) -> bytes:
-    """Strict base64url (joserfc's decoder refuses padding and non-canonical tails)."""
-    try:
-        return urlsafe_b64decode(segment.encode("ascii"))
-    except ValueError:  # binascii.Error is a ValueError
-        raise InvalidToken("malformed") from None
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise InvalidToken("duplicate_member")
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise InvalidToken("malformed")  # NaN, Infinity: not JSON
-
-
-#: Built once: ``json.loads`` with hooks would build a new decoder on every call.
-_STRICT_JSON = json.JSONDecoder(
-    object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-)
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    """Decoded header or payload bytes: a UTF-8 JSON object with unique member names."""
-    try:
-        value = _STRICT_JSON.decode(raw.decode("utf-8"))
-    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError
-        raise InvalidToken("malformed") from None
-    if not isinstance(value, dict):
-        raise InvalidToken("malformed")
-    return value

@@ -30,7 +30,8 @@ from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.protocols import UserStore
 from keyturn.stores.records import User
-from keyturn.tokens.access import AccessTokenClaims, TokenVerifier
+from keyturn.tokens.access import TokenVerifier
+from keyturn.tokens.claims import AccessTokenClaims
 from keyturn.tokens.revocation import RevocationReplica
 
 __all__ = ["BearerAuthenticator"]

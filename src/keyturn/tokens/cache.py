@@ -20,7 +20,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from keyturn.tokens.access import AccessTokenClaims
+    from keyturn.tokens.claims import AccessTokenClaims
 
 __all__ = ["DEFAULT_MAX_ENTRIES", "VerifiedTokenCache"]
 

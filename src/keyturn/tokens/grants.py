@@ -1,5 +1,8 @@
 """Token grants: how a caller gets an access token (RFC 6749).
 
+(Over 300 lines: one class, the three ways to get an access token, sharing
+their audit and the bearer cache warm-up.)
+
 Framework-free. :class:`TokenGrants` implements the password grant (section
 4.3), the refresh grant (section 6, with rotation, a grace window and reuse
 detection), and the short token of a browser session; each answers with a
@@ -22,7 +25,8 @@ from keyturn.sessions.cache import ValidatedSession
 from keyturn.settings import Settings
 from keyturn.stores.protocols import UserStore
 from keyturn.stores.records import RefreshFamily, User
-from keyturn.tokens.access import AccessTokenClaims, TokenIssuer
+from keyturn.tokens.access import TokenIssuer
+from keyturn.tokens.claims import AccessTokenClaims
 from keyturn.tokens.refresh import RefreshFamilies, RefreshReuse
 from keyturn.tokens.scopes import normalize_scope
 

@@ -1,5 +1,8 @@
 """Refresh families: issue, rotate, grace window, reuse detection (RFC 9700 §4.14).
 
+(Over 300 lines: one class, the refresh family's life: rotation, the grace
+window and reuse detection are one atomic story.)
+
 One family per token sign-in. Its ``id`` is the public handle: the ``sid`` of its
 access tokens and the ``id`` of its ``"kind": "token"`` row in
 ``GET /auth/sessions``. Refresh tokens are opaque: ``ktr_`` followed by 256

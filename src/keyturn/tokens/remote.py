@@ -1,5 +1,8 @@
 """Verify keyturn access tokens in another service that knows only the issuer URL.
 
+(Over 300 lines: one class, the downstream verifier, whose fetching,
+refetch limits and introspection cache read best together.)
+
 :class:`RemoteVerifier` fetches the issuer's RFC 8414 metadata
 (``{issuer}/.well-known/oauth-authorization-server``, whose ``issuer`` must be the
 configured one, character for character), then the JWK Set at its ``jwks_uri``,
@@ -46,7 +49,8 @@ from keyturn.clock import Clock, SystemClock
 from keyturn.errors import ConfigurationError, InvalidToken, StoreUnavailable
 from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
-from keyturn.tokens.access import AccessTokenClaims, TokenVerifier
+from keyturn.tokens.access import TokenVerifier
+from keyturn.tokens.claims import AccessTokenClaims
 
 __all__ = ["IssuerUnavailable", "RemoteVerifier"]
 

@@ -1,6 +1,9 @@
 """Revocation of access tokens: a denylist of ``jti``s, revoked ``sid``s and
 per-user cut-offs, replicated into every instance's memory.
 
+(Over 300 lines: one class, the replica, whose sync, check and revoke paths
+share its tables; half the file is the rules written down.)
+
 The :class:`~keyturn.stores.protocols.RevocationStore` is the truth: an append-only log
 that every instance writes to. :class:`RevocationReplica` keeps a replica of every
 live entry in process memory, so the check on each request (:meth:`check`) is a
@@ -63,7 +66,7 @@ from keyturn.settings import Settings
 from keyturn.singleflight import SingleFlight
 from keyturn.stores.protocols import RevocationStore
 from keyturn.stores.records import Revocation, RevocationKind, Session
-from keyturn.tokens.access import AccessTokenClaims
+from keyturn.tokens.claims import AccessTokenClaims
 
 __all__ = ["OVERLAP", "RevocationReplica"]
 

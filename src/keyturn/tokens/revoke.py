@@ -24,8 +24,8 @@ from keyturn.audit import AuditLog
 from keyturn.clock import Clock
 from keyturn.errors import InvalidClient, InvalidToken, NotAuthenticated, NotFound
 from keyturn.oauth.clients import Clients
-from keyturn.tokens.access import AccessTokenClaims
 from keyturn.tokens.bearer import BearerAuthenticator
+from keyturn.tokens.claims import AccessTokenClaims
 from keyturn.tokens.refresh import RefreshFamilies
 from keyturn.tokens.revocation import RevocationReplica
 

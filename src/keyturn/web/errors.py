@@ -1,5 +1,8 @@
 """The one place where errors become HTTP responses.
 
+(Over 300 lines: the one place errors become HTTP (STYLE habit 4), so every
+mapping and handler is here.)
+
 Every JSON error body is ``{"error": code, "detail": text}``. ``code`` is the
 stable :attr:`keyturn.errors.KeyturnError.code`; ``detail`` is safe human text.
 Nothing else (tracebacks, library names, SQL, inputs) ever reaches the body:

@@ -29,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from keyturn.errors import InvalidRequest, InvalidToken, KeyturnError, NotAuthenticated
-from keyturn.tokens.access import AccessTokenClaims
+from keyturn.tokens.claims import AccessTokenClaims
 from keyturn.tokens.remote import RemoteVerifier
 from keyturn.web.authn.scope import bearer_token, query_token
 from keyturn.web.errors import error_response

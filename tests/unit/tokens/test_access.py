@@ -15,8 +15,9 @@ from keyturn.errors import ConfigurationError, InvalidToken
 from keyturn.keys.records import ALGORITHMS, SigningKey, generate_key, load_private_key
 from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings, SigningAlgorithm
-from keyturn.tokens.access import AccessTokenClaims, TokenIssuer, TokenVerifier
+from keyturn.tokens.access import TokenIssuer, TokenVerifier
 from keyturn.tokens.cache import VerifiedTokenCache
+from keyturn.tokens.claims import AccessTokenClaims
 
 START = 1_800_000_000.0
 ISSUER = "https://auth.example.com"

@@ -21,7 +21,8 @@ from keyturn.errors import ConfigurationError, InvalidToken
 from keyturn.keys.records import SigningKey, generate_key
 from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
-from keyturn.tokens.access import AccessTokenClaims, TokenIssuer
+from keyturn.tokens.access import TokenIssuer
+from keyturn.tokens.claims import AccessTokenClaims
 from keyturn.verify import IssuerUnavailable, RemoteVerifier
 from keyturn.web.verify_dependency import bearer_claims, install_error_handler
 

@@ -13,7 +13,7 @@ from keyturn.errors import InvalidToken, StoreUnavailable
 from keyturn.settings import Settings
 from keyturn.stores.memory.tokens import MemoryRevocationStore
 from keyturn.stores.records import Revocation
-from keyturn.tokens.access import AccessTokenClaims
+from keyturn.tokens.claims import AccessTokenClaims
 from keyturn.tokens.revocation import RevocationReplica
 
 SETTINGS = Settings(staleness_bound=2.0, access_token_ttl=900, clock_leeway=5)

@@ -1,5 +1,8 @@
 """Browser sessions in Redis (see the package docstring for the key layout).
 
+(Over 300 lines: one store; its Lua scripts are already apart in
+:mod:`.session_scripts`.)
+
 Everything about one user's sessions lives under the hash tag ``{u:<user_id>}``:
 one hash per session and a sorted set indexing them by age. Every write that
 touches more than one of those keys is one Lua script on that slot, so it is

@@ -38,7 +38,7 @@ SESSION_SCOPE_KEY: Final = "keyturn.session_secret"
 CREDENTIAL_KEY: Final = "keyturn.credential"
 #: The error that made a presented credential fail, for a precise 401 later.
 AUTH_ERROR_KEY: Final = "keyturn.auth_error"
-#: The :class:`~keyturn.tokens.access.AccessTokenClaims` of a bearer-authenticated request.
+#: The :class:`~keyturn.tokens.claims.AccessTokenClaims` of a bearer-authenticated request.
 TOKEN_CLAIMS_KEY: Final = "keyturn.token_claims"  # noqa: S105 (a scope key, not a secret)
 #: The :class:`~keyturn.runtime.Keyturn` serving the request.
 KEYTURN_KEY: Final = "keyturn"

@@ -62,7 +62,7 @@ from keyturn.web.routes.bodies import (
 from keyturn.web.routes.signin import attach_session, sign_in
 
 if TYPE_CHECKING:
-    from keyturn.tokens.access import AccessTokenClaims
+    from keyturn.tokens.claims import AccessTokenClaims
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
