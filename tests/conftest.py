@@ -8,9 +8,11 @@ but fail under ``CI=true``: CI must never pass by skipping the real backend.
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,7 @@ try:  # ``tests`` is a rootdir-less folder or a package, depending on the layout
         start_redis,
         unavailable,
     )
+    from support import Result, Run
 except ImportError:  # pragma: no cover
     from tests.services import (
         PostgresServer,
@@ -32,6 +35,7 @@ except ImportError:  # pragma: no cover
         start_redis,
         unavailable,
     )
+    from tests.support import Result, Run
 
 
 @pytest.fixture(scope="session")
@@ -181,3 +185,46 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if report:
         for line in format_report(report):
             terminalreporter.write_line(line)
+
+
+# --- databases for one test ----------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite file for this test (keyturn migrates it on start)."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'keyturn.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """A migrated, empty database: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return sqlite_url
+    from keyturn.stores.sql.migrate import upgrade
+
+    url: str = request.getfixturevalue("postgres_database_url")
+    await upgrade(url)
+    return url
+
+
+# --- the command line, in process ----------------------------------------------------
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Run ``keyturn ARGS`` in-process; ``stdin`` text is fed to standard input."""
+    from keyturn.cli import main
+
+    def invoke(*args: str, stdin: str = "") -> Result:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke

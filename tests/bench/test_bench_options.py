@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.support import Run
 
 from keyturn.bench.errors import BenchError
 from keyturn.bench.load import parse_wrk
 from keyturn.bench.modes import parse_modes
 from keyturn.bench.wire import Target
-from keyturn.cli import main
 
 WRK_OUTPUT = """\
 Running 5s test @ http://127.0.0.1:8000/auth/whoami
@@ -34,20 +34,8 @@ Transfer/sec:    820.00KB
 """
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``keyturn ARGS`` in-process: exit code, stdout, stderr."""
-    capsys.readouterr()
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_plot_without_matplotlib_is_one_line_and_starts_nothing(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    run: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """--plot without matplotlib fails at once with a one-line hint at the extra."""
     for name in [name for name in sys.modules if name.partition(".")[0] == "matplotlib"]:
@@ -55,10 +43,10 @@ def test_plot_without_matplotlib_is_one_line_and_starts_nothing(
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     plot = tmp_path / "bench.png"
     started = time.monotonic()
-    code, out, err = run(capsys, "bench", "--quick", "--plot", str(plot))
-    assert code == 2
-    assert out == ""
-    assert err.splitlines() == [
+    result = run("bench", "--quick", "--plot", str(plot))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
         "keyturn: error: --plot needs matplotlib, which is not installed: "
         "pip install 'keyturn[bench]'"
     ]
@@ -66,9 +54,10 @@ def test_plot_without_matplotlib_is_one_line_and_starts_nothing(
     assert time.monotonic() - started < 10  # refused before any server was started
 
 
-def test_unknown_mode_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_mode_is_a_usage_error(run: Run) -> None:
     """A mistyped --modes names the valid ones."""
-    code, out, err = run(capsys, "bench", "--modes", "session-sqlite,tokens")
+    result = run("bench", "--modes", "session-sqlite,tokens")
+    code, out, err = result.exit_code, result.stdout, result.stderr
     assert code == 2
     assert out == ""
     assert "unknown mode tokens" in err
@@ -76,13 +65,10 @@ def test_unknown_mode_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     assert len(err.splitlines()) == 1
 
 
-def test_redis_url_elsewhere_than_this_machine_is_refused(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_redis_url_elsewhere_than_this_machine_is_refused(run: Run) -> None:
     """The benchmark sends traffic to 127.0.0.1 only, Redis included."""
-    code, _, err = run(
-        capsys, "bench", "--modes", "session-redis", "--redis-url", "redis://10.0.0.7:6379/0"
-    )
+    result = run("bench", "--modes", "session-redis", "--redis-url", "redis://10.0.0.7:6379/0")
+    code, err = result.exit_code, result.stderr
     assert code == 2
     assert "127.0.0.1" in err and "10.0.0.7" in err
     assert err.startswith("keyturn: error: ")

@@ -1,25 +1,12 @@
-"""Fixtures for driving the ``keyturn`` command line in-process."""
+"""Fixtures for driving the ``keyturn`` command line in-process (the ``run``
+fixture itself is shared, in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from keyturn.cli import main
-
-
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-Run = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
@@ -32,23 +19,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
+    """The CLI tests' one SQLite file (``cli.db``, next to its ``.kek``), instead
+    of the shared SQLite-and-PostgreSQL ``database_url``: the CLI on PostgreSQL is
+    covered by the cluster and serve tests."""
     return f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Run:
-    """Run ``keyturn ARGS`` in-process; ``stdin`` text is fed to standard input."""
-    import io
-
-    def invoke(*args: str, stdin: str = "") -> Result:
-        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        capsys.readouterr()
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-    return invoke

@@ -7,7 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from tests.cli.conftest import Run
+from tests.support import Run
 
 from keyturn.oauth.clients import hash_client_secret
 from keyturn.runtime import Keyturn

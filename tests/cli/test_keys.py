@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from tests.cli.conftest import Run
+from tests.support import Run
 
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings

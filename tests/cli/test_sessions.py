@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.cli.conftest import Run
+from tests.support import Run
 
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import bcrypt
-from tests.cli.conftest import Run
 from tests.cli.test_users import _run_in_terminal
+from tests.support import Run
 
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings

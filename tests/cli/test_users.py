@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.cli.conftest import Run
+from tests.support import Run
 
 PASSWORD = "correct horse battery staple"
 

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 from tests.live import Completed, LiveServer, run_keyturn
 from tests.services import PostgresServer, RedisServer
+from tests.support import session_cookie
 
 from keyturn.keys.encryption import generate_kek
 from keyturn.settings import Settings
@@ -303,17 +304,6 @@ class Api:
     def refresh(self, refresh_token: str) -> TokenPair:
         """The refresh grant; the rotated pair."""
         return token_pair(self.refresh_response(refresh_token))
-
-
-def session_cookie(response: httpx.Response) -> str:
-    """The value of the session cookie a response sets."""
-    for header in response.headers.get_list("set-cookie"):
-        name, _, rest = header.partition("=")
-        if name.strip() == SESSION_COOKIE:
-            value = rest.split(";", 1)[0]
-            if value:
-                return value
-    raise AssertionError(f"no session cookie in {response.headers.get_list('set-cookie')}")
 
 
 def token_pair(response: httpx.Response) -> TokenPair:

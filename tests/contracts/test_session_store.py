@@ -100,8 +100,11 @@ async def test_touch_only_moves_forward(sessions: SessionStore, alice: User) -> 
 
 
 async def test_touch_of_missing_session_is_not_an_error(sessions: SessionStore) -> None:
-    """Touching a session revoked a moment ago is silently nothing."""
+    """Touching a session revoked a moment ago is silently nothing: no error, and
+    no session brought back to life."""
     await sessions.touch("f" * 64, T0)
+    assert await sessions.get("f" * 64) is None
+    assert await sessions.list_all() == []
 
 
 async def test_delete_returns_what_it_deleted(sessions: SessionStore, alice: User) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 import uuid
 
 import pytest
@@ -14,6 +15,7 @@ from keyturn.stores.factory import open_storage
 from keyturn.stores.protocols import Storage, UserStore
 from keyturn.stores.records import User
 from keyturn.stores.sql import SqlStorage, create_engine_for
+from keyturn.web.routes.health import PING_TIMEOUT
 
 try:
     from services import free_port
@@ -108,11 +110,13 @@ async def test_set_disabled_round_trips(users: UserStore) -> None:
 
 
 async def test_setting_same_value_twice_is_not_an_error(users: UserStore) -> None:
-    """Updating to the current value still finds the account (no UserNotFound)."""
+    """Updating to the current value still finds the account (no UserNotFound)
+    and leaves it exactly as it was."""
     user = make_user()
     await users.add(user)
     await users.set_disabled(user.id, False)
     await users.set_password_hash(user.id, user.password_hash)
+    assert await users.get(user.id) == user
 
 
 async def test_set_password_hash_on_unknown_id_raises(users: UserStore) -> None:
@@ -150,8 +154,10 @@ async def test_unicode_email_local_parts(users: UserStore, email: str) -> None:
 
 
 async def test_ping_on_healthy_storage(storage: Storage) -> None:
-    """A healthy storage answers ping() without raising."""
-    await storage.ping()
+    """A healthy storage answers ping(), well within the time /healthz gives it."""
+    started = time.monotonic()
+    assert await storage.ping() is None
+    assert time.monotonic() - started < PING_TIMEOUT
 
 
 # --- outages: no server needed, only the driver ---------------------------------------

@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 from tests.live import Completed, LiveServer, clean_environment
 
 #: The checkout: ``examples`` is imported from here, as ``python -m`` does from it.
@@ -155,16 +154,6 @@ def run_example(
         check=False,
     )
     return Completed(command, completed.returncode, completed.stdout, completed.stderr)
-
-
-def session_cookie(response: httpx.Response) -> str:
-    """The ``__Host-keyturn_session`` value a response sets (httpx keeps ``Secure``
-    cookies off plain-HTTP requests, so tests send it by hand)."""
-    for header in response.headers.get_list("set-cookie"):
-        name, _, rest = header.partition("=")
-        if name.strip() == "__Host-keyturn_session":
-            return rest.split(";", 1)[0]
-    raise AssertionError(f"no session cookie in {response.headers.get_list('set-cookie')}")
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from tests.examples.processes import PASSWORD, NotesServer, session_cookie
+from tests.examples.processes import PASSWORD, NotesServer
+from tests.support import session_cookie
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 from fastapi import FastAPI
 from tests.library.conftest import PASSWORD, Host, Serve, sign_up
-from tests.server.http_support import set_cookies
+from tests.support import set_cookies
 
 from keyturn import Keyturn
 from keyturn.web import CurrentPrincipal

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 from tests.library.conftest import PASSWORD, Host, Serve, password_grant, sign_up
-from tests.server.http_support import set_cookies
+from tests.support import set_cookies
 
 from keyturn import FrozenClock, Keyturn
 from keyturn.web.authn.cookies import SESSION_COOKIE

@@ -10,6 +10,7 @@ import httpx
 import redis
 from tests.live import LiveServer, LiveServers
 from tests.services import RedisServer
+from tests.support import session_cookie
 
 SESSION_COOKIE = "__Host-keyturn_session"
 EMAIL = "redis-user@example.com"
@@ -21,17 +22,9 @@ def sign_in(server: LiveServer) -> tuple[str, str, str]:
     with server.client() as client:
         response = client.post("/auth/login", json={"email": EMAIL, "password": PASSWORD})
     assert response.status_code == 200, response.text
-    secret = response.cookies.get(SESSION_COOKIE) or _cookie(response)
+    secret = response.cookies.get(SESSION_COOKIE) or session_cookie(response)
     body = response.json()
     return secret, body["csrf_token"], body["user"]["id"]
-
-
-def _cookie(response: httpx.Response) -> str:
-    for header in response.headers.get_list("set-cookie"):
-        name, _, rest = header.partition("=")
-        if name == SESSION_COOKIE:
-            return rest.partition(";")[0]
-    raise AssertionError(f"no {SESSION_COOKIE} cookie in {response.headers}")
 
 
 def whoami(server: LiveServer, secret: str) -> httpx.Response:

@@ -21,7 +21,6 @@ from tests.server.token_support import (
     build_app,
     client,
     clock,
-    database_url,
     keyturn_of,
     login,
     password_grant,
@@ -32,7 +31,7 @@ from tests.server.token_support import (
 
 from keyturn.clock import isoformat
 
-__all__ = ["app", "browser", "build_app", "client", "clock", "database_url"]
+__all__ = ["app", "browser", "build_app", "client", "clock"]
 
 INVALID_TOKEN = 'Bearer error="invalid_token"'
 

@@ -20,10 +20,9 @@ from tests.server.token_support import (
     build_app,
     clock,
     password_grant,
-    sqlite_url,
 )
 
-__all__ = ["build_app", "clock", "sqlite_url"]
+__all__ = ["build_app", "clock"]
 
 ALICE = "alice@example.com"
 PASSWORD = "correct horse battery staple"

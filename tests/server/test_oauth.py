@@ -25,19 +25,17 @@ from tests.server.token_support import (
     build_app,
     client,
     clock,
-    database_url,
     keyturn_of,
     login,
     password_grant,
     refresh,
-    sqlite_url,
     tokens,
     whoami_status,
 )
 
 from keyturn.clock import FrozenClock
 
-__all__ = ["app", "browser", "build_app", "client", "clock", "database_url", "sqlite_url"]
+__all__ = ["app", "browser", "build_app", "client", "clock"]
 
 
 @pytest.fixture

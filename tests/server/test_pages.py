@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.server.http_support import BASE, set_cookies
+from tests.server.http_support import BASE
+from tests.support import set_cookies
 
 from keyturn.settings import Settings
 from keyturn.web.authn.cookies import PRE_SESSION_COOKIE, SESSION_COOKIE

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.server.http_support import set_cookies
 from tests.server.token_support import (
     BASE,
     EMAIL,
@@ -23,18 +22,17 @@ from tests.server.token_support import (
     bearer,
     build_app,
     clock,
-    database_url,
     keyturn_of,
     password_grant,
-    sqlite_url,
     whoami_status,
 )
+from tests.support import set_cookies
 
 from keyturn.clock import FrozenClock
 from keyturn.csrf import refresh_csrf_token
 from keyturn.web.authn.cookies import REFRESH_COOKIE
 
-__all__ = ["build_app", "clock", "database_url", "sqlite_url"]
+__all__ = ["build_app", "clock"]
 
 SPA = "https://spa.example"
 COOKIE_ATTRIBUTES = {"httponly", "max-age", "path", "samesite", "secure"}

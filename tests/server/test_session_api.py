@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.server.http_support import BASE, set_cookies
+from tests.server.http_support import BASE
+from tests.support import set_cookies
 
 from keyturn.errors import StoreUnavailable
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryStorage
-from keyturn.stores.sql.migrate import upgrade
 from keyturn.web.app import create_app
 from keyturn.web.authn.cookies import SESSION_COOKIE
 
@@ -34,16 +33,6 @@ PLANTED = "A" * 43
 
 
 # --- fixtures and helpers ---------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty database: a SQLite file, then a PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'keyturn.db'}"
-    url: str = request.getfixturevalue("postgres_database_url")
-    await upgrade(url)
-    return url
 
 
 @pytest.fixture

@@ -15,14 +15,13 @@ from tests.server.token_support import (
     build_app,
     client,
     clock,
-    database_url,
     keyturn_of,
     tokens,
 )
 
 from keyturn.keys.records import PRIVATE_JWK_MEMBERS
 
-__all__ = ["app", "browser", "build_app", "client", "clock", "database_url"]
+__all__ = ["app", "browser", "build_app", "client", "clock"]
 
 
 def kid_of(token: str) -> str:

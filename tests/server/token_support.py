@@ -2,7 +2,8 @@
 ``test_wellknown``). Test modules import the fixtures they use by name.
 
 Every app runs on a real database (a migrated SQLite file; the ``pg_*`` fixtures add
-PostgreSQL) with a cheap hasher and an optional frozen clock, behind
+PostgreSQL; the ``database_url`` and ``sqlite_url`` fixtures are the shared ones of
+tests/conftest.py) with a cheap hasher and an optional frozen clock, behind
 ``https://testserver`` (the session cookie is ``Secure``).
 """
 
@@ -23,7 +24,6 @@ from tests.server.http_support import BASE
 from keyturn.clock import FrozenClock
 from keyturn.runtime import Keyturn
 from keyturn.settings import DEFAULT_SCOPES, Settings
-from keyturn.stores.sql.migrate import upgrade
 from keyturn.web.app import create_app
 
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -33,22 +33,6 @@ EMAIL = "a@example.com"
 OTHER_EMAIL = "b@example.com"
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "another long passphrase here"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty database: a SQLite file, then a PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'keyturn.db'}"
-    url: str = request.getfixturevalue("postgres_database_url")
-    await upgrade(url)
-    return url
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """A SQLite file only (for the long tail of rows)."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'keyturn.db'}"
 
 
 @pytest.fixture

@@ -75,10 +75,13 @@ def test_the_issuer_and_cors_origins_are_allowed() -> None:
 
 
 def test_same_origin_and_allowed_origins_pass() -> None:
-    """The request's own origin, an allowed one, or no browser headers at all pass."""
+    """The request's own origin, an allowed one, or no browser headers at all pass;
+    the same allowed origin is refused once it is no longer allowed."""
     check_origin([OWN], ["same-origin"], own, frozenset())
     check_origin(["https://spa.example"], [], own, frozenset({"https://spa.example"}))
     check_origin([], [], own, frozenset())
+    with pytest.raises(CsrfFailed):
+        check_origin(["https://spa.example"], [], own, frozenset())
 
 
 @pytest.mark.parametrize(
@@ -97,9 +100,16 @@ def test_cross_site_requests_are_refused(origins: list[str], fetch_sites: list[s
 
 
 def test_the_own_origin_is_only_computed_when_needed() -> None:
-    """An allowed Origin never asks for the request's own origin (it costs a header scan)."""
+    """An allowed Origin never asks for the request's own origin (it costs a header
+    scan); a foreign one does."""
+    asked: list[str] = []
 
-    def fail() -> str:
-        raise AssertionError("own origin computed")
+    def counted() -> str:
+        asked.append(OWN)
+        return OWN
 
-    check_origin(["https://spa.example"], [], fail, frozenset({"https://spa.example"}))
+    check_origin(["https://spa.example"], [], counted, frozenset({"https://spa.example"}))
+    assert asked == []
+    with pytest.raises(CsrfFailed):
+        check_origin(["https://evil.example"], [], counted, frozenset({"https://spa.example"}))
+    assert asked == [OWN]

@@ -126,3 +126,57 @@ def test_readme_links_into_docs_resolve() -> None:
     assert links
     for link in links:
         assert (ROOT / link).exists(), link
+
+
+#: A repository path in backticks or a link: ``src/keyturn/x.py``, ``tests/unit/y.py``.
+_REPO_PATH = re.compile(r"(?<![\w/.])((?:src|tests|benchmarks|examples)/[\w/.-]+\.py)")
+#: A dotted module name in backticks: ``keyturn.tokens.bearer``.
+_MODULE = re.compile(r"`(keyturn(?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+
+
+def _documents() -> list[Path]:
+    return [ROOT / "README.md", ROOT / "examples" / "README.md", *DOCS.rglob("*.md")]
+
+
+def test_every_code_and_test_path_the_docs_name_exists() -> None:
+    """A file the docs point at (a module, the test that guards a fix) exists, so
+    moving code cannot leave the docs pointing nowhere."""
+    missing = [
+        f"{document.relative_to(ROOT)}: {path}"
+        for document in _documents()
+        for path in _REPO_PATH.findall(document.read_text(encoding="utf-8"))
+        if not (ROOT / path).exists() and not (document.parent / path).exists()
+    ]
+    assert missing == []
+
+
+def _resolves(name: str) -> bool:
+    """Whether ``name`` is a module of keyturn, or an attribute of one."""
+    parts = name.split(".")
+    for cut in range(len(parts), 1, -1):
+        try:
+            target: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(target, attribute):
+                return False
+            target = getattr(target, attribute)
+        return True
+    return False
+
+
+#: File names in backticks that look like dotted names (``keyturn.db``, ``keyturn.toml``).
+_FILE_SUFFIXES = {"db", "toml", "css", "kek", "key", "log", "jsonl", "json", "pem", "crt"}
+
+
+def test_every_module_the_docs_name_imports() -> None:
+    """A ``keyturn.x.y`` the docs name is a module, or an attribute of one (the
+    logger names ``keyturn.audit`` and ``keyturn.fanout`` are modules too)."""
+    unknown = sorted(
+        f"{document.relative_to(ROOT)}: {name}"
+        for document in _documents()
+        for name in set(_MODULE.findall(document.read_text(encoding="utf-8")))
+        if not set(name.split(".")[1:]) & _FILE_SUFFIXES and not _resolves(name)
+    )
+    assert unknown == []

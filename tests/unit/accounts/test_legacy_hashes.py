@@ -99,10 +99,13 @@ async def test_generated_bcrypt_hashes_verify(hasher: PasswordHasher, prefix: by
 
 
 async def test_php_2y_and_django_bcrypt_prefix(hasher: PasswordHasher) -> None:
-    """PHP's $2y$ spelling and Django's "bcrypt$" wrapper are the same bcrypt."""
+    """PHP's $2y$ spelling and Django's "bcrypt$" wrapper are the same bcrypt:
+    each accepts the password, and really checks it (a wrong one is refused)."""
     stored = bcrypt_hash(PASSWORD)
-    await hasher.verify("$2y$" + stored[4:], PASSWORD)
-    await hasher.verify("bcrypt$" + stored, PASSWORD)
+    for spelling in ("$2y$" + stored[4:], "bcrypt$" + stored):
+        await hasher.verify(spelling, PASSWORD)
+        with pytest.raises(InvalidCredentials):
+            await hasher.verify(spelling, PASSWORD + "x")
 
 
 async def test_generated_django_hash_verifies(hasher: PasswordHasher) -> None:

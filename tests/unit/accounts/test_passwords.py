@@ -39,8 +39,12 @@ async def test_two_hashes_of_one_password_differ(fast_hasher: PasswordHasher) ->
 
 
 async def test_verify_accepts_the_right_password(fast_hasher: PasswordHasher) -> None:
-    """Verification of the right password returns quietly."""
-    await fast_hasher.verify(await fast_hasher.hash(PASSWORD), PASSWORD)
+    """Verification of the right password returns quietly, where the same hash
+    refuses any other password (verification raises, it never returns False)."""
+    stored = await fast_hasher.hash(PASSWORD)
+    assert await fast_hasher.verify(stored, PASSWORD) is None
+    with pytest.raises(InvalidCredentials):
+        await fast_hasher.verify(stored, PASSWORD + " ")
 
 
 async def test_verify_raises_on_wrong_password(fast_hasher: PasswordHasher) -> None:
@@ -227,8 +231,13 @@ def test_policy_refuses_common_passwords_case_insensitively() -> None:
 
 
 def test_policy_has_no_composition_rules() -> None:
-    """Lower-case-only, digit-free passphrases are fine when long and uncommon."""
-    PasswordPolicy().check("lowercase only passphrase without digits")
+    """Lower-case-only, digit-free passphrases are fine when long and uncommon,
+    while length still counts (the policy does run)."""
+    policy = PasswordPolicy()
+    for passphrase in ("lowercase only passphrase without digits", "no symbols at all here"):
+        policy.check(passphrase)
+    with pytest.raises(WeakPassword):
+        policy.check("short")
 
 
 def test_policy_accepts_a_long_unicode_passphrase() -> None:

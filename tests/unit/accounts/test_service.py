@@ -249,7 +249,7 @@ async def test_change_password(accounts: Accounts) -> None:
     """The new password works and the old one stops working."""
     user = await accounts.register(EMAIL, PASSWORD)
     await accounts.change_password(user.id, PASSWORD, "a brand new passphrase")
-    await accounts.authenticate(EMAIL, "a brand new passphrase")
+    assert (await accounts.authenticate(EMAIL, "a brand new passphrase")).id == user.id
     await _failure(accounts.authenticate(EMAIL, PASSWORD))
 
 
@@ -257,7 +257,8 @@ async def test_change_password_rechecks_the_current_one(accounts: Accounts) -> N
     """A wrong current password is InvalidCredentials and changes nothing."""
     user = await accounts.register(EMAIL, PASSWORD)
     await _failure(accounts.change_password(user.id, "not my password", "a brand new passphrase"))
-    await accounts.authenticate(EMAIL, PASSWORD)
+    assert (await accounts.authenticate(EMAIL, PASSWORD)).id == user.id
+    await _failure(accounts.authenticate(EMAIL, "a brand new passphrase"))
 
 
 async def test_change_password_applies_the_policy(accounts: Accounts) -> None:

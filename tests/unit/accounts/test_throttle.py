@@ -56,7 +56,8 @@ async def test_account_limit_counts_failures_from_any_address(throttle: LoginThr
 
 
 async def test_success_before_the_limit_resets_the_account_count(throttle: LoginThrottle) -> None:
-    """A success clears the account's failures, so nine more are allowed afterwards."""
+    """A success clears the account's failures, so nine more are allowed afterwards
+    (and then the count runs out, as it started again)."""
     for _ in range(9):
         await fail(throttle, ALICE)
     await throttle.check(ALICE, CLIENT)
@@ -64,6 +65,8 @@ async def test_success_before_the_limit_resets_the_account_count(throttle: Login
     for _ in range(9):
         await fail(throttle, ALICE)
     await throttle.check(ALICE, CLIENT)
+    with pytest.raises(TooManyAttempts):  # the count did start again: it runs out
+        await throttle.check(ALICE, CLIENT)
 
 
 async def test_an_attempt_ended_by_an_outage_is_given_back(throttle: LoginThrottle) -> None:
@@ -85,6 +88,8 @@ async def test_accounts_are_counted_independently(throttle: LoginThrottle) -> No
     """A locked account does not affect another account."""
     for _ in range(10):
         await fail(throttle, ALICE)
+    with pytest.raises(TooManyAttempts):
+        await throttle.check(ALICE, CLIENT)
     await throttle.check(BOB, CLIENT)
 
 

@@ -47,11 +47,18 @@ async def test_revoke_refresh_token_kills_family_and_its_access_tokens(keyturn: 
 
 
 async def test_revoke_unknown_tokens_is_fine(keyturn: Keyturn) -> None:
-    """Unknown, garbage and already-revoked tokens revoke without error."""
+    """Unknown, garbage and already-revoked tokens revoke without error (RFC 7009
+    section 2.2), and garbage ends nothing: another sign-in's tokens still work."""
     issued = await sign_in(keyturn.grants)
+    other = await sign_in(keyturn.grants)
     for value in ("garbage", "ktr_" + "A" * 43, "a.b.c", "", issued.refresh_token):
         await keyturn.token_revoker.revoke(value)
     await keyturn.token_revoker.revoke(issued.refresh_token)
+    with pytest.raises(InvalidGrant):
+        await keyturn.grants.refresh_grant(issued.refresh_token)
+    claims, _ = await keyturn.bearer.authenticate(other.access_token)
+    assert claims.sid == other.claims.sid
+    assert (await keyturn.grants.refresh_grant(other.refresh_token)).refresh_token
 
 
 async def test_revoke_is_bound_to_the_tokens_client(
