@@ -103,9 +103,19 @@ def _nav_pages(entries: list[Any]) -> Iterator[str]:
             yield str(value)
 
 
+class _MkdocsLoader(yaml.SafeLoader):
+    """The safe loader, reading mkdocs' ``!!python/name:`` tags (the Mermaid fence's
+    formatter) as plain strings instead of importing anything."""
+
+
+_MkdocsLoader.add_multi_constructor(
+    "tag:yaml.org,2002:python/name:", lambda loader, suffix, node: suffix
+)
+
+
 def test_the_nav_lists_every_page_and_only_pages_that_exist() -> None:
     """No page is orphaned and no nav entry points nowhere (mkdocs --strict agrees)."""
-    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=_MkdocsLoader)  # noqa: S506
     assert config["strict"] is True
     nav = list(_nav_pages(config["nav"]))
     pages = {
@@ -117,6 +127,19 @@ def test_the_nav_lists_every_page_and_only_pages_that_exist() -> None:
     assert sorted(pages - set(nav)) == [], "pages missing from the nav"
     assert set(nav) >= GENERATED
     assert "settings.md" in nav
+    assert "architecture.md" in nav
+
+
+def test_mermaid_diagrams_are_rendered() -> None:
+    """mkdocs renders ```mermaid fences as diagrams (docs/architecture.md has one)."""
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=_MkdocsLoader)  # noqa: S506
+    fences = [
+        extension["pymdownx.superfences"]["custom_fences"]
+        for extension in config["markdown_extensions"]
+        if isinstance(extension, dict) and "pymdownx.superfences" in extension
+    ]
+    assert fences and fences[0][0]["name"] == "mermaid"
+    assert "```mermaid" in (DOCS / "architecture.md").read_text()
 
 
 def test_readme_links_into_docs_resolve() -> None:
