@@ -9,7 +9,7 @@ it uses is :mod:`keyturn.outbox`. It never retries itself: the outbox does.
 
 Integration (#14):
 - Runtime: ``mailer = SmtpMailer(settings.smtp_url, timeout=settings.smtp_timeout)``
-  when ``--smtp-url`` is set, else ``FolderMailer(settings.mail_outbox_dir)``;
+  when ``--smtp-url`` is set, else ``FolderMailer(settings.mail_outbox_dir, clock=clock)``;
   ``dispatcher.register(MAIL_JOB_KIND, MailJobHandler(mailer, sealer,
   mail_from=..., clock=...), RetryPolicy(max_attempts=..., ...))``. Install
   :class:`RedactingFilter` on keyturn's log handlers (and uvicorn's access log,

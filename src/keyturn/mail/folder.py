@@ -17,7 +17,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from keyturn.clock import Clock, SystemClock
+from keyturn.clock import Clock
 from keyturn.errors import ConfigurationError, RetryableDeliveryError
 
 __all__ = ["DEFAULT_OUTBOX_DIR", "FolderMailer"]
@@ -29,9 +29,10 @@ DEFAULT_OUTBOX_DIR = Path("keyturn-outbox")
 class FolderMailer:
     """A :class:`~keyturn.mail.mailer.Mailer` that writes ``<time>-<random>.eml`` files."""
 
-    def __init__(self, directory: Path | str = DEFAULT_OUTBOX_DIR, *, clock: Clock | None = None):
+    def __init__(self, directory: Path | str = DEFAULT_OUTBOX_DIR, *, clock: Clock) -> None:
+        """``clock`` names the files (the composition root passes the instance's)."""
         self.directory = Path(directory)
-        self._clock = clock or SystemClock()
+        self._clock = clock
 
     def __repr__(self) -> str:
         return f"FolderMailer({str(self.directory)!r})"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from keyturn.clock import FrozenClock
+from keyturn.clock import FrozenClock, SystemClock
 from keyturn.errors import ConfigurationError
 from keyturn.mail import FolderMailer, compose
 
@@ -48,7 +48,7 @@ async def test_writes_a_parseable_eml_with_text_and_html(tmp_path: Path) -> None
 async def test_folder_is_0700_and_files_are_0600(tmp_path: Path) -> None:
     """Secret links sit in files only their owner can read, in a folder only they can list."""
     folder = tmp_path / "nested" / "outbox"
-    mailer = FolderMailer(folder)
+    mailer = FolderMailer(folder, clock=SystemClock())
     await mailer.send(
         compose(
             "test_message", "a@example.com", {}, mail_from="k <k@x.example>", clock=FrozenClock()
@@ -64,7 +64,7 @@ async def test_existing_open_folder_is_tightened(tmp_path: Path) -> None:
     folder = tmp_path / "outbox"
     folder.mkdir(mode=0o755)
     folder.chmod(0o755)
-    FolderMailer(folder).write(
+    FolderMailer(folder, clock=SystemClock()).write(
         compose(
             "test_message", "a@example.com", {}, mail_from="k <k@x.example>", clock=FrozenClock()
         )
@@ -77,7 +77,7 @@ def test_no_temporary_file_is_left_when_writing_fails(
 ) -> None:
     """A write that fails half-way leaves no partial message behind."""
     folder = tmp_path / "outbox"
-    mailer = FolderMailer(folder)
+    mailer = FolderMailer(folder, clock=SystemClock())
 
     def broken_replace(src: str, dst: str) -> None:
         raise OSError("disk full")
@@ -101,4 +101,4 @@ def test_symlinked_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
     with pytest.raises(ConfigurationError):
-        FolderMailer(tmp_path / "link").prepare()
+        FolderMailer(tmp_path / "link", clock=SystemClock()).prepare()
