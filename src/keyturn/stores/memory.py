@@ -28,6 +28,7 @@ from keyturn.stores.memory_tokens import (
     MemoryRefreshStore,
     MemoryRevocationStore,
 )
+from keyturn.stores.wave2 import Wave2Stores, memory_wave2_stores  # wave 2
 
 
 class MemoryUserStore:
@@ -199,6 +200,8 @@ class MemoryStorage:
         self.refresh: RefreshStore = MemoryRefreshStore()
         self.revocations: RevocationStore = MemoryRevocationStore()
         self.clients: ClientStore = MemoryClientStore()
+        # --- wave 2: outbox, mfa, oauth (keyturn.stores.wave2) ---
+        self.wave2: Wave2Stores = memory_wave2_stores()
 
     async def ping(self) -> None:
         return None

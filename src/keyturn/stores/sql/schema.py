@@ -296,3 +296,17 @@ oauth_consents = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("user_id", "client_id"),
 )
+
+#: Every wave-2 table (the contract tests scan their rows for secrets in the clear).
+WAVE2_TABLES = (
+    outbox_jobs,
+    mfa_totp,
+    mfa_totp_used,
+    mfa_recovery_codes,
+    mfa_challenges,
+    webauthn_challenges,
+    webauthn_credentials,
+    oauth_codes,
+    oauth_par_requests,
+    oauth_consents,
+)

@@ -21,6 +21,7 @@ from keyturn.stores.sql.refresh_store import SqlRefreshStore
 from keyturn.stores.sql.revocation_store import SqlRevocationStore
 from keyturn.stores.sql.session_store import SqlSessionStore
 from keyturn.stores.sql.user_store import SqlUserStore
+from keyturn.stores.wave2 import Wave2Stores, sql_wave2_stores  # wave 2
 
 
 class SqlStorage:
@@ -34,6 +35,8 @@ class SqlStorage:
         self.refresh: RefreshStore = SqlRefreshStore(engine)
         self.revocations: RevocationStore = SqlRevocationStore(engine)
         self.clients: ClientStore = SqlClientStore(engine)
+        # --- wave 2: outbox, mfa, oauth (keyturn.stores.wave2) ---
+        self.wave2: Wave2Stores = sql_wave2_stores(engine)
 
     async def ping(self) -> None:
         """Run ``SELECT 1``.
