@@ -17,6 +17,11 @@ from keyturn.mfa.totp import TotpManager
 from keyturn.outbox import AesGcmSealer
 from keyturn.stores.base import Storage
 from keyturn.stores.sql import SqlStorage
+from keyturn.stores.sql.mfa_store import (
+    SqlMfaChallengeStore,
+    SqlTotpReplayStore,
+    SqlWebAuthnChallengeStore,
+)
 from keyturn.stores.sql.schema import WAVE2_TABLES, users
 from keyturn.stores.wave2 import Wave2Stores, wave2_stores
 
@@ -239,3 +244,26 @@ async def test_user_delete_cascades_to_every_mfa_row(sql_storage: SqlStorage) ->
             assert set(owners) == {"kept"}, table.name
     assert await stores.passkeys.get(b"gone") is None
     assert await stores.recovery_codes.remaining("kept") == 1
+
+
+async def test_sql_purge_drops_only_expired_challenges_and_steps(sql_storage: SqlStorage) -> None:
+    """The SQL stores' maintenance purge deletes expired mfa_token and WebAuthn
+    challenges and used TOTP steps, and keeps live ones (expired rows are invisible
+    but would otherwise stay on disk)."""
+    stores = wave2_stores(sql_storage)
+    user = await add_user(sql_storage, "u1")
+    await stores.mfa_challenges.add(_challenge(user, "a" * 64, ttl=10))
+    await stores.mfa_challenges.add(_challenge(user, "b" * 64, ttl=100))
+    await stores.webauthn_challenges.add(
+        WebAuthnChallenge("c" * 64, "authenticate", None, False, T0, T0 + 10)
+    )
+    await stores.totp_replay.claim(user, 1, T0 + 10, T0)
+    await stores.totp_replay.claim(user, 2, T0 + 100, T0)
+    assert isinstance(stores.mfa_challenges, SqlMfaChallengeStore)
+    assert isinstance(stores.webauthn_challenges, SqlWebAuthnChallengeStore)
+    assert isinstance(stores.totp_replay, SqlTotpReplayStore)
+    assert await stores.mfa_challenges.purge(T0 + 10) == 1
+    assert await stores.webauthn_challenges.purge(T0 + 10) == 1
+    assert await stores.totp_replay.purge(T0 + 10) == 1
+    assert await stores.mfa_challenges.get("b" * 64, T0 + 10) is not None
+    assert not await stores.totp_replay.claim(user, 2, T0 + 100, T0 + 10)
