@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from tests.contracts.wave2_support import T0, add_user, stored_bytes
 
 from keyturn.clock import FrozenClock
+from keyturn.errors import UserNotFound
 from keyturn.mfa.challenge import MfaChallenges
 from keyturn.mfa.recovery import RecoveryCodes
 from keyturn.mfa.store import MfaChallenge, PasskeyCredential, TotpFactor, WebAuthnChallenge
@@ -267,3 +270,26 @@ async def test_sql_purge_drops_only_expired_challenges_and_steps(sql_storage: Sq
     assert await stores.totp_replay.purge(T0 + 10) == 1
     assert await stores.mfa_challenges.get("b" * 64, T0 + 10) is not None
     assert not await stores.totp_replay.claim(user, 2, T0 + 100, T0 + 10)
+
+
+async def test_sql_rows_for_an_unknown_user_are_refused(sql_storage: SqlStorage) -> None:
+    """A row naming a user who does not exist raises UserNotFound (the foreign
+    key), while a duplicate key for a real user is not mistaken for one."""
+    stores = wave2_stores(sql_storage)
+    with pytest.raises(UserNotFound):
+        await stores.passkeys.add(_passkey("nobody", b"id"))
+    with pytest.raises(UserNotFound):
+        await stores.totp.set_pending(TotpFactor("nobody", b"s", T0))
+    with pytest.raises(UserNotFound):
+        await stores.mfa_challenges.add(_challenge("nobody"))
+    user = await add_user(sql_storage, "u1")
+    await stores.mfa_challenges.add(_challenge(user))
+    with pytest.raises(sa_exc.IntegrityError):
+        await stores.mfa_challenges.add(_challenge(user))
+    await stores.webauthn_challenges.add(
+        WebAuthnChallenge("c" * 64, "register", None, True, T0, T0 + 9)
+    )
+    with pytest.raises(sa_exc.IntegrityError):
+        await stores.webauthn_challenges.add(
+            WebAuthnChallenge("c" * 64, "register", None, True, T0, T0 + 9)
+        )

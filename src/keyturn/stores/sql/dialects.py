@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.errors import ConfigurationError
+from keyturn.errors import ConfigurationError, UserNotFound
+from keyturn.stores.sql.engine import connect
+from keyturn.stores.sql.schema import users
 
-__all__ = ["dump_strings", "insert_for", "is_postgres", "load_strings"]
+__all__ = [
+    "dump_strings",
+    "insert_for",
+    "is_postgres",
+    "load_strings",
+    "raise_for_integrity",
+]
 
 
 def is_postgres(engine: AsyncEngine) -> bool:
@@ -46,3 +55,19 @@ def dump_strings(values: Iterable[str]) -> str:
 def load_strings(text: str) -> tuple[str, ...]:
     """The strings of a JSON array written by :func:`dump_strings`."""
     return tuple(str(value) for value in json.loads(text))
+
+
+async def raise_for_integrity(engine: AsyncEngine, user_id: str | None) -> NoReturn:
+    """Translate the ``IntegrityError`` being handled for a row that names ``user_id``.
+
+    Raises:
+        UserNotFound: ``user_id`` is not a user (the foreign key failed).
+        sqlalchemy.exc.IntegrityError: anything else (a duplicate key), re-raised.
+    """
+    if user_id is not None:
+        query = sa.select(users.c.id).where(users.c.id == user_id)
+        async with connect(engine) as connection:
+            missing = (await connection.execute(query)).first() is None
+        if missing:
+            raise UserNotFound() from None
+    raise  # the IntegrityError being handled: callers call this in their except block

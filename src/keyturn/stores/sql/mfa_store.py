@@ -25,9 +25,13 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.errors import UserNotFound
 from keyturn.mfa.store import MfaChallenge, TotpFactor, WebAuthnChallenge
-from keyturn.stores.sql.dialects import dump_strings, insert_for, load_strings
+from keyturn.stores.sql.dialects import (
+    dump_strings,
+    insert_for,
+    load_strings,
+    raise_for_integrity,
+)
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.passkey_store import SqlPasskeyStore
 from keyturn.stores.sql.schema import (
@@ -82,7 +86,7 @@ class SqlTotpStore(_SqlStore):
             async with connect(self._engine, write=True) as connection:
                 await connection.execute(upsert)
         except sa_exc.IntegrityError:
-            raise UserNotFound() from None
+            await raise_for_integrity(self._engine, factor.user_id)
 
     async def _get(self, user_id: str, state: str) -> TotpFactor | None:
         query = sa.select(mfa_totp).where(mfa_totp.c.user_id == user_id, mfa_totp.c.state == state)
@@ -155,7 +159,7 @@ class SqlTotpReplayStore(_SqlStore):
                 )
                 result = await connection.execute(insert.on_conflict_do_nothing())
         except sa_exc.IntegrityError:
-            raise UserNotFound() from None
+            await raise_for_integrity(self._engine, user_id)
         return result.rowcount == 1
 
     async def purge(self, now: float) -> int:
@@ -181,7 +185,7 @@ class SqlRecoveryCodeStore(_SqlStore):
                 if rows:
                     await connection.execute(mfa_recovery_codes.insert(), rows)
         except sa_exc.IntegrityError:
-            raise UserNotFound() from None
+            await raise_for_integrity(self._engine, user_id)
 
     async def consume(self, user_id: str, code_hash: str) -> bool:
         statement = mfa_recovery_codes.delete().where(
@@ -235,7 +239,7 @@ class SqlMfaChallengeStore(_SqlStore):
             async with connect(self._engine, write=True) as connection:
                 await connection.execute(mfa_challenges.insert().values(**values))
         except sa_exc.IntegrityError:
-            raise UserNotFound() from None
+            await raise_for_integrity(self._engine, challenge.user_id)
 
     async def get(self, token_hash: str, now: float) -> MfaChallenge | None:
         query = sa.select(mfa_challenges).where(
@@ -303,7 +307,7 @@ class SqlWebAuthnChallengeStore(_SqlStore):
             async with connect(self._engine, write=True) as connection:
                 await connection.execute(webauthn_challenges.insert().values(**values))
         except sa_exc.IntegrityError:
-            raise UserNotFound() from None
+            await raise_for_integrity(self._engine, challenge.user_id)
 
     async def consume(self, challenge_hash: str, now: float) -> WebAuthnChallenge | None:
         statement = (

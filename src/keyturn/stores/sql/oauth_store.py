@@ -18,9 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.errors import UserNotFound
 from keyturn.oauth.store import AuthorizationCode, ConsentGrant, PushedRequest
-from keyturn.stores.sql.dialects import dump_strings, insert_for, load_strings
+from keyturn.stores.sql.dialects import (
+    dump_strings,
+    insert_for,
+    load_strings,
+    raise_for_integrity,
+)
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import oauth_codes, oauth_consents, oauth_par_requests
 
@@ -116,7 +120,7 @@ class SqlCodeStore(_SqlStore):
                 oauth_codes.c.grant_id, code.grant_id
             ):
                 raise ValueError("duplicate authorization code") from None
-            raise UserNotFound() from None
+            await raise_for_integrity(self._engine, code.user_id)
 
     async def get(self, code_hash: str) -> AuthorizationCode | None:
         query = sa.select(oauth_codes).where(oauth_codes.c.code_hash == code_hash)
@@ -237,7 +241,7 @@ class SqlConsentStore(_SqlStore):
             async with connect(self._engine, write=True) as connection:
                 await connection.execute(upsert)
         except sa_exc.IntegrityError:
-            raise UserNotFound() from None
+            await raise_for_integrity(self._engine, grant.user_id)
 
     async def delete(self, user_id: str, client_id: str) -> ConsentGrant | None:
         statement = (

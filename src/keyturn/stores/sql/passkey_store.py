@@ -12,9 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.errors import UserNotFound
 from keyturn.mfa.store import PasskeyCredential
-from keyturn.stores.sql.dialects import dump_strings, insert_for, load_strings
+from keyturn.stores.sql.dialects import (
+    dump_strings,
+    insert_for,
+    load_strings,
+    raise_for_integrity,
+)
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import webauthn_credentials
 
@@ -75,7 +79,7 @@ class SqlPasskeyStore:
             async with connect(self._engine, write=True) as connection:
                 result = await connection.execute(insert)
         except sa_exc.IntegrityError:
-            raise UserNotFound() from None
+            await raise_for_integrity(self._engine, credential.user_id)
         return result.rowcount == 1
 
     async def get(self, credential_id: bytes) -> PasskeyCredential | None:
