@@ -13,7 +13,7 @@ re-checks its ``WHERE``, so it matches nothing; SQLite runs one writer at a
 time. Each write transaction starts with its write, so SQLite takes the write
 lock before reading anything. Rows are deleted with their user (``ON DELETE
 CASCADE``); secrets arrive hashed or sealed and are stored exactly so.
-Passkeys are in :mod:`.passkey_store` (re-exported here).
+WebAuthn challenges and passkeys are in :mod:`.webauthn_store` (re-exported here).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.mfa.store import MfaChallenge, TotpFactor, WebAuthnChallenge
+from keyturn.mfa.store import MfaChallenge, TotpFactor
 from keyturn.stores.sql.dialects import (
     dump_strings,
     insert_for,
@@ -33,14 +33,13 @@ from keyturn.stores.sql.dialects import (
     raise_for_integrity,
 )
 from keyturn.stores.sql.engine import connect
-from keyturn.stores.sql.passkey_store import SqlPasskeyStore
 from keyturn.stores.sql.schema import (
     mfa_challenges,
     mfa_recovery_codes,
     mfa_totp,
     mfa_totp_used,
-    webauthn_challenges,
 )
+from keyturn.stores.sql.webauthn_store import SqlPasskeyStore, SqlWebAuthnChallengeStore
 
 __all__ = [
     "SqlMfaChallengeStore",
@@ -287,49 +286,5 @@ class SqlMfaChallengeStore(_SqlStore):
     async def purge(self, now: float) -> int:
         """Delete every expired challenge (maintenance); return how many."""
         statement = mfa_challenges.delete().where(mfa_challenges.c.expires_at <= now)
-        async with connect(self._engine, write=True) as connection:
-            return int((await connection.execute(statement)).rowcount)
-
-
-class SqlWebAuthnChallengeStore(_SqlStore):
-    """Single-use ceremony challenges in ``webauthn_challenges``."""
-
-    async def add(self, challenge: WebAuthnChallenge) -> None:
-        values = {
-            "challenge_hash": challenge.challenge_hash,
-            "purpose": challenge.purpose,
-            "user_id": challenge.user_id,
-            "require_uv": challenge.require_user_verification,
-            "created_at": challenge.created_at,
-            "expires_at": challenge.expires_at,
-        }
-        try:
-            async with connect(self._engine, write=True) as connection:
-                await connection.execute(webauthn_challenges.insert().values(**values))
-        except sa_exc.IntegrityError:
-            await raise_for_integrity(self._engine, challenge.user_id)
-
-    async def consume(self, challenge_hash: str, now: float) -> WebAuthnChallenge | None:
-        statement = (
-            webauthn_challenges.delete()
-            .where(webauthn_challenges.c.challenge_hash == challenge_hash)
-            .returning(*webauthn_challenges.c)
-        )
-        async with connect(self._engine, write=True) as connection:
-            row = (await connection.execute(statement)).mappings().first()
-        if row is None or now >= float(row["expires_at"]):
-            return None
-        return WebAuthnChallenge(
-            challenge_hash=row["challenge_hash"],
-            purpose=row["purpose"],
-            user_id=row["user_id"],
-            require_user_verification=bool(row["require_uv"]),
-            created_at=float(row["created_at"]),
-            expires_at=float(row["expires_at"]),
-        )
-
-    async def purge(self, now: float) -> int:
-        """Delete every expired challenge (maintenance); return how many."""
-        statement = webauthn_challenges.delete().where(webauthn_challenges.c.expires_at <= now)
         async with connect(self._engine, write=True) as connection:
             return int((await connection.execute(statement)).rowcount)

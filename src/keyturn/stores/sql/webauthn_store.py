@@ -1,6 +1,8 @@
-"""Registered WebAuthn credentials in ``webauthn_credentials``: :class:`PasskeyStore` on SQL.
+"""WebAuthn on SQL: ceremony challenges (``webauthn_challenges``) and passkeys
+(``webauthn_credentials``), the last two stores of :mod:`keyturn.mfa.store`.
 
-Split from :mod:`.mfa_store` (which re-exports it) to keep modules small. A new
+Split from :mod:`.mfa_store` (which re-exports them) to keep modules small. A
+challenge is spent by one ``DELETE ... RETURNING`` (single use, atomic). A new
 credential is ``INSERT ... ON CONFLICT DO NOTHING`` on its id, so two
 registrations of one id cannot both succeed; credentials are deleted with
 their user (``ON DELETE CASCADE``).
@@ -12,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.mfa.store import PasskeyCredential
+from keyturn.mfa.store import PasskeyCredential, WebAuthnChallenge
 from keyturn.stores.sql.dialects import (
     dump_strings,
     insert_for,
@@ -20,9 +22,9 @@ from keyturn.stores.sql.dialects import (
     raise_for_integrity,
 )
 from keyturn.stores.sql.engine import connect
-from keyturn.stores.sql.schema import webauthn_credentials
+from keyturn.stores.sql.schema import webauthn_challenges, webauthn_credentials
 
-__all__ = ["SqlPasskeyStore"]
+__all__ = ["SqlPasskeyStore", "SqlWebAuthnChallengeStore"]
 
 _creds = webauthn_credentials
 
@@ -117,5 +119,55 @@ class SqlPasskeyStore:
 
     async def delete_all(self, user_id: str) -> int:
         statement = _creds.delete().where(_creds.c.user_id == user_id)
+        async with connect(self._engine, write=True) as connection:
+            return int((await connection.execute(statement)).rowcount)
+
+
+class SqlWebAuthnChallengeStore:
+    """Single-use ceremony challenges in ``webauthn_challenges``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    def __repr__(self) -> str:
+        return "SqlWebAuthnChallengeStore()"
+
+    async def add(self, challenge: WebAuthnChallenge) -> None:
+        values = {
+            "challenge_hash": challenge.challenge_hash,
+            "purpose": challenge.purpose,
+            "user_id": challenge.user_id,
+            "require_uv": challenge.require_user_verification,
+            "created_at": challenge.created_at,
+            "expires_at": challenge.expires_at,
+        }
+        try:
+            async with connect(self._engine, write=True) as connection:
+                await connection.execute(webauthn_challenges.insert().values(**values))
+        except sa_exc.IntegrityError:
+            await raise_for_integrity(self._engine, challenge.user_id)
+
+    async def consume(self, challenge_hash: str, now: float) -> WebAuthnChallenge | None:
+        statement = (
+            webauthn_challenges.delete()
+            .where(webauthn_challenges.c.challenge_hash == challenge_hash)
+            .returning(*webauthn_challenges.c)
+        )
+        async with connect(self._engine, write=True) as connection:
+            row = (await connection.execute(statement)).mappings().first()
+        if row is None or now >= float(row["expires_at"]):
+            return None
+        return WebAuthnChallenge(
+            challenge_hash=row["challenge_hash"],
+            purpose=row["purpose"],
+            user_id=row["user_id"],
+            require_user_verification=bool(row["require_uv"]),
+            created_at=float(row["created_at"]),
+            expires_at=float(row["expires_at"]),
+        )
+
+    async def purge(self, now: float) -> int:
+        """Delete every expired challenge (maintenance); return how many."""
+        statement = webauthn_challenges.delete().where(webauthn_challenges.c.expires_at <= now)
         async with connect(self._engine, write=True) as connection:
             return int((await connection.execute(statement)).rowcount)
