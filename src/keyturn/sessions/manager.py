@@ -202,6 +202,15 @@ class SessionManager:
     async def _refresh(
         self, id_hash: str, entry: CachedSession | None, now: float
     ) -> ValidatedSession:
+        mark = self.cache.begin_load()
+        try:
+            return await self._load(id_hash, entry, now, mark)
+        finally:
+            self.cache.end_load(mark)
+
+    async def _load(
+        self, id_hash: str, entry: CachedSession | None, now: float, mark: int
+    ) -> ValidatedSession:
         ticket = self.fanout.begin()
         session = await self.store.get(id_hash)
         if session is None:
@@ -218,6 +227,9 @@ class SessionManager:
             ended = await self.store.delete_for_user(session.user_id)
             self.forget_user(session.user_id)
             await self._ended(ended)
+            raise NotAuthenticated()
+        if self.cache.ended_since(mark, id_hash, user.id):
+            # Signed out while this read was in flight: what it read is gone.
             raise NotAuthenticated()
         fresh = CachedSession(
             ValidatedSession(session, user),
@@ -244,6 +256,7 @@ class SessionManager:
     async def _drop(self, id_hash: str) -> None:
         self.forget(id_hash)
         deleted = await self.store.delete(id_hash)
+        self.forget(id_hash)  # a read that began before the delete must not re-cache it
         if deleted is not None:
             await self.fanout.publish(Change.sessions_ended([deleted]))
 
@@ -262,7 +275,9 @@ class SessionManager:
         current = await self.validate(secret)
         old = current.session
         self.forget(old.id_hash)
-        if await self.store.delete(old.id_hash) is None:
+        deleted = await self.store.delete(old.id_hash)
+        self.forget(old.id_hash)  # a read that began before the delete must not re-cache it
+        if deleted is None:
             raise NotAuthenticated()
         await self.fanout.publish(Change.sessions_ended([old]))
         secret = new_secret()
@@ -285,6 +300,7 @@ class SessionManager:
         id_hash = hash_secret(secret)
         self.forget(id_hash)
         session = await self.store.delete(id_hash)
+        self.forget(id_hash)  # a read that began before the delete must not re-cache it
         if session is not None:
             await self._ended([session])
         return session
@@ -304,6 +320,7 @@ class SessionManager:
             raise NotFound()
         self.forget(session.id_hash)
         deleted = await self.store.delete(session.id_hash)
+        self.forget(session.id_hash)  # a read that began before the delete must not re-cache it
         if deleted is None:
             raise NotFound()
         await self._ended([deleted])
@@ -321,6 +338,7 @@ class SessionManager:
         keep = hash_secret(keep_secret) if is_secret(keep_secret) else None
         self.cache.forget_user(user_id, keep=keep)
         ended = await self.store.delete_for_user(user_id, keep_id_hash=keep)
+        self.cache.forget_user(user_id, keep=keep)  # and reads that began meanwhile
         await self._ended(ended)
         return ended
 

@@ -339,12 +339,13 @@ async def test_a_publish_that_never_happened_is_caught_by_the_resync(cluster: Cl
 # --- the race ---------------------------------------------------------------------------
 
 
-async def test_a_read_racing_an_invalidation_is_trusted_for_the_bound_only(
+async def test_a_read_racing_an_invalidation_is_refused_and_not_cached(
     cluster: Cluster,
 ) -> None:
     """Rule 2: b reads a session, a rotates its ID away (and b hears it) before b
-    caches what it read: b may serve that stale answer for the bound, not for
-    cache_ttl. (A rotation keeps the handle, so no revocation entry backs it up.)"""
+    caches what it read: b refuses that stale answer and never caches it, so the
+    old ID is dead on b at once, not after cache_ttl. (A rotation keeps the handle,
+    so no revocation entry backs it up.)"""
     secret = await sign_in(cluster.a)
     view = cluster.views["b"]
     view.pause = asyncio.Event()
@@ -352,8 +353,11 @@ async def test_a_read_racing_an_invalidation_is_trusted_for_the_bound_only(
     await asyncio.wait_for(view.paused.wait(), 2)
     rotated = await cluster.a.sessions.rotate(secret)
     view.pause.set()
-    await reading  # read before the rotation: accepted within the bound
+    with pytest.raises(NotAuthenticated):
+        await reading  # the read raced the rotation b heard of: refused, not cached
     view.pause = None
+    with pytest.raises(NotAuthenticated):
+        await cluster.b.sessions.validate(secret)
     cluster.clock.advance(BOUND)
     with pytest.raises(NotAuthenticated):
         await cluster.b.sessions.validate(secret)

@@ -603,3 +603,84 @@ async def test_sqlite_disabled_user_sessions_are_deleted(sqlite_env: Env) -> Non
     with pytest.raises(NotAuthenticated):
         await env.manager.validate(issued.secret)
     assert await env.storage.sessions.list_for_user(user.id) == []
+
+
+# --- reads racing with sign-outs ---------------------------------------------------------
+
+
+class PausedReads:
+    """Wraps a session store: ``get`` reads, then waits for ``release`` before it
+    answers, so a sign-out can land while the read is in flight."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.paused = False
+        self.reading = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def get(self, id_hash: str) -> Any:
+        found = await self.inner.get(id_hash)
+        if self.paused:
+            self.reading.set()
+            await self.release.wait()
+        return found
+
+
+def paused_env(**overrides: Any) -> tuple[Env, PausedReads]:
+    env = Env(**overrides)
+    paused = PausedReads(env.sessions)
+    env.manager = SessionManager(paused, env.users, settings(**overrides), env.clock)
+    return env, paused
+
+
+@pytest.mark.parametrize("how", ["revoke", "revoke_all", "revoke_handle", "elsewhere"])
+async def test_a_read_in_flight_at_sign_out_does_not_bring_the_session_back(how: str) -> None:
+    """A background refresh that read the session just before a sign-out must not
+    put it back into the cache: the signed-out cookie is refused at once, not when
+    the entry next goes stale (found by the soak of #17)."""
+    env, paused = paused_env()
+    user = await env.user()
+    issued = await env.manager.create(user)
+    env.clock.advance(1.5)  # past half the staleness bound: the next hit refreshes ahead
+    paused.paused = True
+    await env.manager.validate(issued.secret)  # answered from the cache; the read starts
+    await asyncio.wait_for(paused.reading.wait(), 1)
+    if how == "revoke":
+        await env.manager.revoke(issued.secret)
+    elif how == "revoke_all":
+        await env.manager.revoke_all(user.id)
+    elif how == "revoke_handle":
+        await env.manager.revoke_handle(user.id, issued.session.handle)
+    else:  # another instance deleted it and its change arrived here
+        await env.storage.sessions.delete(issued.session.id_hash)
+        env.manager.forget(issued.session.id_hash)
+    paused.paused = False
+    paused.release.set()
+    for _ in range(10):
+        await asyncio.sleep(0)  # let the background read finish
+    with pytest.raises(NotAuthenticated):
+        await env.manager.validate(issued.secret)
+
+
+async def test_a_sign_out_of_another_session_does_not_stop_caching() -> None:
+    """Only the session (or user) that was signed out is kept out of the cache: a
+    read of another user's session in flight at the same time is cached as usual."""
+    env, paused = paused_env()
+    alice, bob = await env.user(), await env.user("bob@example.com")
+    a = await env.manager.create(alice)
+    b = await env.manager.create(bob)
+    env.clock.advance(1.5)
+    paused.paused = True
+    await env.manager.validate(a.secret)
+    await asyncio.wait_for(paused.reading.wait(), 1)
+    await env.manager.revoke(b.secret)
+    paused.paused = False
+    paused.release.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    env.reset_counts()
+    assert (await env.manager.validate(a.secret)).session.handle == a.session.handle
+    assert env.sessions.calls["get"] == 0  # the refreshed entry was cached

@@ -31,6 +31,7 @@ from keyturn.stores.records import Session, User, normalize_email_key
 
 if TYPE_CHECKING:
     from limits.aio.storage import Storage as LimitsStorage
+from keyturn.stores.wave2 import Wave2Stores, memory_wave2_stores  # wave 2
 
 
 class MemoryUserStore:
@@ -204,6 +205,8 @@ class MemoryStorage:
         self.refresh: RefreshStore = MemoryRefreshStore()
         self.revocations: RevocationStore = MemoryRevocationStore()
         self.clients: ClientStore = MemoryClientStore()
+        # --- wave 2: outbox, mfa, oauth (keyturn.stores.wave2) ---
+        self.wave2: Wave2Stores = memory_wave2_stores()
 
     def throttle_storage(self, clock: Clock) -> LimitsStorage | None:
         return None

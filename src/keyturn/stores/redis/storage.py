@@ -27,6 +27,7 @@ from keyturn.stores.redis.revocation_store import RedisRevocationStore
 from keyturn.stores.redis.session_store import RedisSessionStore
 from keyturn.stores.redis.throttle import RedisThrottleStorage
 from keyturn.stores.sql import SqlStorage
+from keyturn.stores.wave2 import Wave2Stores  # wave 2
 
 __all__ = ["SqlRedisStorage"]
 
@@ -50,6 +51,8 @@ class SqlRedisStorage:
         self.clients: ClientStore = sql.clients
         self.sessions: SessionStore = RedisSessionStore(redis)
         self.revocations: RevocationStore = RedisRevocationStore(redis)
+        # --- wave 2: outbox, mfa, oauth: the SQL stores (keyturn.stores.wave2) ---
+        self.wave2: Wave2Stores = sql.wave2
 
     @property
     def engine(self) -> AsyncEngine:

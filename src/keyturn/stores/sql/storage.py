@@ -23,6 +23,7 @@ from keyturn.stores.sql.revocation_store import SqlRevocationStore
 from keyturn.stores.sql.session_store import SqlSessionStore
 from keyturn.stores.sql.throttle import SqlThrottleStorage
 from keyturn.stores.sql.user_store import SqlUserStore
+from keyturn.stores.wave2 import Wave2Stores, sql_wave2_stores  # wave 2
 
 
 class SqlStorage:
@@ -38,6 +39,8 @@ class SqlStorage:
         self.refresh: RefreshStore = SqlRefreshStore(engine)
         self.revocations: RevocationStore = SqlRevocationStore(engine)
         self.clients: ClientStore = SqlClientStore(engine)
+        # --- wave 2: outbox, mfa, oauth (keyturn.stores.wave2) ---
+        self.wave2: Wave2Stores = sql_wave2_stores(engine)
 
     def throttle_storage(self, clock: Clock) -> SqlThrottleStorage:
         """The throttle counters in the ``login_throttle`` table."""
