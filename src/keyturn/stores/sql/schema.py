@@ -1,5 +1,8 @@
 """The tables, in one :data:`metadata`.
 
+(Over 300 lines: every table of the database in one :data:`metadata`, one block
+per store, so the schema the migrations must match is read in one place.)
+
 The Alembic migrations in ``stores/sql/migrations`` create exactly these; a new
 table goes here *and* into a new migration revision, and
 ``tests/unit/stores/test_migrations.py`` checks the two agree. One block per store.
