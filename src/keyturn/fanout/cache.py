@@ -17,11 +17,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from typing import Generic, Protocol, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 from keyturn.fanout.instance import FanOut
 
-__all__ = ["Fetched", "TrustedCache"]
+__all__ = ["DUE", "FRESH", "STALE", "Fetched", "TrustedCache"]
+
+#: What :meth:`TrustedCache.check` says of an entry: re-read it now (0, false),
+#: use it (1), or use it and re-read it in the background (2, the second half of
+#: its limit: under steady traffic nobody waits for the store).
+STALE: Final = 0
+FRESH: Final = 1
+DUE: Final = 2
 
 
 class Fetched(Protocol):
@@ -48,7 +55,7 @@ class TrustedCache(Generic[K, E]):
         ValueError: ``max_entries`` is below 1.
     """
 
-    __slots__ = ("_entries", "_fanout", "_on_evict", "max_entries")
+    __slots__ = ("_entries", "_fanout", "_on_evict", "get", "max_entries", "touch")
 
     def __init__(
         self,
@@ -63,6 +70,11 @@ class TrustedCache(Generic[K, E]):
         self.max_entries = max_entries
         self._on_evict = on_evict
         self._entries: OrderedDict[K, E] = OrderedDict()
+        # The dictionary's own methods, so the hot path pays no extra Python call:
+        #: The entry of a key however old (ask :meth:`check`), or None.
+        self.get: Callable[[K], E | None] = self._entries.get
+        #: Mark a key as just used.
+        self.touch: Callable[[K], None] = self._entries.move_to_end
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -72,10 +84,6 @@ class TrustedCache(Generic[K, E]):
 
     def __iter__(self) -> Iterator[K]:
         return iter(self._entries)
-
-    def get(self, key: K) -> E | None:
-        """The entry of ``key`` however old (the caller asks :meth:`usable`), or None."""
-        return self._entries.get(key)
 
     def put(self, key: K, entry: E) -> None:
         """Store ``entry`` as the most recently used; evict beyond the bound."""
@@ -91,29 +99,17 @@ class TrustedCache(Generic[K, E]):
         """Remove and return the entry of ``key`` (None if absent)."""
         return self._entries.pop(key, None)
 
-    def touch(self, key: K) -> None:
-        """Mark ``key`` as just used."""
-        self._entries.move_to_end(key)
-
-    def limit(self, entry: E | None) -> float:
-        """Seconds ``entry`` may be used (``cache_ttl`` while its epoch lasts, else
-        ``staleness_bound``; the bound for no entry)."""
-        return self._fanout.bound if entry is None else self._fanout.limit(entry.trusted)
-
-    def usable(self, entry: E, now: float, limit: float, *, user_id: str, sid: str | None) -> bool:
+    def check(self, entry: E, now: float, *, user_id: str, sid: str | None) -> int:
         """Whether ``entry`` (of ``user_id``, and of session handle ``sid``) may be
-        used at ``now`` without a store read, ``limit`` being :meth:`limit`: younger
-        than the bound, or younger than ``limit`` and not outdated by the
-        revocation replica (:mod:`keyturn.fanout.instance` rules 1, 2 and 5)."""
+        used at ``now`` without a store read: :data:`STALE`, :data:`FRESH` or
+        :data:`DUE`. Usable while younger than ``staleness_bound``, or younger
+        than its limit (``cache_ttl`` while its epoch lasts) and not outdated by
+        the revocation replica (:mod:`keyturn.fanout.instance` rules 1, 2 and 5)."""
+        fanout = self._fanout
+        limit = fanout.limit(entry.trusted)
         age = now - entry.fetched_at
-        if age < self._fanout.bound:
-            return True
-        if age >= limit:
-            return False
-        return not self._fanout.outdated(user_id, sid, entry.fetched_at)
-
-    @staticmethod
-    def due(entry: E, now: float, limit: float) -> bool:
-        """Whether ``entry`` is in the second half of its limit: time to re-read it
-        in the background, so under steady traffic nobody waits for the store."""
-        return now - entry.fetched_at >= limit / 2
+        if age >= limit:  # never below the bound, so this is rule 2 too
+            return STALE
+        if age >= fanout.bound and fanout.outdated(user_id, sid, entry.fetched_at):
+            return STALE
+        return DUE if age >= limit / 2 else FRESH

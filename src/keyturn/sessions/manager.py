@@ -31,6 +31,7 @@ from typing import Protocol
 from keyturn.clock import Clock
 from keyturn.csrf import session_csrf_token
 from keyturn.errors import NotAuthenticated, NotFound
+from keyturn.fanout.cache import DUE, STALE
 from keyturn.fanout.changes import Change
 from keyturn.fanout.instance import FanOut
 from keyturn.sessions.cache import CachedSession, SessionCache, ValidatedSession
@@ -175,21 +176,18 @@ class SessionManager:
         now = self.clock.now()
         cached = self.cache.entries
         entry = cached.get(id_hash)
-        limit = cached.limit(entry)
-        if entry is not None and cached.usable(
-            entry,
-            now,
-            limit,
-            user_id=entry.validated.session.user_id,
-            sid=entry.validated.session.handle,
-        ):
+        state = STALE
+        if entry is not None:
+            session = entry.validated.session
+            state = cached.check(entry, now, user_id=session.user_id, sid=session.handle)
+        if entry is not None and state:
             session = entry.validated.session
             if now >= session.expires_at:
                 await self._drop(id_hash)
                 raise NotAuthenticated()
             if now < entry.last_seen + session.idle_timeout:
                 cached.touch(id_hash)
-                if cached.due(entry, now, limit):
+                if state == DUE:
                     # Refresh ahead, in the background: under steady traffic the
                     # entry never goes stale and no request waits for the store.
                     current = entry

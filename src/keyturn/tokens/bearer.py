@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
-from keyturn.fanout.cache import TrustedCache
+from keyturn.fanout.cache import DUE, TrustedCache
 from keyturn.fanout.instance import FanOut
 from keyturn.keys.rotation import KeyManager
 from keyturn.principal import Principal
@@ -149,9 +149,9 @@ class BearerAuthenticator:
         users = self._user_cache
         cached = users.get(user_id)
         if cached is not None:
-            limit = users.limit(cached)
-            if users.usable(cached, now, limit, user_id=user_id, sid=None):
-                if users.due(cached, now, limit):  # refresh ahead, nobody waits
+            state = users.check(cached, now, user_id=user_id, sid=None)
+            if state:
+                if state == DUE:  # refresh ahead, nobody waits
                     self._user_loads.start(user_id, lambda: self._load_user(user_id))
                 return cached.user
         try:

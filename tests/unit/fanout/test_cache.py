@@ -8,7 +8,7 @@ import pytest
 
 from keyturn.clock import FrozenClock
 from keyturn.fanout.buses import MemoryHub
-from keyturn.fanout.cache import TrustedCache
+from keyturn.fanout.cache import DUE, FRESH, STALE, TrustedCache
 from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
 from keyturn.stores.records import Revocation
@@ -70,11 +70,12 @@ def test_without_a_bus_entries_are_trusted_for_the_bound() -> None:
     """No bus: usable while younger than staleness_bound, re-read ahead after half."""
     cache: TrustedCache[str, Entry] = TrustedCache(FanOut(SETTINGS), max_entries=10)
     entry = Entry("x", 100.0)
-    limit = cache.limit(entry)
-    assert limit == 2.0 and cache.limit(None) == 2.0
-    assert cache.usable(entry, 101.9, limit, user_id="u", sid=None)
-    assert not cache.usable(entry, 102.0, limit, user_id="u", sid=None)
-    assert not cache.due(entry, 100.9, limit) and cache.due(entry, 101.0, limit)
+    cache.put("x", entry)
+    assert cache.get("x") is entry and cache.get("y") is None
+    assert cache.check(entry, 100.9, user_id="u", sid=None) == FRESH
+    assert cache.check(entry, 101.0, user_id="u", sid=None) == DUE
+    assert cache.check(entry, 101.9, user_id="u", sid=None) == DUE
+    assert cache.check(entry, 102.0, user_id="u", sid=None) == STALE
 
 
 async def test_an_entry_of_the_live_epoch_is_trusted_until_revoked() -> None:
@@ -86,13 +87,13 @@ async def test_an_entry_of_the_live_epoch_is_trusted_until_revoked() -> None:
     await fanout.start()
     cache: TrustedCache[str, Entry] = TrustedCache(fanout, max_entries=10)
     entry = Entry("x", 100.0, trusted=fanout.trusted(fanout.begin()))
-    limit = cache.limit(entry)
-    assert limit == 300.0
-    assert cache.usable(entry, 350.0, limit, user_id="u", sid="h")
+    assert cache.check(entry, 200.0, user_id="u", sid="h") == FRESH  # past the bound
+    assert cache.check(entry, 350.0, user_id="u", sid="h") == DUE  # past half of cache_ttl
     replica.entries.append(Revocation("sid", "h", 200.0, 999.0))
-    assert not cache.usable(entry, 350.0, limit, user_id="u", sid="h")
-    assert cache.usable(entry, 350.0, limit, user_id="u", sid="other")
+    assert cache.check(entry, 350.0, user_id="u", sid="h") == STALE
+    assert cache.check(entry, 101.0, user_id="u", sid="h") == FRESH  # within the bound
+    assert cache.check(entry, 350.0, user_id="u", sid="other") == DUE
     replica.entries.append(Revocation("user", "u", 150.0, 999.0))
-    assert not cache.usable(entry, 350.0, limit, user_id="u", sid=None)
-    assert not cache.usable(entry, 400.0, limit, user_id="v", sid=None)
+    assert cache.check(entry, 350.0, user_id="u", sid=None) == STALE
+    assert cache.check(entry, 400.0, user_id="v", sid=None) == STALE  # past cache_ttl
     await fanout.close()
