@@ -15,7 +15,11 @@ only (``Target.parse`` refuses anything else).
 * :func:`password_grants`: ``connections`` connections signing in back to back
   with the password grant, one user each.
 * :func:`cpu_seconds`: user + system CPU a process has used, to show that a
-  measured server was busy (a per-vCPU figure needs a saturated server).
+  measured server was busy (a per-vCPU figure needs a saturated server);
+  :func:`measured` runs a load on the client's CPU and returns it as a
+  :class:`Figure` with the server's CPU use meanwhile.
+* :func:`password_grant` and :func:`fresh_families`: credentials made through
+  the password grant, the way a client gets them.
 """
 
 from __future__ import annotations
@@ -25,11 +29,18 @@ import base64
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
+import httpx
+
+from keyturn.bench.accounts import PASSWORD
+from keyturn.bench.errors import BenchError
+from keyturn.bench.machine import CLIENT_CPU, pinned
+from keyturn.bench.servers import KeyturnServer
 from keyturn.bench.stats import latency_percentiles
 from keyturn.bench.wire import Connection, Target, build_request
 
@@ -190,3 +201,47 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+
+
+@dataclass
+class Figure:
+    """One measured load: its outcome and the server's CPU use meanwhile."""
+
+    outcome: Outcome
+    server_cpu: float  # fraction of one CPU
+
+    def text(self, unit: str = "/s") -> str:
+        o = self.outcome
+        errors = f", {o.errors} errors" if o.errors else ""
+        return (
+            f"{o.per_s:,.0f}{unit} (p50 {o.percentile(50):.1f} ms, p99 {o.percentile(99):.1f} ms,"
+            f" server CPU {self.server_cpu:.0%}{errors})"
+        )
+
+
+def password_grant(client: httpx.Client, email: str) -> dict[str, Any]:
+    """Access and refresh token of a password grant.
+
+    Raises:
+        BenchError: the grant failed.
+    """
+    body = {"grant_type": "password", "username": email, "password": PASSWORD}
+    response = client.post(TOKEN_PATH, data=body)
+    if response.status_code != 200:
+        raise BenchError(f"password grant: {response.status_code} {response.text[:200]}")
+    return dict(response.json())
+
+
+def measured(server: KeyturnServer, work: Callable[[], Coroutine[Any, Any, Outcome]]) -> Figure:
+    """Run ``work`` on the load generator's CPU, with the server's CPU use meanwhile."""
+    with pinned(CLIENT_CPU):
+        before, start = cpu_seconds(server.pid), time.perf_counter()
+        outcome = asyncio.run(work())
+        used, wall = cpu_seconds(server.pid) - before, time.perf_counter() - start
+    return Figure(outcome, used / wall if wall else 0.0)
+
+
+def fresh_families(server: KeyturnServer, emails: list[str]) -> list[str]:
+    """One new refresh family per user: the refresh tokens to start chains from."""
+    with server.client() as client:
+        return [str(password_grant(client, email)["refresh_token"]) for email in emails]

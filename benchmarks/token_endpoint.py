@@ -31,23 +31,18 @@ against a server under cProfile and prints the top of its profile.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import contextlib
 import json
-import pstats
 import secrets
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -55,7 +50,6 @@ from keyturn.bench.accounts import PASSWORD, register
 from keyturn.bench.errors import BenchError
 from keyturn.bench.machine import CLIENT_CPU, SERVER_CPU, machine_caption, pinned
 from keyturn.bench.servers import (
-    STOP_TIMEOUT,
     KeyturnServer,
     clean_environment,
     keyturn_command,
@@ -64,14 +58,17 @@ from keyturn.bench.servers import (
 from oauth_load import (
     INTROSPECT_PATH,
     TOKEN_PATH,
-    Outcome,
+    Figure,
     basic,
     closed_loop_posts,
-    cpu_seconds,
     form,
+    fresh_families,
+    measured,
+    password_grant,
     password_grants,
     refresh_chains,
 )
+from refresh_profile import profile_refresh
 from summary import record_verdicts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/services.py
@@ -81,7 +78,6 @@ KEYCLOAK_CLIENT_CREDENTIALS = 120.0
 KEYCLOAK_REFRESH = 120.0
 HYDRA_INTROSPECT = 21_000.0
 AIM = 4.0  # x Keycloak per vCPU, on the refresh grant
-PROFILED = Path(__file__).with_name("profiled_serve.py")
 CHAINS = "1,2,4,8,16"
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -96,22 +92,6 @@ class Verdict:
     target: str
     passed: bool | None
     note: str = ""
-
-
-@dataclass
-class Figure:
-    """One measured load: its outcome and the server's CPU use meanwhile."""
-
-    outcome: Outcome
-    server_cpu: float  # fraction of one CPU
-
-    def text(self, unit: str = "/s") -> str:
-        o = self.outcome
-        errors = f", {o.errors} errors" if o.errors else ""
-        return (
-            f"{o.per_s:,.0f}{unit} (p50 {o.percentile(50):.1f} ms, p99 {o.percentile(99):.1f} ms,"
-            f" server CPU {self.server_cpu:.0%}{errors})"
-        )
 
 
 # --- servers -----------------------------------------------------------------------------
@@ -152,34 +132,6 @@ def backend(name: str, root: Path) -> Iterator[tuple[str, list[str], dict[str, s
         postgres.stop()
 
 
-class ProfiledServer(KeyturnServer):
-    """``keyturn serve`` under cProfile with its SQL counted
-    (``benchmarks/profiled_serve.py``); both written when it stops."""
-
-    def __init__(self, profile: Path, sql: Path, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.profile, self.sql = profile, sql
-
-    def command(self) -> list[str]:
-        serve = super().command()[len(keyturn_command()) :]
-        return [sys.executable, str(PROFILED), str(self.profile), str(self.sql), "--", *serve]
-
-    def forget_setup(self) -> None:
-        """Drop what was measured so far: only the load that follows counts."""
-        if self.process is not None:
-            self.process.send_signal(signal.SIGUSR1)
-            time.sleep(0.5)
-
-    def stop(self) -> None:
-        """SIGINT first: under cProfile, SIGINT ends uvicorn cleanly and the profile
-        is written; SIGTERM/SIGKILL (the base class) only if it lingers."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(STOP_TIMEOUT)
-        super().stop()
-
-
 def add_client(
     database_url: str, extra: list[str], env: dict[str, str], workdir: Path
 ) -> tuple[str, str]:
@@ -207,35 +159,7 @@ def add_client(
     return str(created["client_id"]), str(created["client_secret"])
 
 
-def password_grant(client: httpx.Client, email: str) -> dict[str, Any]:
-    """Access and refresh token of a password grant.
-
-    Raises:
-        BenchError: the grant failed.
-    """
-    body = {"grant_type": "password", "username": email, "password": PASSWORD}
-    response = client.post(TOKEN_PATH, data=body)
-    if response.status_code != 200:
-        raise BenchError(f"password grant: {response.status_code} {response.text[:200]}")
-    return dict(response.json())
-
-
 # --- measurements ------------------------------------------------------------------------
-
-
-def measured(server: KeyturnServer, work: Callable[[], Coroutine[Any, Any, Outcome]]) -> Figure:
-    """Run ``work`` on the load generator's CPU, with the server's CPU use meanwhile."""
-    with pinned(CLIENT_CPU):
-        before, start = cpu_seconds(server.pid), time.perf_counter()
-        outcome = asyncio.run(work())
-        used, wall = cpu_seconds(server.pid) - before, time.perf_counter() - start
-    return Figure(outcome, used / wall if wall else 0.0)
-
-
-def fresh_families(server: KeyturnServer, emails: list[str]) -> list[str]:
-    """One new refresh family per user: the refresh tokens to start chains from."""
-    with server.client() as client:
-        return [str(password_grant(client, email)["refresh_token"]) for email in emails]
 
 
 def measure_backend(name: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -285,66 +209,6 @@ def measure_backend(name: str, args: argparse.Namespace, root: Path) -> dict[str
             return results
         finally:
             server.stop()
-
-
-def profile_refresh(args: argparse.Namespace, root: Path) -> str:
-    """The top of a cProfile of the server during the 16-chain refresh load."""
-    out, sql = root / "refresh.prof", root / "sql.json"
-    server = ProfiledServer(out, sql, (), workdir=root / "profiled")
-    server.start(cpu=SERVER_CPU)
-    chains = args.profile_chains
-    try:
-        emails = [f"profile{n}@bench.example" for n in range(chains)]
-        for email in emails:
-            register(server, email)
-        tokens = fresh_families(server, emails)
-        server.forget_setup()
-        figure = measured(server, lambda: refresh_chains(server.url, tokens, args.duration))
-    finally:
-        server.stop()
-    if not out.exists() or not sql.exists():
-        raise BenchError("the profiled server wrote no profile")
-    refreshes = len(figure.outcome.latencies_ms) or 1
-    text = [
-        f"refresh grant, {chains} chain(s), server under cProfile (slower than without): "
-        f"{figure.text()}, {figure.outcome.seconds:.1f} s",
-        f"--- SQL per refresh grant ({refreshes} refreshes; driver time is wall time "
-        "inside the DBAPI call, in aiosqlite's thread) ---",
-    ]
-    statements = json.loads(sql.read_text())
-    total = sum(row["count"] for row in statements)
-    driver = sum(row["seconds"] for row in statements)
-    text.append(
-        f"{total / refreshes:.1f} statements per refresh, {driver / refreshes * 1000:.2f} ms "
-        f"of driver time per refresh; wall per refresh "
-        f"{figure.outcome.seconds * chains / refreshes * 1000:.1f} ms"
-    )
-    for row in statements[:15]:
-        text.append(
-            f"{row['count'] / refreshes:5.2f}/refresh {row['seconds'] / row['count'] * 1e3:7.3f} ms"
-            f"  {row['statement']}"
-        )
-    for key in ("tottime", "cumulative"):
-        buffer = _StatsText()
-        pstats.Stats(str(out), stream=buffer).sort_stats(key).print_stats(args.profile_top)
-        text.append(f"--- sorted by {key} ---\n{buffer.body()}")
-    return "\n".join(text)
-
-
-class _StatsText:
-    """A text stream for pstats, keeping only the table."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        return len(text)
-
-    def body(self) -> str:
-        lines = "".join(self.parts).splitlines()
-        start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
-        return "\n".join(line.replace(str(Path.cwd()), ".") for line in lines[start:] if line)
 
 
 # --- the report --------------------------------------------------------------------------
