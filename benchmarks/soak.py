@@ -305,7 +305,9 @@ async def soak(args: argparse.Namespace, server: KeyturnServer) -> dict[str, Any
         intervals, skipped = await open_loop(workload, server, rate, args.duration, args.inflight)
     finally:
         await workload.close()
+    log = [line for line in server.stderr.splitlines() if ' - "' not in line]  # no access log
     return {
+        "server_log_tail": log[-40:],
         "capacity_ops_s": capacity,
         "rate_ops_s": rate,
         "skipped": skipped,
@@ -397,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     warmup = warmup_seconds(args.duration)
     found = verdicts(len(errors), errors[0] if errors else "", samples, warmup, ops)
     print_summary(result, found, args)
+    if errors:
+        print("--- the server's log, last lines (access log left out) ---")
+        print("\n".join(result["server_log_tail"]))
     if args.tracemalloc is not None and args.tracemalloc.exists():
         print(f"--- tracemalloc: what grew after the warm-up ({args.tracemalloc}) ---")
         print(args.tracemalloc.read_text())

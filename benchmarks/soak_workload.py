@@ -69,6 +69,9 @@ HASHING = frozenset({"register", "sign_in", "token"})
 POOL_LIMIT = 200
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+#: Seconds after which an idle keep-alive connection is reopened before use:
+#: below uvicorn's ``timeout_keep_alive`` (5 s), after which the server closes it.
+IDLE_REOPEN = 3.0
 #: RFC 5737 documentation addresses: header values only, never contacted.
 ADDRESSES = [f"{net}.{host}" for net in ("198.51.100", "203.0.113") for host in range(1, 255)]
 
@@ -128,9 +131,12 @@ class Workload:
         self.target = Target.parse(url)
         self.state = state
         self.timeout = timeout
-        self.pool: asyncio.Queue[Connection] = asyncio.Queue()
+        # Most recently used first, with the time it was last used: a connection
+        # idle longer than the server keeps it open is reopened, not reused (a
+        # real client does the same, or retries).
+        self.pool: asyncio.LifoQueue[tuple[Connection, float]] = asyncio.LifoQueue()
         for _ in range(connections):
-            self.pool.put_nowait(Connection(self.target, timeout=timeout))
+            self.pool.put_nowait((Connection(self.target, timeout=timeout), 0.0))
         self.rng = random.Random(1)
         self.ops: dict[str, Callable[[Connection], Awaitable[str]]] = {
             name: getattr(self, name) for name in OPERATIONS
@@ -140,7 +146,7 @@ class Workload:
 
     async def close(self) -> None:
         while not self.pool.empty():
-            await self.pool.get_nowait().close()
+            await self.pool.get_nowait()[0].close()
 
     def pick(self) -> str:
         return self.rng.choices(self.names, self.weights)[0]
@@ -151,13 +157,15 @@ class Workload:
         Raises:
             CheckFailed, OSError, asyncio.IncompleteReadError: the operation failed.
         """
-        conn = await self.pool.get()
+        conn, last_used = await self.pool.get()
         try:
+            if time.monotonic() - last_used > IDLE_REOPEN:
+                await conn.close()  # the next request opens a fresh connection
             start = time.perf_counter()
             done = await self.ops[name](conn)
             return done, time.perf_counter() - start
         finally:
-            self.pool.put_nowait(conn)
+            self.pool.put_nowait((conn, time.monotonic()))
 
     async def _send(
         self, conn: Connection, method: str, path: str, headers: dict[str, str], body: bytes = b""
