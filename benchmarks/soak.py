@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import sys
 import tempfile
 import time
@@ -40,13 +39,12 @@ from rich.table import Table
 
 from keyturn.bench.accounts import PASSWORD
 from keyturn.bench.machine import SERVER_CPU, machine_caption
-from keyturn.bench.servers import KeyturnServer, keyturn_command
+from keyturn.bench.servers import KeyturnServer
 from keyturn.bench.stats import percentile
 from soak_workload import HASHING, OPERATIONS, POOL_LIMIT, State, Workload
 from summary import record_verdicts
 
 INTERVAL = 10.0
-TRACED = Path(__file__).with_name("traced_serve.py")
 RSS_LIMIT = 0.15
 #: Most password-hashing operations in flight at once (see open_loop).
 HASHING_INFLIGHT = 8
@@ -197,13 +195,10 @@ async def open_loop(
         intervals[-1].latencies[ran].append(took * 1000)
 
     sent = 0
-    baseline_at = warmup_seconds(seconds)
     while (now := time.perf_counter() - begin) < seconds:
         if now >= intervals[-1].start + INTERVAL:
             report(intervals[-1], server)
             intervals.append(Interval(intervals[-1].start + INTERVAL))
-            if isinstance(server, TracedServer) and intervals[-1].start == baseline_at // 10 * 10:
-                server.signal(signal.SIGUSR1)  # the tracemalloc baseline
         due = int(now * rate) + 1 - sent
         for _ in range(due):
             sent += 1
@@ -223,12 +218,6 @@ async def open_loop(
     if tasks:
         await asyncio.wait(tasks, timeout=workload.timeout + 5)
     report(intervals[-1], server)
-    if isinstance(server, TracedServer):
-        server.signal(signal.SIGUSR2)
-        for _ in range(240):  # comparing two snapshots takes a while
-            if server.report.exists():
-                break
-            await asyncio.sleep(0.5)
     return intervals, skipped
 
 
@@ -252,34 +241,11 @@ def report(interval: Interval, server: KeyturnServer) -> None:
         console.log(f"  error: {error}")
 
 
-class TracedServer(KeyturnServer):
-    """``keyturn serve`` under tracemalloc (``benchmarks/traced_serve.py``): a
-    diagnostic for RSS growth. Tracing doubles the server's memory and a snapshot
-    stalls it for seconds, so a traced soak's own verdicts mean nothing."""
-
-    def __init__(self, report: Path, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.report = report
-
-    def command(self) -> list[str]:
-        serve = super().command()[len(keyturn_command()) :]
-        return [sys.executable, str(TRACED), str(self.report), "--", *serve]
-
-    def signal(self, number: int) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(number)
-
-
 @contextlib.contextmanager
 def soak_server(args: argparse.Namespace, root: Path) -> Iterator[KeyturnServer]:
     extra = ["--redis-url", args.redis_url] if args.redis_url else []
-    server: KeyturnServer
-    if args.tracemalloc is not None:
-        server = TracedServer(args.tracemalloc, extra, workdir=root, env=SERVER_ENV)
-    else:
-        server = KeyturnServer(extra, workdir=root, env=SERVER_ENV, name="keyturn-soak")
-    traced = args.tracemalloc is not None  # slower to start: every allocation is traced
-    server.start(cpu=None if args.no_pin else SERVER_CPU, timeout=180 if traced else 30)
+    server = KeyturnServer(extra, workdir=root, env=SERVER_ENV, name="keyturn-soak")
+    server.start(cpu=None if args.no_pin else SERVER_CPU)
     try:
         yield server
     finally:
@@ -373,13 +339,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server to CPU 0")
     parser.add_argument("--json", type=Path, default=None, help="write the timeline here")
-    parser.add_argument(
-        "--tracemalloc",
-        type=Path,
-        default=None,
-        metavar="REPORT",
-        help="run the server under tracemalloc; write what grew after the warm-up here",
-    )
     args = parser.parse_args(argv)
     if args.inflight >= POOL_LIMIT:
         parser.error(f"--inflight must stay below the pool limit ({POOL_LIMIT})")
@@ -402,9 +361,6 @@ def main(argv: list[str] | None = None) -> int:
     if errors:
         print("--- the server's log, last lines (access log left out) ---")
         print("\n".join(result["server_log_tail"]))
-    if args.tracemalloc is not None and args.tracemalloc.exists():
-        print(f"--- tracemalloc: what grew after the warm-up ({args.tracemalloc}) ---")
-        print(args.tracemalloc.read_text())
     record_verdicts("soak.py", found)
     if args.json is not None:
         payload = {
