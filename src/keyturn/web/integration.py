@@ -73,6 +73,7 @@ from keyturn.web.middleware import (
     ForwardedProtoMiddleware,
     SecurityHeadersMiddleware,
 )
+from keyturn.web.openapi_docs import install_openapi
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
@@ -268,10 +269,12 @@ def install(
     if settings.trusted_proxies:
         app.add_middleware(ForwardedProtoMiddleware, trusted_proxies=settings.trusted_proxies)
 
-    _add_routes(
-        app.router,
-        build_router(pages=pages, health_checks=health_checks, metrics=metrics),
-        prefix=prefix,
+    router = build_router(pages=pages, health_checks=health_checks, metrics=metrics)
+    _add_routes(app.router, router, prefix=prefix)
+    install_openapi(
+        app,
+        [prefix + route.path for route in router.routes if hasattr(route, "path")],
+        refresh_cookie=settings.refresh_cookie,
     )
     if pages:
         app.mount(prefix + "/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")

@@ -7,7 +7,8 @@
   (RFC 7662).
 
 Bodies are ``application/x-www-form-urlencoded`` and only that; a parameter sent
-twice is ``invalid_request`` (RFC 6749 section 3.2), an empty one counts as absent.
+twice is ``invalid_request`` (RFC 6749 section 3.2), an empty one counts as absent,
+and one keyturn does not know is ignored, even repeated (section 3.1).
 Errors are RFC 6749 bodies ``{"error", "error_description"}``, rendered by
 :func:`keyturn.web.errors.oauth_error_response`; every answer carries
 ``Cache-Control: no-store`` and ``Pragma: no-cache``.
@@ -67,6 +68,14 @@ from keyturn.web.cookies import (
 )
 from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
 from keyturn.web.errors import OAUTH_NO_STORE, oauth_error_response
+from keyturn.web.openapi_docs import (
+    ACCESS_TOKEN,
+    INTROSPECTION,
+    REFRESH_COOKIE_FIELD,  # the form field asking for the refresh token in a cookie
+    answer,
+    form_body,
+    oauth_responses,
+)
 
 if TYPE_CHECKING:
     from keyturn.grants import TokenResponse
@@ -81,8 +90,6 @@ OAUTH_PATHS: tuple[str, ...] = ("/oauth/token", "/oauth/revoke", "/oauth/introsp
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 TOKEN_TYPE_HINTS = frozenset({"access_token", "refresh_token"})
 
-#: The form field asking for the refresh token in a cookie (SPA mode).
-REFRESH_COOKIE_FIELD = "refresh_cookie"
 #: The header carrying the refresh cookie's double-submit proof.
 REFRESH_CSRF_HEADER = "x-csrf-token"
 
@@ -110,11 +117,13 @@ _KNOWN_PARAMETERS = frozenset(
 
 async def read_form(request: Request) -> dict[str, str]:
     """The urlencoded body as a dict, strictly: one value per name, empty values
-    dropped (RFC 6749 section 3.1: "treated as if they were omitted").
+    dropped (RFC 6749 section 3.1: "treated as if they were omitted"), and
+    parameters keyturn does not know dropped too, repeated or not (section 3.1:
+    "MUST ignore unrecognized request parameters").
 
     Raises:
         InvalidRequest: another content type, invalid UTF-8, too many fields, or a
-            repeated parameter.
+            repeated known parameter.
     """
     content_type = request.headers.get("content-type", "")
     if content_type.split(";", 1)[0].strip().lower() != FORM_MEDIA_TYPE:
@@ -132,9 +141,10 @@ async def read_form(request: Request) -> dict[str, str]:
     form: dict[str, str] = {}
     seen: set[str] = set()
     for name, value in pairs:
+        if name not in _KNOWN_PARAMETERS:
+            continue
         if name in seen:
-            shown = f"'{name}'" if name in _KNOWN_PARAMETERS else "A parameter"
-            raise InvalidRequest(f"Parameter {shown} is repeated.")
+            raise InvalidRequest(f"Parameter '{name}' is repeated.")
         seen.add(name)
         if value:
             form[name] = value
@@ -295,8 +305,26 @@ def _cookie_answer(request: Request, issued: TokenResponse) -> JSONResponse:
 
 # --- endpoints ------------------------------------------------------------------------
 
+_CLIENT_FIELDS: dict[str, dict[str, Any]] = {"client_id": {}, "client_secret": {}}
+_COOKIE_FIELD = {REFRESH_COOKIE_FIELD: {"enum": ["true", "false"]}}
 
-@router.post("/token")
+
+@router.post(
+    "/token",
+    openapi_extra=form_body(
+        {
+            "grant_type": {"enum": ["password", "refresh_token"]},
+            "username": {},
+            "password": {},
+            "scope": {},
+            "refresh_token": {},
+            **_CLIENT_FIELDS,
+            **_COOKIE_FIELD,
+        },
+        required=("grant_type",),
+    ),
+    responses=oauth_responses(400, 401, 403, 429, _200=answer("Tokens.", ACCESS_TOKEN)),
+)
 async def token(request: Request) -> Response:
     """The token endpoint: ``grant_type=password`` and ``grant_type=refresh_token``;
     ``refresh_cookie=true`` moves the refresh token into the SPA cookie."""
@@ -363,7 +391,15 @@ async def _password_grant(
     return issued
 
 
-@router.post("/revoke")
+@router.post(
+    "/revoke",
+    response_class=Response,  # 200 with an empty body
+    openapi_extra=form_body(
+        {"token": {}, "token_type_hint": {}, **_CLIENT_FIELDS, **_COOKIE_FIELD},
+        required=("token",),
+    ),
+    responses=oauth_responses(400, 401, 403, _200=answer("Revoked, or nothing to revoke.")),
+)
 async def revoke(request: Request) -> Response:
     """RFC 7009: revoke an access or refresh token; 200 whatever the token was.
 
@@ -398,7 +434,15 @@ async def revoke(request: Request) -> Response:
     return response
 
 
-@router.post("/introspect")
+@router.post(
+    "/introspect",
+    openapi_extra=form_body(
+        {"token": {}, "token_type_hint": {}, **_CLIENT_FIELDS}, required=("token",)
+    ),
+    responses=oauth_responses(
+        400, 401, _200=answer("The token's state (RFC 7662).", INTROSPECTION)
+    ),
+)
 async def introspect(request: Request) -> Response:
     """RFC 7662: ``{"active": true, ...}`` or exactly ``{"active": false}``, for
     confidential clients authenticated with HTTP Basic."""
