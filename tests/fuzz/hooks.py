@@ -4,7 +4,9 @@ Loaded by the ``schemathesis`` CLI (``SCHEMATHESIS_HOOKS``), configured by
 environment variables that tests/fuzz/test_schemathesis.py sets:
 
 - ``FUZZ_BASE_URL``: the server, e.g. ``http://127.0.0.1:PORT``;
-- ``FUZZ_LOG``: a file that gets one ``METHOD PATH STATUS AUTH`` line per call.
+- ``FUZZ_LOG``: a file that gets one ``METHOD PATH STATUS AUTH`` line per call;
+- ``FUZZ_CLIENT_ID``, ``FUZZ_CLIENT_SECRET``: a confidential client, whose HTTP
+  Basic credentials ``POST /oauth/introspect`` gets.
 
 :class:`Accounts` keeps one signed-in account: a session cookie with its CSRF token
 and a bearer access token from the password grant. Every authenticated case gets
@@ -15,12 +17,14 @@ replaced by a fresh sign-in. Each account talks from its own loopback address
 address, not the account's. When the fuzzer has locked the account (wrong
 passwords at ``/auth/reauthenticate``), the next sign-in registers a new one.
 
-Positive cases of the password-taking operations get the account's real
-password, so the fuzzer reaches their success paths too.
+Half of the positive cases of the password-taking operations get the account's
+real password, and half of those of revocation and introspection its access
+token, so the fuzzer reaches their success paths too.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import random
 import secrets
@@ -52,6 +56,7 @@ AUTHENTICATED = frozenset(
 
 _BASE_URL = os.environ.get("FUZZ_BASE_URL", "http://127.0.0.1:8000")
 _LOG = os.environ.get("FUZZ_LOG")
+_CLIENT = (os.environ.get("FUZZ_CLIENT_ID", ""), os.environ.get("FUZZ_CLIENT_SECRET", ""))
 _lock = threading.Lock()
 _choice = random.Random(17)  # which credential a case carries: no secret
 
@@ -178,6 +183,19 @@ class KeyturnAuth:
             case.headers.setdefault("Authorization", f"Bearer {data.access_token}")
 
 
+@schemathesis.auth(refresh_interval=None, retry_on=[]).apply_to(name="POST /oauth/introspect")
+class ClientAuth:
+    """The confidential client's HTTP Basic credentials, for introspection."""
+
+    def get(self, case: Case, context: Any) -> str:
+        client_id, secret = _CLIENT
+        return base64.b64encode(f"{client_id}:{secret}".encode()).decode("ascii")
+
+    def set(self, case: Case, data: str, context: Any) -> None:
+        case.headers = dict(case.headers or {})
+        case.headers.setdefault("Authorization", f"Basic {data}")
+
+
 def _positive(case: Case) -> bool:
     meta = case.meta
     return meta is None or meta.generation.mode == GenerationMode.POSITIVE
@@ -203,6 +221,8 @@ def map_case(context: Any, case: Case) -> Case:
         body.update(username=credentials.email, password=credentials.password)
     elif label == ("POST", "/auth/reauthenticate"):
         body["password"] = credentials.password
+    elif label in (("POST", "/oauth/introspect"), ("POST", "/oauth/revoke")):
+        body["token"] = credentials.access_token
     elif label == ("POST", "/auth/password"):
         body["current_password"] = credentials.password
         body["new_password"] = "fuzz-" + secrets.token_urlsafe(18)
@@ -224,9 +244,12 @@ def after_call(context: Any, case: Case, response: Any) -> None:
     if _LOG:
         headers = case.headers or {}
         cookies = case.cookies or {}
+        authorization = str(headers.get("Authorization", ""))
         auth = (
             "bearer"
-            if "Authorization" in headers
+            if authorization.startswith("Bearer ")
+            else "basic"
+            if authorization.startswith("Basic ")
             else "cookie"
             if SESSION_COOKIE in cookies
             else "-"

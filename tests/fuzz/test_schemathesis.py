@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from tests.live import LiveServer
+from tests.fuzz.conftest import FuzzTarget
 
 from keyturn.bench.servers import clean_environment
 
@@ -41,6 +41,8 @@ MUST_SUCCEED = (
     "POST /auth/reauthenticate",
     "POST /auth/login",
     "POST /oauth/token",
+    "POST /oauth/revoke",
+    "POST /oauth/introspect",
 )
 
 
@@ -52,9 +54,10 @@ def _schemathesis() -> list[str]:
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 60)
-def test_fuzzer_finds_nothing(fuzz_server: LiveServer, tmp_path: Path) -> None:
+def test_fuzzer_finds_nothing(fuzz_target: FuzzTarget, tmp_path: Path) -> None:
     """Every operation, fuzzed with every check, answers as its schema says: no
     5xx, no undocumented status or body, no crash, authenticated paths reached."""
+    fuzz_server = fuzz_target.server
     log = tmp_path / "calls.log"
     command = [
         *_schemathesis(),
@@ -85,6 +88,8 @@ def test_fuzzer_finds_nothing(fuzz_server: LiveServer, tmp_path: Path) -> None:
             "PYTHONPATH": str(HERE.parent.parent),
             "FUZZ_BASE_URL": fuzz_server.url,
             "FUZZ_LOG": str(log),
+            "FUZZ_CLIENT_ID": fuzz_target.client_id,
+            "FUZZ_CLIENT_SECRET": fuzz_target.client_secret,
         }
     )
     started = time.monotonic()

@@ -66,7 +66,9 @@ async def test_revoke_documents_an_empty_200(make_client: MakeClient) -> None:
     assert "content" not in schema["paths"]["/oauth/revoke"]["post"]["responses"]["200"]
 
 
-@pytest.mark.parametrize(("enabled", "values"), [(False, ["false"]), (True, ["true", "false"])])
+@pytest.mark.parametrize(
+    ("enabled", "values"), [(False, ["false", ""]), (True, ["true", "false", ""])]
+)
 async def test_refresh_cookie_field_follows_the_setting(
     make_client: MakeClient, enabled: bool, values: list[str]
 ) -> None:

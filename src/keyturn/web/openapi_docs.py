@@ -150,12 +150,18 @@ def form_body(
 ) -> dict[str, Any]:
     """``openapi_extra=`` for an ``/oauth/*`` route reading an urlencoded form.
 
-    Every field is a non-empty string (an empty one counts as absent, RFC 6749
-    section 3.1), unless its own schema says more.
+    Every field is a string. An empty one counts as absent (RFC 6749 section
+    3.1): a required field is therefore non-empty, and an optional one with an
+    ``enum`` may also be empty.
     """
-    fields = {
-        name: {"type": "string", "minLength": 1, **schema} for name, schema in properties.items()
-    }
+    fields: dict[str, dict[str, Any]] = {}
+    for name, schema in properties.items():
+        field: dict[str, Any] = {"type": "string", **schema}
+        if name in required:
+            field["minLength"] = 1
+        elif "enum" in field:
+            field["enum"] = [*field["enum"], ""]
+        fields[name] = field
     return {
         "requestBody": {
             "required": True,
@@ -284,4 +290,4 @@ def _refresh_cookie_off(operation: dict[str, Any]) -> None:
     for media in content.values():
         field = media.get("schema", {}).get("properties", {}).get(REFRESH_COOKIE_FIELD)
         if field is not None:
-            field["enum"] = ["false"]
+            field["enum"] = [value for value in field["enum"] if value != "true"]
