@@ -96,3 +96,20 @@ async def test_authenticated_operations_name_their_credentials(make_client: Make
     assert whoami["security"] == [{"session": []}, {"bearer": []}]
     assert "401" in whoami["responses"]
     assert "security" not in schema["paths"]["/auth/login"]["post"]
+
+
+async def test_new_passwords_carry_the_policy_bounds(make_client: MakeClient) -> None:
+    """Registration and password change document the server's password length
+    bounds (min_password_length and the policy's maximum); sign-in does not."""
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", min_password_length=12)
+    schema = await _schema(make_client, settings)
+
+    def field(path: str, name: str) -> dict[str, Any]:
+        body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        properties: dict[str, Any] = body["schema"]["properties"]
+        return dict(properties[name])
+
+    for path, name in (("/auth/register", "password"), ("/auth/password", "new_password")):
+        assert (field(path, name)["minLength"], field(path, name)["maxLength"]) == (12, 1024)
+    assert field("/auth/register", "email")["format"] == "email"
+    assert "minLength" not in field("/auth/login", "password")

@@ -271,10 +271,7 @@ def install(
 
     router = build_router(pages=pages, health_checks=health_checks, metrics=metrics)
     _add_routes(app.router, router, prefix=prefix)
-    install_openapi(
-        app,
-        [prefix + route.path for route in router.routes if hasattr(route, "path")],
-        refresh_cookie=settings.refresh_cookie,
-    )
+    paths = [prefix + route.path for route in router.routes if hasattr(route, "path")]
+    install_openapi(app, prefix, paths, keyturn)
     if pages:
         app.mount(prefix + "/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")

@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from keyturn.runtime import Keyturn
+
 __all__ = [
     "BEARER_OR_SESSION",
     "ErrorBody",
@@ -97,25 +99,27 @@ def _error(status: int, model: type[BaseModel], why: str) -> dict[str, Any]:
     return answer
 
 
+def _successes(success: Mapping[str, Any]) -> dict[int | str, dict[str, Any]]:
+    return {int(key.lstrip("_")): answer for key, answer in success.items()}
+
+
 def error_responses(*statuses: int, **success: Any) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route that answers errors as :class:`ErrorBody`:
     ``statuses`` and the middleware's 413, 431 and 503; ``success`` maps a
-    status (as ``_200=...``) to its own answer."""
-    answers: dict[int | str, dict[str, Any]] = {
-        status: _error(status, ErrorBody, _WHY[status])
-        for status in sorted({*statuses, *_EVERYWHERE})
-    }
-    for key, answer in success.items():
-        answers[int(key.lstrip("_"))] = answer
+    status (as ``_200=...``) to its own answer, listed first."""
+    answers = _successes(success)
+    for status in sorted({*statuses, *_EVERYWHERE}):
+        answers[status] = _error(status, ErrorBody, _WHY[status])
     return answers
 
 
 def oauth_responses(*statuses: int, **success: Any) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for an ``/oauth/*`` route: RFC 6749 error bodies for its
     own ``statuses`` (and 503), the middleware's 413 and 431 as :class:`ErrorBody`."""
-    answers: dict[int | str, dict[str, Any]] = {
-        status: _error(status, OAuthErrorBody, _WHY[status]) for status in sorted({*statuses, 503})
-    }
+    answers = _successes(success)
+    for status in sorted({*statuses, 413, 431, 503}):
+        model = ErrorBody if status in (413, 431) else OAuthErrorBody
+        answers[status] = _error(status, model, _WHY[status])
     if 401 in answers:  # invalid_client: the Basic challenge
         answers[401] = {
             "model": OAuthErrorBody,
@@ -127,10 +131,6 @@ def oauth_responses(*statuses: int, **success: Any) -> dict[int | str, dict[str,
                 }
             },
         }
-    for status in (413, 431):
-        answers[status] = _error(status, ErrorBody, _WHY[status])
-    for key, answer in success.items():
-        answers[int(key.lstrip("_"))] = answer
     return answers
 
 
@@ -260,34 +260,48 @@ ACCESS_TOKEN = _object(
 INTROSPECTION = _object({"active": {"type": "boolean"}})
 
 
-def install_openapi(app: FastAPI, paths: Collection[str], *, refresh_cookie: bool) -> None:
-    """Make ``app``'s ``/openapi.json`` describe keyturn's routes (at ``paths``)
-    truthfully: the security schemes they name are added, FastAPI's automatic
-    422 is dropped from them (keyturn answers a validation error with 400), and
-    without ``refresh_cookie`` (the server's ``--refresh-cookie``) the form field
-    of that name may only be ``false``."""
+def install_openapi(app: FastAPI, prefix: str, paths: Collection[str], keyturn: Keyturn) -> None:
+    """Make ``app``'s ``/openapi.json`` describe keyturn's routes (at ``paths``,
+    under ``prefix``) truthfully, for this ``keyturn``'s settings: the security
+    schemes they name are added; FastAPI's automatic 422 is dropped from them
+    (keyturn answers a validation error with 400); new passwords get the
+    policy's length bounds and registration an e-mail ``format``; and without
+    ``--refresh-cookie`` the form field of that name may not be ``true``."""
     generate = app.openapi
     ours = frozenset(paths)
+    settings, policy = keyturn.settings, keyturn.policy
+    password_bounds = {"minLength": policy.min_length, "maxLength": policy.max_length}
+    constrained: dict[tuple[str, str], dict[str, Any]] = {
+        (prefix + "/auth/register", "password"): password_bounds,
+        (prefix + "/auth/register", "email"): {"format": "email"},
+        (prefix + "/auth/password", "new_password"): password_bounds,
+    }
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = generate()
+            schema = generate()  # a fresh copy: editing it changes no route
             add_security_schemes(schema)
             for path, operations in schema.get("paths", {}).items():
-                if path in ours:
-                    for operation in operations.values():
-                        operation.get("responses", {}).pop("422", None)
-                        if not refresh_cookie:
-                            _refresh_cookie_off(operation)
+                if path not in ours:
+                    continue
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+                    for (where, name), bounds in constrained.items():
+                        if where == path:
+                            _body_field(operation, name).update(bounds)
+                    field = _body_field(operation, REFRESH_COOKIE_FIELD)
+                    if "enum" in field and not settings.refresh_cookie:
+                        field["enum"] = [value for value in field["enum"] if value != "true"]
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _refresh_cookie_off(operation: dict[str, Any]) -> None:
-    content = operation.get("requestBody", {}).get("content", {})
-    for media in content.values():
-        field = media.get("schema", {}).get("properties", {}).get(REFRESH_COOKIE_FIELD)
-        if field is not None:
-            field["enum"] = [value for value in field["enum"] if value != "true"]
+def _body_field(operation: dict[str, Any], name: str) -> dict[str, Any]:
+    """The schema of body field ``name`` (a throw-away dict when there is none)."""
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        field = media.get("schema", {}).get("properties", {}).get(name)
+        if isinstance(field, dict):
+            return field
+    return {}
