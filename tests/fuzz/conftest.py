@@ -6,6 +6,8 @@ with a confidential client for introspection (``keyturn client add --confidentia
 from __future__ import annotations
 
 import json
+import os
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,10 +26,11 @@ class FuzzTarget:
 
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget]:
-    """``keyturn serve`` with its default settings, for the fuzzer to attack."""
+    """``keyturn serve`` with its default settings (or ``FUZZ_SERVE_ARGS``, to fuzz
+    another configuration), for the fuzzer to attack."""
     servers = LiveServers(tmp_path_factory.mktemp("fuzz"))
     try:
-        server = servers()
+        server = servers(*shlex.split(os.environ.get("FUZZ_SERVE_ARGS", "")))
         added = server.cli("client", "add", "fuzz-introspection", "--confidential", "--json")
         assert added.returncode == 0, added.stderr
         client = json.loads(added.stdout)
