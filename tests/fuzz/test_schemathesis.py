@@ -55,8 +55,7 @@ def _schemathesis() -> list[str]:
 
 @pytest.mark.timeout(RUN_TIMEOUT + 60)
 def test_fuzzer_finds_nothing(fuzz_target: FuzzTarget, tmp_path: Path) -> None:
-    """Every operation, fuzzed with every check, answers as its schema says: no
-    5xx, no undocumented status or body, no crash, authenticated paths reached."""
+    """Fuzzed with every check, each operation answers as documented: no 5xx, no crash."""
     fuzz_server = fuzz_target.server
     log = tmp_path / "calls.log"
     command = [

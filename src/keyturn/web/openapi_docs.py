@@ -29,10 +29,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BEARER_OR_SESSION",
+    "REFRESH_COOKIE_FIELD",
     "ErrorBody",
     "OAuthErrorBody",
+    "answer",
     "error_responses",
     "form_body",
+    "install_openapi",
     "json_body",
     "oauth_responses",
 ]
@@ -115,11 +118,18 @@ def error_responses(*statuses: int, **success: Any) -> dict[int | str, dict[str,
 
 def oauth_responses(*statuses: int, **success: Any) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for an ``/oauth/*`` route: RFC 6749 error bodies for its
-    own ``statuses`` (and 503), the middleware's 413 and 431 as :class:`ErrorBody`."""
+    own ``statuses``, the middleware's 413 and 431 as :class:`ErrorBody`, and
+    503 as either (the route's store, or the middleware's while it resolved a
+    cookie the caller sent along)."""
     answers = _successes(success)
-    for status in sorted({*statuses, 413, 431, 503}):
+    for status in sorted({*statuses, 413, 431}):
         model = ErrorBody if status in (413, 431) else OAuthErrorBody
         answers[status] = _error(status, model, _WHY[status])
+    either = [{"$ref": f"#/components/schemas/{m.__name__}"} for m in (OAuthErrorBody, ErrorBody)]
+    answers[503] = {
+        "description": _WHY[503],
+        "content": {"application/json": {"schema": {"anyOf": either}}},
+    }
     if 401 in answers:  # invalid_client: the Basic challenge
         answers[401] = {
             "model": OAuthErrorBody,
