@@ -34,9 +34,9 @@ __all__ = [
     "OAuthErrorBody",
     "answer",
     "error_responses",
-    "form_body",
+    "form_request",
     "install_openapi",
-    "json_body",
+    "json_request",
     "oauth_responses",
 ]
 
@@ -144,7 +144,7 @@ def oauth_responses(*statuses: int, **success: Any) -> dict[int | str, dict[str,
     return answers
 
 
-def json_body(model: type[BaseModel]) -> dict[str, Any]:
+def json_request(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra=`` for a route reading ``model`` from a JSON body."""
     schema = model.model_json_schema()
     return {
@@ -155,7 +155,7 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
-def form_body(
+def form_request(
     properties: Mapping[str, Mapping[str, Any]], *, required: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """``openapi_extra=`` for an ``/oauth/*`` route reading an urlencoded form.

@@ -64,7 +64,7 @@ from keyturn.web.openapi_docs import (
     WHOAMI,
     answer,
     error_responses,
-    json_body,
+    json_request,
 )
 
 if TYPE_CHECKING:
@@ -249,7 +249,7 @@ async def whoami(request: Request) -> JSONResponse:
 @router.post(
     "/register",
     status_code=201,
-    openapi_extra=json_body(Credentials),
+    openapi_extra=json_request(Credentials),
     responses=error_responses(400, 403, 409, 415, 429, _201=answer("The new account.", REGISTERED)),
 )
 async def register(request: Request) -> JSONResponse:
@@ -265,7 +265,7 @@ async def register(request: Request) -> JSONResponse:
 
 @router.post(
     "/login",
-    openapi_extra=json_body(LoginBody),
+    openapi_extra=json_request(LoginBody),
     responses=error_responses(
         400, 401, 403, 415, 429, _200=answer("Signed in; the cookie is set.", SIGNED_IN)
     ),
@@ -424,7 +424,7 @@ async def revoke_session(
 @router.post(
     "/password",
     status_code=204,
-    openapi_extra={**json_body(PasswordChangeBody), **BEARER_OR_SESSION},
+    openapi_extra={**json_request(PasswordChangeBody), **BEARER_OR_SESSION},
     responses=error_responses(400, 401, 403, 415, 429, _204=answer("Password changed.")),
 )
 async def change_password(request: Request, principal: CurrentPrincipal) -> Response:
@@ -454,7 +454,7 @@ async def change_password(request: Request, principal: CurrentPrincipal) -> Resp
 @router.post(
     "/reauthenticate",
     status_code=204,
-    openapi_extra={**json_body(ReauthenticateBody), **BEARER_OR_SESSION},
+    openapi_extra={**json_request(ReauthenticateBody), **BEARER_OR_SESSION},
     responses=error_responses(400, 401, 403, 415, 429, _204=answer("Sign-in time renewed.")),
 )
 async def reauthenticate(request: Request, principal: CurrentPrincipal) -> Response:

@@ -73,7 +73,7 @@ from keyturn.web.openapi_docs import (
     INTROSPECTION,
     REFRESH_COOKIE_FIELD,  # the form field asking for the refresh token in a cookie
     answer,
-    form_body,
+    form_request,
     oauth_responses,
 )
 
@@ -311,7 +311,7 @@ _COOKIE_FIELD = {REFRESH_COOKIE_FIELD: {"enum": ["true", "false"]}}
 
 @router.post(
     "/token",
-    openapi_extra=form_body(
+    openapi_extra=form_request(
         {
             "grant_type": {"enum": ["password", "refresh_token"]},
             "username": {},
@@ -394,7 +394,7 @@ async def _password_grant(
 @router.post(
     "/revoke",
     response_class=Response,  # 200 with an empty body
-    openapi_extra=form_body(
+    openapi_extra=form_request(
         {"token": {}, "token_type_hint": {}, **_CLIENT_FIELDS, **_COOKIE_FIELD},
         required=("token",),
     ),
@@ -436,7 +436,7 @@ async def revoke(request: Request) -> Response:
 
 @router.post(
     "/introspect",
-    openapi_extra=form_body(
+    openapi_extra=form_request(
         {"token": {}, "token_type_hint": {}, **_CLIENT_FIELDS}, required=("token",)
     ),
     responses=oauth_responses(
