@@ -7,7 +7,7 @@ the stateless checks alone (:func:`keyturn.dpop.check_proof`: parse, policy,
 signature, claims, thumbprint) and the full :meth:`keyturn.dpop.DpopVerifier.verify`
 with the in-process replay cache (one insert per proof), next to one cold
 verification of a keyturn access token signed with the same algorithm
-(:class:`keyturn.tokens.TokenVerifier`, its cache off). "DPoP / bearer" is what a
+(:class:`keyturn.tokens.access.TokenVerifier`, its cache off). "DPoP / bearer" is what a
 DPoP request adds relative to a bearer request's token check.
 
 Proofs are made before timing (each has its own ``jti``, so every verify is a
@@ -36,10 +36,10 @@ from joserfc.util import urlsafe_b64decode
 from keyturn.bench.machine import machine_caption
 from keyturn.clock import FrozenClock, SystemClock
 from keyturn.dpop import DpopVerifier, MemoryReplayCache, access_token_hash, check_proof
-from keyturn.keyring import KeyRing
-from keyturn.keys import generate_key
+from keyturn.keys.records import generate_key
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
-from keyturn.tokens import TokenIssuer, TokenVerifier
+from keyturn.tokens.access import TokenIssuer, TokenVerifier
 
 URL = "https://api.example.com/resource"
 CLIENT_KEYS: dict[str, Callable[[], Key]] = {

@@ -33,7 +33,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 
 from harness import bench_server, latency_percentiles, machine_caption, register
-from keyturn.passwords import PasswordHasher
+from keyturn.accounts.passwords import PasswordHasher
 
 PASSWORD = "correct horse battery staple"
 

@@ -2,7 +2,7 @@
 
 Run ``python benchmarks/sessions.py [--rounds N] [--duration S] [--quick]``.
 
-1. **In process**: the median cost of :meth:`keyturn.sessions.SessionManager.validate`
+1. **In process**: the median cost of :meth:`keyturn.sessions.manager.SessionManager.validate`
    on a cache hit (the hot path: a SHA-256 and a dict lookup, no I/O) and on a miss
    (the entry is forgotten first, so the store is read: session and user), for the
    memory store and the SQLite store (a WAL file holding ``--rows`` sessions).
@@ -42,11 +42,13 @@ from harness import (
     register,
 )
 from keyturn.clock import SystemClock
-from keyturn.sessions import SessionManager
+from keyturn.sessions.ids import hash_secret
+from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
-from keyturn.stores.base import Storage, User
 from keyturn.stores.factory import open_storage
 from keyturn.stores.memory import MemoryStorage
+from keyturn.stores.protocols import Storage
+from keyturn.stores.records import User
 
 PASSWORD = "correct horse battery staple"
 
@@ -98,7 +100,7 @@ async def _validation_samples(rows: int, reps: int, batch_ms: float) -> dict[str
             for name, storage in stores.items():
                 manager = SessionManager(storage.sessions, storage.users, settings, SystemClock())
                 secret = await _fill(storage, manager, rows)
-                id_hash = SessionManager.hash_secret(secret)
+                id_hash = hash_secret(secret)
 
                 def hit(
                     manager: SessionManager = manager, secret: str = secret

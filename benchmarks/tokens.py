@@ -2,7 +2,7 @@
 
 Run ``python benchmarks/tokens.py [--reps N] [--batch-ms MS]``. For each algorithm
 it prints the median cost of one verification through keyturn's
-:class:`~keyturn.tokens.TokenVerifier` with the cache off ("cold"), next to the raw
+:class:`~keyturn.tokens.access.TokenVerifier` with the cache off ("cold"), next to the raw
 ``cryptography`` primitive on the very same signature (the floor), and next to
 joserfc and PyJWT verifying the same token with the same checks (signature,
 ``exp``, ``iss``, ``aud``); then the cached ("warm") verify and the cost to sign.
@@ -44,10 +44,10 @@ from rich.table import Table
 
 from harness import bench_server, compare_routes, register
 from keyturn.clock import SystemClock
-from keyturn.keyring import KeyRing
-from keyturn.keys import ALGORITHMS, SigningKey, generate_key, load_private_key
+from keyturn.keys.records import ALGORITHMS, SigningKey, generate_key, load_private_key
+from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
-from keyturn.tokens import TokenIssuer, TokenVerifier
+from keyturn.tokens.access import TokenIssuer, TokenVerifier
 
 if TYPE_CHECKING:
     from keyturn.bench.servers import KeyturnServer as LiveServer

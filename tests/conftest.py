@@ -68,7 +68,7 @@ def postgres_database_url(
     shared database, it sets ``KEYTURN_KEY_ENCRYPTION_KEY`` for the test (settings
     and ``keyturn`` subprocesses read it): keyturn refuses PostgreSQL without one.
     """
-    from keyturn.key_encryption import generate_kek
+    from keyturn.keys.encryption import generate_kek
 
     monkeypatch.setenv("KEYTURN_KEY_ENCRYPTION_KEY", generate_kek())
     name = f"kt_{uuid.uuid4().hex[:16]}"

@@ -24,6 +24,7 @@ from pydantic import BaseModel, StringConstraints
 
 from examples.notes.store import NoteStore
 from keyturn import Keyturn, Principal, Settings
+from keyturn.csrf import session_csrf_token
 from keyturn.errors import NotFound
 from keyturn.web import install, optional_principal, require
 from keyturn.web.dependencies import session_secret
@@ -69,7 +70,7 @@ def create_app(settings: Settings, notes_db: Path) -> FastAPI:
     def page(request: Request, template: str, *, status: int = 200, **context: Any) -> Response:
         principal: Principal | None = context.get("principal")
         if principal is not None:  # every signed-in page has the sign-out form
-            context["csrf_token"] = csrf_token(kt, request)
+            context["csrf_token"] = csrf_token(request)
         html = _pages.get_template(template).render(**context)
         # A signed-in page shows private notes: no cache may keep it.
         headers = {"Cache-Control": "no-store"} if principal is not None else None
@@ -145,9 +146,9 @@ def create_app(settings: Settings, notes_db: Path) -> FastAPI:
     return app
 
 
-def csrf_token(kt: Keyturn, request: Request) -> str:
+def csrf_token(request: Request) -> str:
     """The CSRF token of the request's session, for the forms on the page."""
     secret = session_secret(request)
     if not secret:
         raise RuntimeError("csrf_token() needs a session-authenticated request")
-    return kt.sessions.csrf_token(secret)
+    return session_csrf_token(secret)

@@ -30,8 +30,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
 from keyturn.errors import InsufficientScope
-from keyturn.tokens import AccessTokenClaims
-from keyturn.verify import RemoteVerifier
+from keyturn.verify import AccessTokenClaims, RemoteVerifier
 from keyturn.web.verify_dependency import bearer_claims, install_error_handler
 
 READ_SCOPE = "reports:read"

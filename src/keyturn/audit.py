@@ -22,14 +22,14 @@ address. A *failed* sign-in logs ``email_hash`` instead of the typed text: peopl
 type passwords into the e-mail field, and the typed text of a failed attempt is
 untrusted input. ``email_hash`` is the first 16 hex digits of an HMAC-SHA256,
 keyed per installation, of the address's lookup key
-(:func:`keyturn.emails.email_lookup_key`, so every spelling of one address
+(:func:`keyturn.accounts.emails.email_lookup_key`, so every spelling of one address
 gets one hash). A keyed hash, not a bare SHA-256, so that whoever reads the log
 cannot test guesses (of addresses, or of a password typed into the e-mail field)
 against it offline (#10 item 10e). An operator still finds every failure for an
 address they know with :meth:`AuditLog.email_hash` on the same installation.
 
 The key is derived (HKDF-SHA256) from the installation's key-encryption key
-(:meth:`keyturn.key_encryption.KeyEncryptor.derive_key`): ``--key-encryption-key``
+(:meth:`keyturn.keys.encryption.KeyEncryptor.derive_key`): ``--key-encryption-key``
 when set, else the ``.kek`` file beside a SQLite database, so no new secret is
 kept anywhere. Until :class:`~keyturn.runtime.Keyturn` has resolved that key (and
 for an in-memory database, whose key-encryption key lives as long as the
@@ -50,8 +50,8 @@ import threading
 from pathlib import Path
 from typing import Any, Final
 
+from keyturn.accounts.emails import email_lookup_key
 from keyturn.clock import Clock, to_datetime
-from keyturn.emails import email_lookup_key
 from keyturn.settings import Settings
 
 __all__ = ["AUDIT_LOGGER", "EMAIL_HASH_KEY_PURPOSE", "EVENTS", "AuditLog", "email_fingerprint"]

@@ -26,6 +26,15 @@ class SystemClock:
         return time.time()
 
 
+class MonotonicClock:
+    """Seconds from :func:`time.monotonic`, for timing intervals (a bus's
+    heartbeats): a step of the wall clock cannot stretch or shrink them. Its
+    readings mean nothing as POSIX times; never compare them with one."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+
 class FrozenClock:
     """A clock that moves only when told to; for tests."""
 

@@ -1,5 +1,8 @@
 """One error tree for all of keyturn.
 
+(Over 300 lines: the whole error tree in one file, so every stable ``code`` and
+its parent are read together; each domain's errors are one section.)
+
 Every error carries a stable ``code``: the exact string the HTTP API returns in
 ``{"error": code}``. The web layer maps classes to status codes in one place
 (:mod:`keyturn.web.errors`); the core never thinks about HTTP.
@@ -62,6 +65,14 @@ class InvalidRequest(KeyturnError):
     default_detail = "The request is malformed."
 
 
+class UnsupportedMediaType(InvalidRequest):
+    """The request body is not of the one media type the endpoint accepts
+    (``application/json`` for the JSON auth API): refused before it is read."""
+
+    code = "unsupported_media_type"
+    default_detail = "The request body has an unsupported media type."
+
+
 class PayloadTooLarge(InvalidRequest):
     """The request body is larger than the configured limit."""
 
@@ -90,10 +101,18 @@ class InvalidEmail(InvalidRequest):
     default_detail = "The e-mail address is not valid."
 
 
-# --- accounts ---------------------------------------------------------------------
+# --- stores and accounts -----------------------------------------------------------
 
 
-class EmailTaken(KeyturnError):
+class AlreadyExists(KeyturnError):
+    """A store already holds a record with this key (a signing key's ``kid``, a
+    client's id): raised by every store, memory and SQL alike."""
+
+    code = "already_exists"
+    default_detail = "It already exists."
+
+
+class EmailTaken(AlreadyExists):
     """An account with this e-mail address (compared case-insensitively) exists."""
 
     code = "email_taken"

@@ -1,6 +1,13 @@
 """The composition root: one :class:`Keyturn` object owns settings, clock,
 stores and services, so the server, the CLI and host applications build the
-same thing the same way."""
+same thing the same way.
+
+(Over 300 lines: one lazily built property per service, in dependency order.
+The choices are made by the parts, not here by type: the storage says whether
+it is durable and where the throttles count, :func:`keyturn.keys.encryption.kek_for`
+applies the key-encryption-key policy, :func:`keyturn.fanout.buses.open_bus`
+picks the bus.)
+"""
 
 from __future__ import annotations
 
@@ -13,25 +20,29 @@ from types import TracebackType
 from limits.aio.storage import MemoryStorage as LimitsMemoryStorage
 from limits.aio.storage import Storage as LimitsStorage
 
-from keyturn.accounts import Accounts
+from keyturn.accounts.auth import AuthService
+from keyturn.accounts.passwords import PasswordHasher, PasswordPolicy
+from keyturn.accounts.register_throttle import RegistrationThrottle
+from keyturn.accounts.service import Accounts
+from keyturn.accounts.throttle import LoginThrottle
 from keyturn.audit import EMAIL_HASH_KEY_PURPOSE, AuditLog
-from keyturn.auth import AuthService
-from keyturn.clients import Clients
 from keyturn.clock import Clock, SystemClock
 from keyturn.errors import StoreUnavailable
-from keyturn.fanout import ChangeBus, FanOut
-from keyturn.key_encryption import KekSource, KeyEncryptor, generate_kek, resolve_kek
-from keyturn.keyring_manager import KeyManager
-from keyturn.passwords import PasswordHasher, PasswordPolicy
-from keyturn.ratelimit import LoginThrottle
-from keyturn.refresh import RefreshFamilies
-from keyturn.register_throttle import RegistrationThrottle
-from keyturn.revocation import RevocationList
-from keyturn.sessions import SessionManager
+from keyturn.fanout.changes import ChangeBus
+from keyturn.fanout.instance import FanOut
+from keyturn.keys.encryption import KeyEncryptor, kek_for
+from keyturn.keys.rotation import KeyManager
+from keyturn.oauth.clients import Clients
+from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
-from keyturn.stores.base import Storage
-from keyturn.token_service import TokenService
-from keyturn.tokens import TokenIssuer, TokenVerifier
+from keyturn.stores.protocols import Storage
+from keyturn.tokens.access import TokenIssuer, TokenVerifier
+from keyturn.tokens.bearer import BearerAuthenticator
+from keyturn.tokens.grants import TokenGrants
+from keyturn.tokens.introspect import Introspector
+from keyturn.tokens.refresh import RefreshFamilies
+from keyturn.tokens.revocation import RevocationReplica
+from keyturn.tokens.revoke import TokenRevoker
 
 
 class Keyturn:
@@ -78,10 +89,13 @@ class Keyturn:
         self._sessions: SessionManager | None = None
         self._auth: AuthService | None = None
         self._key_encryptor = key_encryptor
-        self._revocations: RevocationList | None = None
+        self._revocations: RevocationReplica | None = None
         self._refresh_families: RefreshFamilies | None = None
         self._clients: Clients | None = None
-        self._tokens: TokenService | None = None
+        self._bearer: BearerAuthenticator | None = None
+        self._grants: TokenGrants | None = None
+        self._token_revoker: TokenRevoker | None = None
+        self._introspector: Introspector | None = None
         self._keys: KeyManager | None = None
         self._token_issuer: TokenIssuer | None = None
         self._token_verifier: TokenVerifier | None = None
@@ -109,6 +123,25 @@ class Keyturn:
             await self.accounts.calibrate_failure_floor()
         self._started = True
 
+    async def prepare(self, *, migrate: bool | None = None) -> None:
+        """Open the stores (as :meth:`start` does) and load the signing keys,
+        generating the key-encryption key and the first signing key where that
+        is allowed; nothing else (no bus, no revocation replica). What ``keyturn
+        serve`` checks once before its workers start, so a wrong key or an
+        unreachable database fails in one place. Close with :meth:`close`.
+
+        Raises:
+            ConfigurationError: no usable key-encryption key, or a stored key
+                cannot be decrypted.
+            DatabaseNotMigrated: a PostgreSQL schema is behind.
+            StoreUnavailable: the database cannot be reached.
+        """
+        if self._storage is None:
+            from keyturn.stores.factory import open_storage
+
+            self._storage = await open_storage(self.settings, migrate=migrate)
+        await self._load_keys()
+
     async def close(self) -> None:
         """Deliver queued changes, close the stores this object opened and
         release the audit file."""
@@ -120,7 +153,8 @@ class Keyturn:
         self._audit = self._throttle = self._sessions = self._auth = None
         self._accounts = None
         self._keys = self._token_issuer = self._token_verifier = None
-        self._revocations = self._refresh_families = self._clients = self._tokens = None
+        self._revocations = self._refresh_families = self._clients = None
+        self._bearer = self._grants = self._token_revoker = self._introspector = None
         self._started = False
         if self._storage is not None and self._owns_storage:
             await self._storage.close()
@@ -132,7 +166,7 @@ class Keyturn:
         if self._fanout is None:
             bus = self._bus
             if bus is None:
-                from keyturn.buses import open_bus
+                from keyturn.fanout.buses import open_bus
 
                 bus = open_bus(self.settings, self.storage, self.clock)
             self._fanout = FanOut(self.settings, bus=bus)
@@ -140,7 +174,7 @@ class Keyturn:
 
     @property
     def fanout(self) -> FanOut:
-        """This instance's end of the change bus (see :mod:`keyturn.fanout`)."""
+        """This instance's end of the change bus (see :mod:`keyturn.fanout.instance`)."""
         if self._fanout is None:
             raise RuntimeError("Keyturn.start() has not been called")
         return self._fanout
@@ -189,21 +223,14 @@ class Keyturn:
 
     def _make_throttle(self) -> LoginThrottle:
         if self._throttle_storage is not None:
-            return LoginThrottle(self._throttle_storage, self.settings)
-        from keyturn.stores.sql import SqlStorage
-
-        storage = self.storage
-        if self.settings.redis_url is not None:
-            from keyturn.stores.redis import RedisThrottleStorage, SqlRedisStorage
-
-            if isinstance(storage, SqlRedisStorage):
-                counters = RedisThrottleStorage(storage.redis, clock=self.clock)
-                return LoginThrottle(counters, self.settings, self.clock)
-        if isinstance(storage, SqlStorage):
-            from keyturn.stores.sql_throttle import SqlThrottleStorage
-
-            sql = SqlThrottleStorage(storage.engine, clock=self.clock)
-            return LoginThrottle(sql, self.settings, self.clock)
+            # keyturn's own storages carry the clock they count with; limits' own
+            # ones count with the system clock.
+            given = self._throttle_storage
+            return LoginThrottle(given, self.settings, getattr(given, "clock", SystemClock()))
+        shared = self.storage.throttle_storage(self.clock)
+        if shared is not None:
+            return LoginThrottle(shared, self.settings, self.clock)
+        # limits' memory storage counts with the system clock.
         return LoginThrottle(LimitsMemoryStorage(), self.settings, SystemClock())
 
     @property
@@ -232,7 +259,7 @@ class Keyturn:
                 self.audit,
                 self.settings,
                 clock=self.clock,
-                tokens=self.refresh_families,
+                families=self.refresh_families,
                 register_throttle=self.register_throttle,
             )
         return self._auth
@@ -243,11 +270,18 @@ class Keyturn:
         """Resolve the key-encryption key and load (or create) the signing keys."""
         if self._keys is not None:
             return
-        encryptor = self._key_encryptor or self._resolve_kek().encryptor
+        if self._key_encryptor is not None:
+            encryptor = self._key_encryptor
+        else:
+            # Storage we opened is the configured database (maybe an in-memory
+            # SQLite); storage handed in decides by whether it outlives us.
+            source = kek_for(self.settings, durable=self._owns_storage or self.storage.durable)
+            self.generated_kek_file = source.created
+            encryptor = source.encryptor
         self._key_encryptor = encryptor  # also seals kept refresh responses
         self.audit.use_email_key(encryptor.derive_key(EMAIL_HASH_KEY_PURPOSE))
         manager = KeyManager(
-            self.storage.keys, encryptor, self.settings, self.clock, fanout=self.fanout
+            self.storage.keys, encryptor, self.settings, self.clock, fanout=self._fanout
         )
         await manager.load()
         issuer = TokenIssuer(manager.ring, self.settings, self.clock)
@@ -255,20 +289,6 @@ class Keyturn:
         manager.subscribe(issuer.use_keyring)
         manager.subscribe(verifier.use_keyring)
         self._keys, self._token_issuer, self._token_verifier = manager, issuer, verifier
-
-    def _resolve_kek(self) -> KekSource:
-        """:func:`resolve_kek` for storage we opened (or a SQL storage handed in);
-        an injected non-SQL storage (memory) gets the configured key or an
-        ephemeral one, since its keys die with the process anyway."""
-        from keyturn.stores.sql import SqlStorage
-
-        if self._owns_storage or isinstance(self.storage, SqlStorage):
-            source = resolve_kek(self.settings)
-            self.generated_kek_file = source.created
-            return source
-        if self.settings.key_encryption_key is not None:
-            return KekSource(KeyEncryptor.from_settings(self.settings))
-        return KekSource(KeyEncryptor.from_text(generate_kek()), ephemeral=True)
 
     @property
     def keys(self) -> KeyManager:
@@ -292,7 +312,7 @@ class Keyturn:
             raise RuntimeError("Keyturn.start() has not been called")
         return self._token_verifier
 
-    # --- refresh families, revocation, clients, the token service ---------------
+    # --- refresh families, revocation, clients, and the token side -------------
 
     async def _start_revocations(self) -> None:
         """Load the revocation replica. An unreachable store does not stop the
@@ -303,14 +323,14 @@ class Keyturn:
         from keyturn.errors import StoreUnavailable
 
         if self._revocations is None:
-            self._revocations = RevocationList(
+            self._revocations = RevocationReplica(
                 self.storage.revocations, self.settings, self.clock, fanout=self.fanout
             )
             with contextlib.suppress(StoreUnavailable):
                 await self._revocations.start()
 
     @property
-    def revocations(self) -> RevocationList:
+    def revocations(self) -> RevocationReplica:
         """The in-process replica of the revocation list (jti, sid, user cut-off)."""
         if self._revocations is None:
             raise RuntimeError("Keyturn.start() has not been called")
@@ -341,24 +361,67 @@ class Keyturn:
         return self._clients
 
     @property
-    def tokens(self) -> TokenService:
-        """The token service: grants, bearer authentication, revoke, introspect."""
-        if self._tokens is None:
-            self._tokens = TokenService(
+    def bearer(self) -> BearerAuthenticator:
+        """The bearer path: access token in, claims and caller out (the hot path of
+        every token-authenticated request; see :mod:`keyturn.tokens.bearer`)."""
+        if self._bearer is None:
+            self._bearer = BearerAuthenticator(
+                revocations=self.revocations,
+                users=self.storage.users,
+                verifier=lambda: self.token_verifier,
+                keys=lambda: self.keys,
+                settings=self.settings,
+                clock=self.clock,
+                user_cache_size=100_000,
+                fanout=self.fanout,
+            )
+        return self._bearer
+
+    @property
+    def grants(self) -> TokenGrants:
+        """The password grant, the refresh grant and a session's short token."""
+        if self._grants is None:
+            self._grants = TokenGrants(
                 auth=self.auth,
                 families=self.refresh_families,
-                revocations=self.revocations,
                 clients=self.clients,
                 users=self.storage.users,
                 issuer=lambda: self.token_issuer,
-                verifier=lambda: self.token_verifier,
-                keys=lambda: self.keys,
+                remember_user=self.bearer.remember_user,
                 audit=self.audit,
                 settings=self.settings,
                 clock=self.clock,
-                fanout=self.fanout,
             )
-        return self._tokens
+        return self._grants
+
+    @property
+    def token_revoker(self) -> TokenRevoker:
+        """Ends tokens: RFC 7009 revocation, a bearer caller's sign-out, a token
+        device ended from the sign-ins list, and tokens exposed in a URL."""
+        if self._token_revoker is None:
+            self._token_revoker = TokenRevoker(
+                bearer=self.bearer,
+                families=self.refresh_families,
+                revocations=self.revocations,
+                clients=self.clients,
+                audit=self.audit,
+                clock=self.clock,
+            )
+        return self._token_revoker
+
+    @property
+    def introspector(self) -> Introspector:
+        """RFC 7662 introspection (``/oauth/introspect``)."""
+        if self._introspector is None:
+            self._introspector = Introspector(
+                bearer=self.bearer,
+                families=self.refresh_families,
+                revocations=self.revocations,
+                users=self.storage.users,
+                settings=self.settings,
+                clock=self.clock,
+            )
+        return self._introspector
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
@@ -367,7 +430,7 @@ class Keyturn:
 
         Starts this instance unless it is already started, runs the background
         sweeper of expired sessions, tokens and throttle counters
-        (:func:`keyturn.maintenance.sweep_forever`) while the app serves, and on
+        (:func:`keyturn.stores.maintenance.sweep_forever`) while the app serves, and on
         shutdown stops the sweeper and closes what it started. An instance the
         caller started stays the caller's to close. ``app`` is ignored.
 
@@ -375,7 +438,7 @@ class Keyturn:
             DatabaseNotMigrated: a PostgreSQL schema is behind.
             StoreUnavailable: the database cannot be reached at start.
         """
-        from keyturn.maintenance import sweep_forever
+        from keyturn.stores.maintenance import sweep_forever
 
         owned = not self.started
         if owned:

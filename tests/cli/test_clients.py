@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.cli.conftest import Run
 
-from keyturn.clients import hash_client_secret
+from keyturn.oauth.clients import hash_client_secret
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 

@@ -30,7 +30,7 @@ import httpx
 from tests.live import Completed, LiveServer, run_keyturn
 from tests.services import PostgresServer, RedisServer
 
-from keyturn.key_encryption import generate_kek
+from keyturn.keys.encryption import generate_kek
 from keyturn.settings import Settings
 
 ISSUER = "http://keyturn-cluster.test"

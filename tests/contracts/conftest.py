@@ -18,11 +18,12 @@ from limits.aio.storage import Storage as LimitsStorage
 
 from keyturn.clock import FrozenClock
 from keyturn.settings import Settings
-from keyturn.stores.base import Storage, UserStore
 from keyturn.stores.factory import open_storage
 from keyturn.stores.memory import MemoryStorage
+from keyturn.stores.protocols import Storage, UserStore
 from keyturn.stores.sql import SqlStorage
-from keyturn.stores.sql_throttle import SqlThrottleStorage
+from keyturn.stores.sql.throttle import SqlThrottleStorage
+from keyturn.stores.wave2 import Wave2Stores, wave2_stores  # wave 2
 
 
 @pytest.fixture(
@@ -111,5 +112,32 @@ async def throttle_storage(
     try:
         assert isinstance(opened, SqlStorage)
         yield SqlThrottleStorage(opened.engine, clock=throttle_clock)
+    finally:
+        await opened.close()
+
+
+# --- wave 2: outbox, mfa, oauth (keyturn.stores.wave2) ----------------------------------
+
+
+@pytest.fixture
+def wave2(storage: Storage) -> Wave2Stores:
+    """The wave-2 stores of each storage kind (the Redis bundle's are the SQL ones)."""
+    return wave2_stores(storage)
+
+
+@pytest.fixture(
+    params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+async def sql_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStorage]:
+    """A fresh, migrated SQL storage (for what only a database has: cascades, rows)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'keyturn.db'}"
+        opened = await open_storage(Settings(database_url=url))
+    else:
+        url = request.getfixturevalue("postgres_database_url")
+        opened = await open_storage(Settings(database_url=url), migrate=True)
+    assert isinstance(opened, SqlStorage)
+    try:
+        yield opened
     finally:
         await opened.close()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from keyturn.stores.base import Client, Storage
+from keyturn.errors import AlreadyExists
+from keyturn.stores.protocols import Storage
+from keyturn.stores.records import Client
 
 T0 = 1_800_000_000.0
 
@@ -23,7 +25,7 @@ async def test_add_get_and_list(storage: Storage) -> None:
 async def test_duplicate_id_is_refused(storage: Storage) -> None:
     """Two clients cannot share an id."""
     await storage.clients.add(Client("same", "one", False, T0))
-    with pytest.raises(ValueError, match="already exists"):
+    with pytest.raises(AlreadyExists, match="already exists"):
         await storage.clients.add(Client("same", "two", False, T0))
 
 

@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
-from keyturn.key_encryption import KeyEncryptor, generate_kek
-from keyturn.keys import SigningKey, generate_key
-from keyturn.stores.base import KeyStore, Storage
+from keyturn.errors import AlreadyExists
+from keyturn.keys.encryption import KeyEncryptor, generate_kek
+from keyturn.keys.records import SigningKey, generate_key
+from keyturn.stores.protocols import KeyStore, Storage
 
 T0 = 1_800_000_000.0
 
@@ -41,10 +42,11 @@ async def test_added_key_comes_back_unchanged(keys: KeyStore, encryptor: KeyEncr
 
 
 async def test_duplicate_kid_is_refused(keys: KeyStore, encryptor: KeyEncryptor) -> None:
-    """Adding a second key with an existing kid raises ValueError and keeps the first."""
+    """Adding a second key with an existing kid raises AlreadyExists (a keyturn
+    error, the same on every store) and keeps the first."""
     key = sealed(encryptor)
     await keys.add(key)
-    with pytest.raises(ValueError):
+    with pytest.raises(AlreadyExists, match="already exists"):
         await keys.add(dataclasses.replace(key, created_at=T0 + 5))
     assert [k.created_at for k in await keys.list()] == [T0]
 

@@ -12,9 +12,10 @@ import pytest
 
 from keyturn.errors import UserNotFound
 from keyturn.settings import Settings
-from keyturn.stores.base import RefreshFamily, RefreshToken, Storage, User
 from keyturn.stores.factory import open_storage
 from keyturn.stores.memory import MemoryStorage
+from keyturn.stores.protocols import Storage
+from keyturn.stores.records import RefreshFamily, RefreshToken, User
 
 T0 = 1_800_000_000.0
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import math
 
-from keyturn.stores.base import Revocation, Storage
+from keyturn.stores.protocols import Storage
+from keyturn.stores.records import Revocation
 
 T0 = 1_800_000_000.0
 

@@ -11,7 +11,8 @@ import uuid
 import pytest
 
 from keyturn.errors import StoreUnavailable
-from keyturn.stores.base import Session, SessionStore, Storage, User
+from keyturn.stores.protocols import SessionStore, Storage
+from keyturn.stores.records import Session, User
 from keyturn.stores.sql import SqlStorage, create_engine_for
 
 try:

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from limits.aio.storage import Storage
 
+from keyturn.accounts.throttle import LoginThrottle, throttle_key
 from keyturn.clock import FrozenClock
 from keyturn.errors import TooManyAttempts
-from keyturn.ratelimit import LoginThrottle, throttle_key
 from keyturn.settings import Settings
 
 KEY = "keyturn-login-account/abc/10/900/second"

@@ -10,8 +10,9 @@ import pytest
 
 from keyturn.errors import EmailTaken, StoreUnavailable, UserNotFound
 from keyturn.settings import Settings
-from keyturn.stores.base import Storage, User, UserStore
 from keyturn.stores.factory import open_storage
+from keyturn.stores.protocols import Storage, UserStore
+from keyturn.stores.records import User
 from keyturn.stores.sql import SqlStorage, create_engine_for
 
 try:

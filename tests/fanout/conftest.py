@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from keyturn.passwords import PasswordHasher
+from keyturn.accounts.passwords import PasswordHasher
 
 
 @pytest.fixture

@@ -15,13 +15,16 @@ from pathlib import Path
 import pytest
 from tests.services import PostgresServer, RedisServer, start_redis
 
-from keyturn.buses.polling import RETAIN, PollingBus
-from keyturn.buses.postgres import APPLICATION_NAME, PostgresBus
-from keyturn.buses.redis import RedisBus
-from keyturn.fanout import ChangeBus, FanOut
+from keyturn.clock import SystemClock
+from keyturn.errors import StoreUnavailable
+from keyturn.fanout.buses.polling import RETAIN, PollingBus
+from keyturn.fanout.buses.postgres import APPLICATION_NAME, PostgresBus
+from keyturn.fanout.buses.redis import RedisBus
+from keyturn.fanout.changes import ChangeBus
+from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
-from keyturn.stores.migrate import upgrade
 from keyturn.stores.sql import create_engine_for
+from keyturn.stores.sql.migrate import upgrade
 
 BOUND = 2.0
 DEADLINE = 2.0
@@ -87,7 +90,7 @@ async def test_redis_bus_delivers_between_two_instances(
     redis_url: str, closing: list[ChangeBus]
 ) -> None:
     """Redis pub/sub: publish on one bus object, receive on another within 2 s."""
-    a, b = await pair(closing, lambda: RedisBus(redis_url, bound=BOUND))
+    a, b = await pair(closing, lambda: RedisBus(redis_url, bound=BOUND, clock=SystemClock()))
     await exchange(a, b)
     assert a.bus.alive_since is not None and a.bus.alive_since <= time.time()
 
@@ -100,12 +103,12 @@ async def test_redis_outage_makes_the_bus_unhealthy_and_it_recovers(
     server: the worker's ``redis_server`` only proves redis-server is installed.)"""
     server: RedisServer = start_redis()
     try:
-        a, b = await pair(closing, lambda: RedisBus(server.url, bound=BOUND))
+        a, b = await pair(closing, lambda: RedisBus(server.url, bound=BOUND, clock=SystemClock()))
         await exchange(a, b)
         before = a.bus.epoch
         server.stop()
         await eventually(lambda: a.bus.epoch is None and b.bus.epoch is None, within=BOUND)
-        with pytest.raises(Exception):  # noqa: B017 (whatever the transport says)
+        with pytest.raises(StoreUnavailable):  # redis-py's own error stays inside the bus
             await a.bus.publish("lost")
         server.start()
         await eventually(lambda: a.bus.epoch is not None and b.bus.epoch is not None, within=10)
@@ -119,11 +122,16 @@ async def test_redis_outage_makes_the_bus_unhealthy_and_it_recovers(
 # --- PostgreSQL --------------------------------------------------------------------------
 
 
+def postgres_bus(url: str) -> PostgresBus:
+    """A PostgreSQL bus on ``url`` with the test bound and the real clocks."""
+    return PostgresBus(url, bound=BOUND, clock=SystemClock())
+
+
 async def test_postgres_bus_delivers_between_two_instances(
     postgres_database_url: str, closing: list[ChangeBus]
 ) -> None:
     """LISTEN/NOTIFY: publish on one bus object, receive on another within 2 s."""
-    a, b = await pair(closing, lambda: PostgresBus(postgres_database_url, bound=BOUND))
+    a, b = await pair(closing, lambda: postgres_bus(postgres_database_url))
     await exchange(a, b)
 
 
@@ -131,11 +139,11 @@ async def test_postgres_bus_splits_large_changes_under_the_payload_limit(
     postgres_database_url: str, closing: list[ChangeBus]
 ) -> None:
     """A sign-out of 400 sessions is over 8000 bytes: it arrives in chunks, whole."""
-    from keyturn.fanout import Change
+    from keyturn.fanout.changes import Change
 
     settings = Settings(staleness_bound=BOUND)
-    sender = FanOut(settings, bus=PostgresBus(postgres_database_url, bound=BOUND))
-    receiver_bus = PostgresBus(postgres_database_url, bound=BOUND)
+    sender = FanOut(settings, bus=postgres_bus(postgres_database_url))
+    receiver_bus = postgres_bus(postgres_database_url)
     receiver = FanOut(settings, bus=receiver_bus)
     forgotten: list[str] = []
 
@@ -166,7 +174,7 @@ async def test_postgres_bus_reconnects_after_its_connection_is_killed(
 ) -> None:
     """A terminated listening backend ends the epoch; the bus reconnects in a new
     one and delivers again."""
-    a, b = await pair(closing, lambda: PostgresBus(postgres_database_url, bound=BOUND))
+    a, b = await pair(closing, lambda: postgres_bus(postgres_database_url))
     await exchange(a, b)
     before = b.bus.epoch
     assert APPLICATION_NAME == "keyturn-fanout"
@@ -191,7 +199,7 @@ async def test_polling_bus_delivers_between_two_processes_sharing_a_file(
     engines = [create_engine_for(url), create_engine_for(url)]
     try:
         made = iter(engines)
-        a, b = await pair(closing, lambda: PollingBus(next(made), bound=BOUND))
+        a, b = await pair(closing, lambda: PollingBus(next(made), bound=BOUND, clock=SystemClock()))
         await exchange(a, b)
         await exchange(b, a)
     finally:
@@ -208,7 +216,7 @@ async def test_polling_bus_sweep_trims_old_changes(tmp_path: Path) -> None:
     await upgrade(url)
     engine = create_engine_for(url)
     try:
-        bus = PollingBus(engine, bound=BOUND)
+        bus = PollingBus(engine, bound=BOUND, clock=SystemClock())
         await bus.publish("old")
         await bus.publish("new")
         assert await bus.sweep(time.time() + RETAIN / 2) == 0

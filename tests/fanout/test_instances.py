@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from keyturn.accounts.passwords import PasswordHasher
 from keyturn.cli import main
 from keyturn.errors import NotAuthenticated
-from keyturn.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
-from keyturn.stores.migrate import upgrade
+from keyturn.stores.sql.migrate import upgrade
 
 EMAIL = "alice@example.org"
 PASSWORD = "correct horse battery"

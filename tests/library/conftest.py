@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from keyturn import FrozenClock, Keyturn, Settings
-from keyturn.passwords import PasswordHasher
+from keyturn.accounts.passwords import PasswordHasher
 from keyturn.settings import DEFAULT_SCOPES
 from keyturn.stores.memory import MemoryStorage
 from keyturn.web import install

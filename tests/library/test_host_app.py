@@ -15,7 +15,7 @@ from tests.library.conftest import PASSWORD, Host, Serve, password_grant, sign_u
 
 from keyturn import FrozenClock, Keyturn, Principal
 from keyturn.web import CurrentPrincipal, OptionalPrincipal, get_keyturn
-from keyturn.web.cookies import SESSION_COOKIE
+from keyturn.web.authn.cookies import SESSION_COOKIE
 
 
 class Note(BaseModel):

@@ -14,7 +14,7 @@ from tests.server.http_support import set_cookies
 
 from keyturn import Keyturn
 from keyturn.web import CurrentPrincipal
-from keyturn.web.cookies import SESSION_COOKIE
+from keyturn.web.authn.cookies import SESSION_COOKIE
 
 PREFIX = "/id"
 

@@ -9,7 +9,7 @@ from tests.library.conftest import PASSWORD, Host, Serve, password_grant, sign_u
 from tests.server.http_support import set_cookies
 
 from keyturn import FrozenClock, Keyturn
-from keyturn.web.cookies import SESSION_COOKIE
+from keyturn.web.authn.cookies import SESSION_COOKIE
 
 
 async def test_reauthentication_rotates_the_session_and_resets_auth_time(

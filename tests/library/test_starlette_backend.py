@@ -17,7 +17,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from tests.library.conftest import PASSWORD, Serve
 
 from keyturn import Keyturn
-from keyturn.web.cookies import SESSION_COOKIE
+from keyturn.web.authn.cookies import SESSION_COOKIE
 from keyturn.web.starlette import KeyturnAuthBackend, KeyturnUser, on_auth_error
 
 
@@ -88,7 +88,7 @@ async def test_tokens_and_sessions_reach_requires(
         assert (await client.get("/me")).status_code == 403  # Starlette's @requires answer
         assert (await client.get("/public")).json() == {"authenticated": False}
         await kt.accounts.register("ada@example.com", PASSWORD, roles=("admin",))
-        issued = await kt.tokens.password_grant(
+        issued = await kt.grants.password_grant(
             "ada@example.com", PASSWORD, scope="notes:write", ip="127.0.0.1", user_agent=None
         )
         bearer = {"Authorization": f"Bearer {issued.access_token}"}
@@ -183,7 +183,7 @@ OWN_ORIGIN = "http://testserver"
 async def _session_and_token(kt: Keyturn) -> tuple[str, str]:
     await kt.accounts.register("ada@example.com", PASSWORD)
     _, session = await kt.auth.sign_in("ada@example.com", PASSWORD, ip="127.0.0.1", user_agent=None)
-    issued = await kt.tokens.password_grant(
+    issued = await kt.grants.password_grant(
         "ada@example.com", PASSWORD, ip="127.0.0.1", user_agent=None
     )
     return session.secret, issued.access_token

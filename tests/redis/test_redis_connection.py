@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from tests.services import RedisServer
 
+from keyturn.accounts.throttle import LoginThrottle, throttle_key
 from keyturn.clock import SystemClock
 from keyturn.errors import ConfigurationError
-from keyturn.ratelimit import LoginThrottle, throttle_key
 from keyturn.settings import Settings
-from keyturn.stores.base import Revocation, Session
 from keyturn.stores.factory import open_storage
+from keyturn.stores.records import Revocation, Session
 from keyturn.stores.redis import RedisConnection, RedisThrottleStorage, SqlRedisStorage
 from keyturn.stores.redis.connection import safe_redis_url
 
@@ -74,7 +74,9 @@ async def exercise(storage: SqlRedisStorage) -> None:
     entry = await storage.revocations.add(Revocation("jti", "j", now, now + 60))
     assert await storage.revocations.changes(after_seq=0, since=math.inf, now=now) == [entry]
     assert await storage.revocations.sweep(now + 100) == 1
-    throttle = LoginThrottle(RedisThrottleStorage(storage.redis), Settings(), SystemClock())
+    throttle = LoginThrottle(
+        RedisThrottleStorage(storage.redis, clock=SystemClock()), Settings(), SystemClock()
+    )
     await throttle.check(throttle_key("a@example.com"), "192.0.2.1")
     await throttle.record_failure(throttle_key("a@example.com"), "192.0.2.1")
     assert await throttle.storage.reset() == 2

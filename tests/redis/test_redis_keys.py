@@ -11,12 +11,12 @@ import uuid
 
 from redis.crc import key_slot
 
+from keyturn.accounts.throttle import LoginThrottle, throttle_key
 from keyturn.clock import SystemClock
-from keyturn.ratelimit import LoginThrottle, throttle_key
-from keyturn.sessions import SessionManager
+from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
-from keyturn.stores.base import Revocation, Session, User
 from keyturn.stores.memory import MemoryUserStore
+from keyturn.stores.records import Revocation, Session, User
 from keyturn.stores.redis import (
     RedisConnection,
     RedisRevocationStore,
@@ -201,7 +201,8 @@ async def test_throttle_counters_hold_digests_and_expire(connection: RedisConnec
     """The throttle's keys are prefixed, name no e-mail or address, and carry a TTL
     of the window (+ a minute)."""
     settings = Settings()
-    throttle = LoginThrottle(RedisThrottleStorage(connection), settings)
+    counters = RedisThrottleStorage(connection, clock=SystemClock())
+    throttle = LoginThrottle(counters, settings, counters.clock)
     account = throttle_key("Someone@Example.org")
     await throttle.check(account, "198.51.100.23")
     await throttle.record_failure(account, "198.51.100.23")

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from tests.services import RedisServer, free_port
 
+from keyturn.accounts.throttle import LoginThrottle, throttle_key
 from keyturn.clock import FrozenClock
 from keyturn.errors import ConfigurationError, StoreUnavailable
-from keyturn.ratelimit import LoginThrottle, throttle_key
 from keyturn.settings import Settings
-from keyturn.stores.base import Revocation, Session
 from keyturn.stores.factory import open_storage
+from keyturn.stores.records import Revocation, Session
 from keyturn.stores.redis import RedisConnection, RedisThrottleStorage, SqlRedisStorage
 
 T0 = 1_800_000_000.0

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from keyturn.passwords import PasswordHasher
+from keyturn.accounts.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryStorage

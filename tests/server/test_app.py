@@ -11,13 +11,14 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryKeyStore, MemoryUserStore
-from keyturn.stores.memory_tokens import MemoryRevocationStore
-from keyturn.web import health
+from keyturn.stores.memory.tokens import MemoryRevocationStore
 from keyturn.web.metrics import Metrics
+from keyturn.web.routes import health
 
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -25,10 +26,15 @@ MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 class DownStorage:
     """A storage double whose backend is unreachable."""
 
+    durable = False
+
     def __init__(self) -> None:
         self.users = MemoryUserStore()
         self.keys = MemoryKeyStore()  # signing keys load at start; only ping is down
         self.revocations = MemoryRevocationStore()  # the replica loads at start too
+
+    def throttle_storage(self, clock: Clock) -> None:
+        return None
 
     async def ping(self) -> None:
         raise StoreUnavailable()

@@ -1,6 +1,6 @@
 """CORS for the JSON, OAuth and discovery endpoints (``--cors-origins``, SEC-32).
 
-First :class:`~keyturn.web.cors.CorsMiddleware` around a tiny Starlette app (every
+First :class:`~keyturn.web.authn.cors.CorsMiddleware` around a tiny Starlette app (every
 rule, prefixes and mounts), then keyturn's own app built with ``cors_origins``.
 """
 
@@ -22,7 +22,7 @@ from tests.server.http_support import BASE
 
 from keyturn.errors import ConfigurationError
 from keyturn.settings import Settings
-from keyturn.web.cors import CorsMiddleware
+from keyturn.web.authn.cors import CorsMiddleware
 
 SPA = "https://spa.example"
 OTHER = "https://other.example:8443"

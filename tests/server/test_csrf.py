@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from tests.server.http_support import BASE
 
 from keyturn.settings import Settings
-from keyturn.web.cookies import PRE_SESSION_COOKIE, SESSION_COOKIE
+from keyturn.web.authn.cookies import PRE_SESSION_COOKIE, SESSION_COOKIE
 from keyturn.web.dependencies import CurrentPrincipal, OptionalPrincipal
 
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]

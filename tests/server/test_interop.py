@@ -20,7 +20,7 @@ from authlib.integrations.httpx_client import OAuth2Client
 from tests.live import LiveServer, LiveServers
 
 from keyturn.errors import InvalidToken
-from keyturn.verify import RemoteVerifier
+from keyturn.tokens.remote import RemoteVerifier
 
 EMAIL = "interop@example.com"
 PASSWORD = "correct horse battery staple"

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from tests.server.http_support import BASE, set_cookies
 
 from keyturn.settings import Settings
-from keyturn.web.cookies import PRE_SESSION_COOKIE, SESSION_COOKIE
+from keyturn.web.authn.cookies import PRE_SESSION_COOKIE, SESSION_COOKIE
 
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 

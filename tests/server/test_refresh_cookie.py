@@ -31,7 +31,8 @@ from tests.server.token_support import (
 )
 
 from keyturn.clock import FrozenClock
-from keyturn.web.cookies import REFRESH_COOKIE, refresh_csrf_token
+from keyturn.csrf import refresh_csrf_token
+from keyturn.web.authn.cookies import REFRESH_COOKIE
 
 __all__ = ["build_app", "clock", "database_url", "sqlite_url"]
 

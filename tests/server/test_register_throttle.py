@@ -11,7 +11,7 @@ from tests.server.conftest import MakeClient
 from tests.server.http_support import BASE
 from tests.server.test_pages import Form, form_token
 
-from keyturn.passwords import PasswordHasher
+from keyturn.accounts.passwords import PasswordHasher
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 

@@ -19,7 +19,7 @@ import pytest
 from tests.live import LiveServers, run_keyturn
 from tests.services import free_port
 
-from keyturn.stores.migrate import head_revision
+from keyturn.stores.sql.migrate import head_revision
 from keyturn.tls import ensure_self_signed_certificate
 
 PASSWORD = "correct horse battery staple"

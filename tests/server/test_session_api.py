@@ -20,9 +20,9 @@ from keyturn.errors import StoreUnavailable
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryStorage
-from keyturn.stores.migrate import upgrade
+from keyturn.stores.sql.migrate import upgrade
 from keyturn.web.app import create_app
-from keyturn.web.cookies import SESSION_COOKIE
+from keyturn.web.authn.cookies import SESSION_COOKIE
 
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 Browser = Callable[[], AbstractAsyncContextManager[httpx.AsyncClient]]

@@ -20,7 +20,7 @@ from tests.server.token_support import (
     tokens,
 )
 
-from keyturn.keys import PRIVATE_JWK_MEMBERS
+from keyturn.keys.records import PRIVATE_JWK_MEMBERS
 
 __all__ = ["app", "browser", "build_app", "client", "clock", "database_url"]
 

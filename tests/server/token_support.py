@@ -23,7 +23,7 @@ from tests.server.http_support import BASE
 from keyturn.clock import FrozenClock
 from keyturn.runtime import Keyturn
 from keyturn.settings import DEFAULT_SCOPES, Settings
-from keyturn.stores.migrate import upgrade
+from keyturn.stores.sql.migrate import upgrade
 from keyturn.web.app import create_app
 
 MakeClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]

@@ -126,8 +126,8 @@ def test_email_fingerprint_is_keyed() -> None:
 async def failed_sign_in_hash(database: Path, kek: str | None = None) -> str:
     """Start a Keyturn on ``database`` (a fresh or existing SQLite file), fail one
     sign-in for alice, and return the email_hash its audit line carries."""
+    from keyturn.accounts.passwords import PasswordHasher
     from keyturn.errors import InvalidCredentials
-    from keyturn.passwords import PasswordHasher
     from keyturn.runtime import Keyturn
 
     options: dict[str, object] = {"database_url": f"sqlite+aiosqlite:///{database}"}
@@ -149,7 +149,7 @@ async def test_email_hash_is_stable_per_installation_and_differs_between_them(
     """#10 item 10e: one installation (its database and key-encryption key) gives an
     address the same email_hash across restarts; another installation a different one;
     and the log never holds the address's bare SHA-256."""
-    from keyturn.key_encryption import generate_kek
+    from keyturn.keys.encryption import generate_kek
 
     caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
     first = await failed_sign_in_hash(tmp_path / "a.db")

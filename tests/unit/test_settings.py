@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,6 +71,29 @@ def test_flag_beats_variable_beats_file(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert settings.refresh_grace == 4
     assert settings.session_idle_timeout == 600
     assert settings.trusted_proxies == ["192.168.0.0/16"]
+
+
+def test_loading_a_config_file_leaves_the_environment_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--config beats KEYTURN_CONFIG without rewriting os.environ, during the load
+    (another thread reads the same environment) or after it."""
+    ours, theirs = tmp_path / "ours.toml", tmp_path / "theirs.toml"
+    ours.write_text("access_token_ttl = 300\n")
+    theirs.write_text("access_token_ttl = 600\n")
+    monkeypatch.setenv("KEYTURN_CONFIG", str(theirs))
+    seen: list[str | None] = []
+    original = Settings.settings_customise_sources.__func__  # type: ignore[attr-defined]
+
+    def spy(cls: type[Settings], *args: Any, **kwargs: Any) -> Any:
+        seen.append(os.environ.get("KEYTURN_CONFIG"))
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Settings, "settings_customise_sources", classmethod(spy))
+    assert load_settings(ours).access_token_ttl == 300
+    assert seen == [str(theirs)]
+    assert os.environ["KEYTURN_CONFIG"] == str(theirs)
+    assert load_settings().access_token_ttl == 600
 
 
 def test_unset_flags_do_not_mask_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

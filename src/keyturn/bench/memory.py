@@ -8,7 +8,7 @@ sessions its cache entry (session, user, bookkeeping; the cache holds up to
 credentials live in the stores, not in B, before the measurement starts:
 
 * sessions are created directly in the shared store by this process, through
-  keyturn's own :class:`~keyturn.sessions.SessionManager` (N sign-ins over HTTP
+  keyturn's own :class:`~keyturn.sessions.manager.SessionManager` (N sign-ins over HTTP
   would cost N argon2 verifications, minutes of CPU);
 * access tokens are minted on instance A with ``POST /auth/token`` from one
   browser session (no password hashing), so B has never seen them.
@@ -62,10 +62,10 @@ async def create_sessions(database_url: str, redis_url: str | None, count: int) 
     """``count`` sessions over ``count / 10`` new users, written to the store the
     servers use; the secrets (cookie values)."""
     from keyturn.clock import SystemClock
-    from keyturn.sessions import SessionManager
+    from keyturn.sessions.manager import SessionManager
     from keyturn.settings import Settings
-    from keyturn.stores.base import User
     from keyturn.stores.factory import open_storage
+    from keyturn.stores.records import User
 
     with _without_keyturn_environment():
         settings = Settings(database_url=database_url, redis_url=redis_url)

@@ -1,5 +1,8 @@
 """One ``keyturn bench`` run: every mode, every measurement, bounded in time.
 
+(Over 300 lines: one run's steps, in the order they happen, so the timing
+bounds of each are visible at a glance.)
+
 Per mode, in this order (each step in its own servers' temporary directory):
 
 1. start instance A (one worker, pinned to the server CPU) on a fresh SQLite

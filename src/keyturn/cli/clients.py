@@ -9,7 +9,7 @@ import click
 from keyturn.cli.console import stdout
 from keyturn.cli.options import settings_options
 from keyturn.cli.users import run_with_keyturn
-from keyturn.clients import NewClient
+from keyturn.oauth.clients import NewClient
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 

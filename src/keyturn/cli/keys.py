@@ -1,7 +1,7 @@
 """``keyturn key list|rotate``: the signing keys in the database.
 
 A rotation is written to the database and published on the fan-out bus
-(:mod:`keyturn.fanout`): running servers re-read the keys within milliseconds,
+(:mod:`keyturn.fanout.instance`): running servers re-read the keys within milliseconds,
 within the staleness bound (``--staleness-bound``) if the bus is down, and at
 once when a token names a ``kid`` they have not seen yet.
 """
@@ -15,8 +15,8 @@ from keyturn.cli.console import note, stdout
 from keyturn.cli.options import settings_options
 from keyturn.cli.users import run_with_keyturn
 from keyturn.clock import isoformat
-from keyturn.keyring_manager import key_state
-from keyturn.keys import SigningKey
+from keyturn.keys.records import SigningKey
+from keyturn.keys.rotation import key_state
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings, SigningAlgorithm
 

@@ -24,7 +24,7 @@ def serve(settings: Settings) -> None:
 @settings_options
 def migrate(settings: Settings) -> None:
     """Apply database migrations (needed once per release on PostgreSQL)."""
-    from keyturn.stores.migrate import upgrade
+    from keyturn.stores.sql.migrate import upgrade
 
     applied = asyncio.run(upgrade(settings.database_url))
     if applied:

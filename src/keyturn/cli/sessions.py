@@ -1,7 +1,7 @@
 """``keyturn session list|revoke|revoke-all``: the operator's view of sign-ins.
 
 Changes are made in the store and published on the fan-out bus
-(:mod:`keyturn.fanout`): running servers drop the ended sessions within
+(:mod:`keyturn.fanout.instance`): running servers drop the ended sessions within
 milliseconds, and within the staleness bound (``--staleness-bound``) if the bus
 is down.
 """
@@ -18,7 +18,7 @@ from keyturn.clock import isoformat
 from keyturn.errors import NotFound, UserNotFound
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
-from keyturn.stores.base import Session, User
+from keyturn.stores.records import Session, User
 
 
 @click.group()
@@ -58,7 +58,7 @@ def list_sessions(email: str | None, settings: Settings) -> None:
             "browser",
             isoformat(found.created_at),
             isoformat(found.last_seen_at),
-            isoformat(min(found.expires_at, found.last_seen_at + found.idle_timeout)),
+            isoformat(found.ends_at),
             found.ip or "-",
             (found.user_agent or "-")[:40],
         )

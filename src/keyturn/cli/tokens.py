@@ -12,7 +12,7 @@ from keyturn.cli.users import run_with_keyturn
 from keyturn.errors import InvalidToken
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
-from keyturn.tokens import AccessTokenClaims
+from keyturn.tokens.claims import AccessTokenClaims
 
 
 @click.group()

@@ -13,13 +13,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from keyturn.accounts.user_import import ImportRecord, parse_import_lines
 from keyturn.cli.console import fail, note, stdout
 from keyturn.cli.options import settings_options
 from keyturn.clock import isoformat
 from keyturn.errors import EmailTaken, InvalidRequest
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
-from keyturn.user_import import ImportRecord, parse_import_lines
 
 T = TypeVar("T")
 

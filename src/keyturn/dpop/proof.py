@@ -2,7 +2,7 @@
 but the two that need state (the server nonce and ``jti`` replay, which
 :class:`~keyturn.dpop.verifier.DpopVerifier` adds on top).
 
-Division of labour, as in :mod:`keyturn.tokens`: joserfc parses the JWS compact form
+Division of labour, as in :mod:`keyturn.tokens.access`: joserfc parses the JWS compact form
 (``jws.extract_compact``, with size limits), imports the header's ``jwk``, checks
 that key against the algorithm (type, curve) and verifies the signature with a
 registry allowing only that one algorithm (``jws.validate_compact``); it also

@@ -1,5 +1,8 @@
 """Passkeys (WebAuthn Level 2): registration and authentication ceremonies.
 
+(Over 300 lines: the two WebAuthn ceremonies, registration and
+authentication, which share their checks.)
+
 py_webauthn performs the relying-party checks of WebAuthn L2 sections 7.1 and
 7.2 (client data type, challenge, origin, RP ID hash, UP/UV flags, algorithm,
 signature). Around it this module keeps what the library leaves to the server:

@@ -1,10 +1,12 @@
-"""OAuth 2.1 authorization code flow, framework-free (issue #12, wave 2).
+"""OAuth clients and the OAuth 2.1 authorization code flow, framework-free.
 
-Owns: redirect URI rules (``redirects``), PKCE S256 (``pkce``), authorization
+Owns: the registered clients, their scope allowlists and client authentication
+(``clients``, wave 1); redirect URI rules (``redirects``), PKCE S256 (``pkce``), authorization
 request parsing (``request``), authorization responses (``response``), codes
 (``codes``), PAR (``par``), consent (``consent``); records and store Protocols in
-``store``, memory reference stores in ``memory``. Imports only keyturn.errors and
-keyturn.clock from the rest of keyturn; never Starlette/FastAPI.
+``store``, memory reference stores in ``memory``. The code-flow modules import
+only keyturn.errors and keyturn.clock from the rest of keyturn; ``clients`` also
+the store Protocols, settings and keyturn.tokens.scopes. Never Starlette/FastAPI.
 
 Wiring (web/routes/oauth.py, at integration):
   GET /oauth/authorize: if ``request_uri``: ``PushedRequests.load(request_uri,

@@ -1,5 +1,8 @@
 """Parse and validate an authorization request (``GET /oauth/authorize``).
 
+(Over 300 lines: one parser, every rule of an authorization request in the
+order the RFCs check them.)
+
 Input is the query as ``(name, value)`` pairs (so repeats are visible; a plain
 ``Mapping[str, str]`` is accepted too) and the client record, looked up through
 a small callable. Output is an :class:`AuthorizationRequest`, or one of two

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from keyturn.errors import ConfigurationError, StoreUnavailable
 from keyturn.settings import Settings
-from keyturn.stores.base import Storage
-from keyturn.stores.migrate import ensure_current, upgrade
+from keyturn.stores.protocols import Storage
 from keyturn.stores.sql import SqlStorage, create_engine_for
+from keyturn.stores.sql.migrate import ensure_current, upgrade
 
 
 async def open_storage(settings: Settings, *, migrate: bool | None = None) -> Storage:

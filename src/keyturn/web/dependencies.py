@@ -1,4 +1,4 @@
-"""FastAPI dependencies over what :class:`~keyturn.web.authn.AuthnMiddleware` resolved.
+"""FastAPI dependencies over what :class:`~keyturn.web.authn.middleware.AuthnMiddleware` resolved.
 
 Host applications protect a route with::
 
@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
+from keyturn.accounts.addresses import client_address
 from keyturn.errors import NotAuthenticated
 from keyturn.principal import Principal
-from keyturn.ratelimit import client_address
-from keyturn.web.authn import (
+from keyturn.sessions.devices import MAX_USER_AGENT
+from keyturn.web.authn.scope import (
     AUTH_ERROR_KEY,
     KEYTURN_KEY,
     METRICS_KEY,
@@ -40,9 +41,6 @@ if TYPE_CHECKING:
     from prometheus_client import Counter
 
     from keyturn.runtime import Keyturn
-
-#: User-Agent strings are stored for the sessions list; longer ones are cut.
-MAX_USER_AGENT = 512
 
 
 def _resolved(request: HTTPConnection) -> None:

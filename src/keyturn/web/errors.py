@@ -1,5 +1,8 @@
 """The one place where errors become HTTP responses.
 
+(Over 300 lines: the one place errors become HTTP (STYLE habit 4), so every
+mapping and handler is here.)
+
 Every JSON error body is ``{"error": code, "detail": text}``. ``code`` is the
 stable :attr:`keyturn.errors.KeyturnError.code`; ``detail`` is safe human text.
 Nothing else (tracebacks, library names, SQL, inputs) ever reaches the body:
@@ -23,6 +26,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
 from keyturn.errors import (
+    AlreadyExists,
     CsrfFailed,
     EmailTaken,
     Forbidden,
@@ -40,6 +44,7 @@ from keyturn.errors import (
     PayloadTooLarge,
     StoreUnavailable,
     TooManyAttempts,
+    UnsupportedMediaType,
     UserNotFound,
     WeakPassword,
 )
@@ -53,6 +58,7 @@ STATUS_BY_ERROR: Mapping[type[KeyturnError], int] = {
     WeakPassword: 400,
     InvalidEmail: 400,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     HeadersTooLarge: 431,
     NotAuthenticated: 401,
     InvalidToken: 401,
@@ -62,6 +68,7 @@ STATUS_BY_ERROR: Mapping[type[KeyturnError], int] = {
     Forbidden: 403,
     NotFound: 404,
     UserNotFound: 404,
+    AlreadyExists: 409,
     EmailTaken: 409,
     TooManyAttempts: 429,
     StoreUnavailable: 503,

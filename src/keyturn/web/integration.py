@@ -24,7 +24,7 @@ outside all of them as a last resort):
    is HTTPS for everything below (HSTS, the CSRF origin checks, URLs);
 1. :class:`~keyturn.web.middleware.SecurityHeadersMiddleware` - so every answer,
    413s and 500s included, carries the security headers;
-2. :class:`~keyturn.web.cors.CorsMiddleware` when ``cors_origins`` is set - so
+2. :class:`~keyturn.web.authn.cors.CorsMiddleware` when ``cors_origins`` is set - so
    preflights and error answers get their CORS headers;
 3. :class:`~keyturn.web.metrics.MetricsMiddleware` with ``metrics=True`` -
    counts what the client actually received;
@@ -33,7 +33,7 @@ outside all of them as a last resort):
 5. :class:`~keyturn.web.middleware.BodyLimitMiddleware` - refuses oversized
    bodies before any parsing, and requests with more than ``max_header_count``
    header fields;
-6. :class:`~keyturn.web.authn.AuthnMiddleware` - resolves the caller once, puts
+6. :class:`~keyturn.web.authn.middleware.AuthnMiddleware` - resolves the caller once, puts
    it and the :class:`~keyturn.runtime.Keyturn` on the scope, and enforces CSRF
    on cookie-authenticated unsafe requests to *every* route, the host app's own
    included;
@@ -54,16 +54,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from starlette.staticfiles import StaticFiles
 
-from keyturn.web import (
-    health,
-    pages_account,
-    pages_signin,
-    routes_auth,
-    routes_oauth,
-    routes_wellknown,
-)
 from keyturn.web import metrics as metrics_module
-from keyturn.web.authn import LOGIN_PATHS, AuthnMiddleware
+from keyturn.web.authn.middleware import LOGIN_PATHS, AuthnMiddleware
 from keyturn.web.errors import install_error_handlers
 from keyturn.web.metrics import Metrics, MetricsMiddleware
 from keyturn.web.middleware import (
@@ -73,7 +65,13 @@ from keyturn.web.middleware import (
     ForwardedProtoMiddleware,
     SecurityHeadersMiddleware,
 )
-from keyturn.web.openapi_docs import install_openapi
+from keyturn.web.pages import account as pages_account
+from keyturn.web.pages import signin as pages_signin
+from keyturn.web.routes import auth as routes_auth
+from keyturn.web.routes import health, signins
+from keyturn.web.routes import oauth as routes_oauth
+from keyturn.web.routes import wellknown as routes_wellknown
+from keyturn.web.routes.openapi_docs import install_openapi
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
@@ -104,7 +102,7 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     API before the pages (see benchmarks/sessions.py; every failed route match
     costs time)."""
     routers = [health.router] if health_checks else []
-    routers += [routes_auth.router, routes_oauth.router, routes_wellknown.router]
+    routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
@@ -259,7 +257,7 @@ def install(
     if metrics:
         app.add_middleware(MetricsMiddleware, metrics=installed_metrics)
     if settings.cors_origins:
-        from keyturn.web.cors import CorsMiddleware
+        from keyturn.web.authn.cors import CorsMiddleware
 
         app.add_middleware(CorsMiddleware, origins=settings.cors_origins, prefix=prefix)
     app.add_middleware(

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from keyturn.accounts.addresses import trusted_peer
 from keyturn.errors import HeadersTooLarge, PayloadTooLarge
-from keyturn.ratelimit import trusted_peer
-from keyturn.web.authn import route_path
+from keyturn.web.authn.scope import route_path
 from keyturn.web.errors import json_error, unhandled_error_response
 
 #: Applied to every response.

@@ -30,7 +30,6 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from keyturn.settings import Settings
-from keyturn.stores.factory import open_storage
 from keyturn.tls import ensure_self_signed_certificate
 from keyturn.web.access_log import log_config
 from keyturn.web.app import create_app
@@ -101,19 +100,18 @@ async def _preflight(settings: Settings, announce: Callable[[str], None]) -> Non
     """Open the database once before serving: migrate a SQLite file, refuse an
     un-migrated PostgreSQL, fail fast on an unreachable one (one clear line).
     Also resolve the key-encryption key (saying once if it was just generated) and
-    load the signing keys, so a wrong key fails here and workers find a key."""
-    from keyturn.clock import SystemClock
-    from keyturn.key_encryption import resolve_kek
-    from keyturn.keyring_manager import KeyManager
+    load the signing keys, so a wrong key fails here and workers find a key: all
+    through the composition root (:meth:`Keyturn.prepare
+    <keyturn.runtime.Keyturn.prepare>`), which is the one place keys are loaded."""
+    from keyturn.runtime import Keyturn
 
-    storage = await open_storage(settings)
+    keyturn = Keyturn(settings)
     try:
-        kek = resolve_kek(settings)
-        if kek.created is not None:
-            announce(f"generated a key-encryption key in {kek.created}; back it up")
-        await KeyManager(storage.keys, kek.encryptor, settings, SystemClock()).load()
+        await keyturn.prepare()
+        if keyturn.generated_kek_file is not None:
+            announce(f"generated a key-encryption key in {keyturn.generated_kek_file}; back it up")
     finally:
-        await storage.close()
+        await keyturn.close()
 
 
 def _tls_files(settings: Settings, announce: Callable[[str], None]) -> tuple[str, str] | None:

@@ -21,9 +21,11 @@
     )
 
 The backend resolves the caller from the ``Authorization: Bearer`` token or the
-session cookie, exactly as :class:`~keyturn.web.authn.AuthnMiddleware` does (and
-reuses its answer when that middleware already ran, as in apps built with
-:func:`keyturn.web.install`). ``request.auth.scopes`` holds ``"authenticated"``,
+session cookie with the same :class:`~keyturn.web.authn.resolver.CredentialResolver`
+that :class:`~keyturn.web.authn.middleware.AuthnMiddleware` uses, and applies the
+same CSRF gate (:mod:`keyturn.web.authn.csrf`); it reuses the middleware's answer
+when that already ran, as in apps built with :func:`keyturn.web.install`.
+``request.auth.scopes`` holds ``"authenticated"``,
 ``"role:<role>"`` for each of the user's roles and, for a token, the token's
 OAuth scopes; so ``@requires("role:admin")`` and ``@requires("notes:write")``
 work. A session carries no OAuth scopes: a route that needs one is token-only
@@ -39,7 +41,7 @@ keyturn's JSON error (403 ``csrf_failed``, 401 ``invalid_token``, 503
 ``store_unavailable``).
 
 A WebSocket handshake authenticated by the session cookie must carry an
-``Origin`` of this site (:func:`~keyturn.web.authn.check_websocket_origin`):
+``Origin`` of this site (:func:`~keyturn.web.authn.origins.check_websocket_origin`):
 another site's page could otherwise open a socket that acts as the user.
 Starlette's ``AuthenticationMiddleware`` answers a refused handshake by closing
 it (code 1000) before it is accepted. Bearer-authenticated handshakes need no
@@ -58,8 +60,8 @@ from starlette.authentication import (
 )
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
 
+from keyturn.csrf import allowed_origins
 from keyturn.errors import (
     CsrfFailed,
     InvalidRequest,
@@ -68,19 +70,19 @@ from keyturn.errors import (
     StoreUnavailable,
 )
 from keyturn.principal import Principal
-from keyturn.web.authn import (
+from keyturn.web.authn.csrf import check_csrf_header, needs_csrf
+from keyturn.web.authn.middleware import LOGIN_PATHS
+from keyturn.web.authn.origins import check_websocket_origin
+from keyturn.web.authn.resolver import CredentialResolver
+from keyturn.web.authn.scope import (
     AUTH_ERROR_KEY,
     CREDENTIAL_KEY,
     KEYTURN_KEY,
-    LOGIN_PATHS,
     PRINCIPAL_KEY,
-    SAFE_METHODS,
     SESSION_SCOPE_KEY,
-    AuthnMiddleware,
-    route_path,
 )
 from keyturn.web.errors import error_response, json_error
-from keyturn.web.routes_oauth import OAUTH_PATHS
+from keyturn.web.routes.oauth import OAUTH_PATHS
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
@@ -126,10 +128,6 @@ def scopes_of(principal: Principal) -> list[str]:
     return ["authenticated", *(f"role:{role}" for role in principal.roles), *principal.scopes]
 
 
-async def _unused_app(scope: Scope, receive: Receive, send: Send) -> None:
-    raise RuntimeError("never called: the backend only borrows the resolver")
-
-
 class KeyturnAuthBackend(AuthenticationBackend):
     """A Starlette ``AuthenticationBackend`` over keyturn (see the module doc).
 
@@ -146,7 +144,8 @@ class KeyturnAuthBackend(AuthenticationBackend):
         self.keyturn = keyturn
         prefix = prefix.rstrip("/")
         self._exempt = frozenset(prefix + path for path in (*LOGIN_PATHS, *OAUTH_PATHS))
-        self._authn = AuthnMiddleware(_unused_app, keyturn=keyturn, csrf_exempt_paths=())
+        self._resolver = CredentialResolver(keyturn)
+        self._allowed_origins = allowed_origins(keyturn.settings)
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """The caller's credentials and user, or None for an anonymous request.
@@ -161,16 +160,13 @@ class KeyturnAuthBackend(AuthenticationBackend):
         if PRINCIPAL_KEY not in scope:  # keyturn's middleware has not run: resolve here
             scope[KEYTURN_KEY] = self.keyturn
             try:
-                await self._authn.resolve(scope)
+                await self._resolver.resolve(scope)
                 secret = scope[SESSION_SCOPE_KEY]
                 if scope["type"] == "websocket":  # no method: not "a safe GET"
-                    self._authn.check_websocket(scope)
-                elif (
-                    secret is not None
-                    and scope.get("method", "GET").upper() not in SAFE_METHODS
-                    and route_path(scope) not in self._exempt
-                ):
-                    self._authn.check_csrf_header(scope, secret)
+                    if secret is not None:
+                        check_websocket_origin(scope, self._allowed_origins)
+                elif needs_csrf(scope, self._exempt):
+                    check_csrf_header(scope, secret, self._allowed_origins)
             except (CsrfFailed, InvalidRequest, StoreUnavailable) as exc:
                 raise KeyturnAuthenticationError(exc) from None
         principal: Principal | None = scope[PRINCIPAL_KEY]

@@ -29,9 +29,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from keyturn.errors import InvalidRequest, InvalidToken, KeyturnError, NotAuthenticated
-from keyturn.tokens import AccessTokenClaims
-from keyturn.verify import RemoteVerifier
-from keyturn.web.authn import bearer_token, query_token
+from keyturn.tokens.claims import AccessTokenClaims
+from keyturn.tokens.remote import RemoteVerifier
+from keyturn.web.authn.scope import bearer_token, query_token
 from keyturn.web.errors import error_response
 
 __all__ = ["bearer_claims", "install_error_handler"]

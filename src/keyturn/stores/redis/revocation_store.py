@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 
-from keyturn.stores.base import Revocation, RevocationKind
+from keyturn.stores.records import Revocation, RevocationKind
 from keyturn.stores.redis.connection import KEY_PREFIX, RedisConnection
 
 __all__ = ["REVOCATION_KEYS", "RedisRevocationStore"]
@@ -90,7 +90,7 @@ return #doomed
 
 
 class RedisRevocationStore:
-    """:class:`~keyturn.stores.base.RevocationStore` on Redis: append-only,
+    """:class:`~keyturn.stores.protocols.RevocationStore` on Redis: append-only,
     ``seq`` from INCR, the same ``changes`` semantics as the SQL store."""
 
     def __init__(self, connection: RedisConnection) -> None:

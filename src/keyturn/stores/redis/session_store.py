@@ -1,5 +1,8 @@
 """Browser sessions in Redis (see the package docstring for the key layout).
 
+(Over 300 lines: one store; its Lua scripts are already apart in
+:mod:`.session_scripts`.)
+
 Everything about one user's sessions lives under the hash tag ``{u:<user_id>}``:
 one hash per session and a sorted set indexing them by age. Every write that
 touches more than one of those keys is one Lua script on that slot, so it is
@@ -24,7 +27,7 @@ import math
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
-from keyturn.stores.base import Session
+from keyturn.stores.records import Session
 from keyturn.stores.redis import session_scripts as scripts
 from keyturn.stores.redis.connection import KEY_PREFIX, RedisConnection, text
 
@@ -87,7 +90,7 @@ def _ms(seconds: float) -> int:
 
 
 def _session_ttl(session: Session, now: float) -> int:
-    deadline = min(session.expires_at, session.last_seen_at + session.idle_timeout)
+    deadline = session.ends_at
     return _ms(max(0.0, deadline - now) + TTL_GRACE)
 
 
@@ -152,7 +155,7 @@ def _age_order(session: Session) -> tuple[float, str]:
 
 
 class RedisSessionStore:
-    """:class:`~keyturn.stores.base.SessionStore` on Redis.
+    """:class:`~keyturn.stores.protocols.SessionStore` on Redis.
 
     Unlike the SQL store it does not check that the user exists (users live in
     SQL); a session of an unknown user is simply never validated.

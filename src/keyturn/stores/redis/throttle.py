@@ -5,7 +5,7 @@ included), but it measures windows with Redis key TTLs, i.e. the Redis
 server's clock, while keyturn measures every expiry with one injected clock
 (the same :class:`~keyturn.clock.Clock` the throttle computes ``Retry-After``
 with, frozen in tests). So this storage keeps the fixed-window counters the way
-:class:`~keyturn.stores.sql_throttle.SqlThrottleStorage` does, on that clock:
+:class:`~keyturn.stores.sql.throttle.SqlThrottleStorage` does, on that clock:
 
 ``keyturn:throttle:<limits key>`` is a hash ``{count, expires_at}``; one Lua
 script increments it, starting a new window when the stored one has ended. The
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from limits.aio.storage import Storage
 
-from keyturn.clock import Clock, SystemClock
+from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable
 from keyturn.stores.redis.connection import KEY_PREFIX, RedisConnection
 
@@ -57,12 +57,12 @@ class RedisThrottleStorage(Storage):
         self,
         connection: RedisConnection,
         *,
-        clock: Clock | None = None,
+        clock: Clock,
         wrap_exceptions: bool = False,
     ) -> None:
         super().__init__(wrap_exceptions=wrap_exceptions)
         self.connection = connection
-        self.clock: Clock = clock or SystemClock()
+        self.clock = clock
         self._incr = connection.script(_INCR)
 
     @property

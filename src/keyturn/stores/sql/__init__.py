@@ -1,10 +1,10 @@
 """SQL storage for SQLite and PostgreSQL through one SQLAlchemy 2 Core package.
 
 Tables live in one :data:`metadata` (:mod:`.schema`; the Alembic migrations in
-``stores/migrations`` create exactly these); each store is a small class over an
+``stores/sql/migrations`` create exactly these); each store is a small class over an
 :class:`~sqlalchemy.ext.asyncio.AsyncEngine` (:mod:`.user_store`, :mod:`.session_store`),
 bundled by :class:`SqlStorage`. Core, not the ORM: rows map to the frozen records
-of :mod:`keyturn.stores.base` by hand, which is faster and keeps the records free
+of :mod:`keyturn.stores.protocols` by hand, which is faster and keeps the records free
 of persistence machinery. Connections and the fail-closed error mapping are in
 :mod:`.engine`.
 
@@ -47,6 +47,3 @@ __all__ = [
     "unavailable",
     "users",
 ]
-
-# Registers the sign-in throttle table on ``metadata`` (its store lives in ../sql_throttle.py).
-from keyturn.stores import sql_throttle as _sql_throttle  # noqa: F401

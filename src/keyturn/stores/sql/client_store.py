@@ -6,7 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.stores.base import Client
+from keyturn.errors import AlreadyExists
+from keyturn.stores.records import Client
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import oauth_clients
 
@@ -48,7 +49,7 @@ class SqlClientStore:
             async with connect(self._engine, write=True) as connection:
                 await connection.execute(oauth_clients.insert().values(**values))
         except sa_exc.IntegrityError:
-            raise ValueError(f"client {client.id!r} already exists") from None
+            raise AlreadyExists(f"client {client.id!r} already exists") from None
 
     async def get(self, client_id: str) -> Client | None:
         query = sa.select(oauth_clients).where(oauth_clients.c.id == client_id)

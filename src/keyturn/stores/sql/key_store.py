@@ -1,6 +1,6 @@
 """Token signing keys in the ``signing_keys`` table.
 
-The ``private_key`` column holds what :class:`~keyturn.key_encryption.KeyEncryptor` sealed;
+The ``private_key`` column holds what :class:`~keyturn.keys.encryption.KeyEncryptor` sealed;
 this store never sees plaintext key material.
 """
 
@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.keys import ALGORITHMS, SigningKey
+from keyturn.errors import AlreadyExists
+from keyturn.keys.records import ALGORITHMS, SigningKey
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import signing_keys
 
@@ -50,7 +51,7 @@ class SqlKeyStore:
             async with connect(self._engine, write=True) as connection:
                 await connection.execute(signing_keys.insert().values(**values))
         except sa_exc.IntegrityError:
-            raise ValueError(f"signing key {key.kid!r} already exists") from None
+            raise AlreadyExists(f"signing key {key.kid!r} already exists") from None
 
     async def list(self) -> list[SigningKey]:
         query = sa.select(signing_keys).order_by(

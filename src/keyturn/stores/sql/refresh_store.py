@@ -17,7 +17,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.errors import UserNotFound
-from keyturn.stores.base import RefreshFamily, RefreshToken
+from keyturn.stores.records import RefreshFamily, RefreshToken
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import refresh_families, refresh_tokens, users
 

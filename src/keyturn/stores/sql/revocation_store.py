@@ -7,7 +7,7 @@ import math
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from keyturn.stores.base import Revocation, RevocationKind
+from keyturn.stores.records import Revocation, RevocationKind
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import revocations
 

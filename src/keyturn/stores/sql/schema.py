@@ -1,8 +1,8 @@
 """The tables, in one :data:`metadata`.
 
-The Alembic migrations in ``stores/migrations`` create exactly these; a new
+The Alembic migrations in ``stores/sql/migrations`` create exactly these; a new
 table goes here *and* into a new migration revision, and
-``tests/unit/test_migrations.py`` checks the two agree. One block per store.
+``tests/unit/stores/test_migrations.py`` checks the two agree. One block per store.
 """
 
 from __future__ import annotations
@@ -132,7 +132,16 @@ oauth_clients = sa.Table(
     sa.Column("allowed_scopes", sa.Text, nullable=True),
 )
 
-# The change log of the polling fan-out bus (keyturn.buses.polling): one row per
+# The sign-in throttle's fixed-window counters (keyturn.stores.sql.throttle).
+login_throttle = sa.Table(
+    "login_throttle",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+# The change log of the polling fan-out bus (keyturn.fanout.buses.polling): one row per
 # published change, read by every instance in ``seq`` order and trimmed by the
 # sweeper. AUTOINCREMENT on SQLite, so a seq is never reused after a trim.
 change_log = sa.Table(
@@ -147,4 +156,166 @@ change_log = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False, index=True),
     sa.Column("payload", sa.Text, nullable=False),
     sqlite_autoincrement=True,
+)
+
+# --- wave 2: outbox, mfa, oauth ---
+# Stores: stores/sql/outbox_store.py, mfa_store.py, oauth_store.py; migration 0008.
+# Grant-bearing secrets are stored only as the SHA-256/HMAC hex the caller computed
+# (``*_hash``) or sealed by the caller (``sealed_secret``, ``payload``).
+
+
+def _user_fk(*, nullable: bool = False, index: bool = True) -> sa.Column[str]:
+    """``user_id`` referencing ``users.id``: the row is deleted with its user."""
+    return sa.Column(
+        "user_id",
+        sa.String(36),
+        sa.ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=nullable,
+        index=index,
+    )
+
+
+outbox_jobs = sa.Table(
+    "outbox_jobs",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),  # sealed by the caller
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("lease_owner", sa.String(128), nullable=True),
+    sa.Column("lease_expiry", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("last_error", sa.String(200), nullable=True),
+    sa.Index("ix_outbox_jobs_state_next_attempt_at", "state", "next_attempt_at"),
+    sa.Index("ix_outbox_jobs_state_updated_at", "state", "updated_at"),
+)
+
+mfa_totp = sa.Table(
+    "mfa_totp",
+    metadata,
+    _user_fk(index=False),  # the primary key's first column
+    sa.Column("state", sa.String(8), nullable=False),  # "active" | "pending"
+    sa.Column("sealed_secret", sa.LargeBinary, nullable=False),  # sealed with the KEK
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("confirmed_at", sa.Float, nullable=True),
+    sa.PrimaryKeyConstraint("user_id", "state"),
+)
+
+mfa_totp_used = sa.Table(
+    "mfa_totp_used",
+    metadata,
+    _user_fk(index=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.PrimaryKeyConstraint("user_id", "step"),
+)
+
+mfa_recovery_codes = sa.Table(
+    "mfa_recovery_codes",
+    metadata,
+    _user_fk(index=False),
+    sa.Column("code_hash", sa.String(128), nullable=False),  # keyed hash, never the code
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "code_hash"),
+)
+
+mfa_challenges = sa.Table(
+    "mfa_challenges",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # SHA-256 hex of the mfa_token
+    _user_fk(),
+    sa.Column("binding_hash", sa.String(64), nullable=False),
+    sa.Column("methods", sa.Text, nullable=False),  # JSON array of strings
+    sa.Column("amr", sa.Text, nullable=False),  # JSON array of strings
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
+webauthn_challenges = sa.Table(
+    "webauthn_challenges",
+    metadata,
+    sa.Column("challenge_hash", sa.String(64), primary_key=True),  # SHA-256 hex
+    sa.Column("purpose", sa.String(16), nullable=False),
+    _user_fk(nullable=True),  # NULL: a discoverable (usernameless) sign-in
+    sa.Column("require_uv", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
+webauthn_credentials = sa.Table(
+    "webauthn_credentials",
+    metadata,
+    sa.Column("id", sa.LargeBinary, primary_key=True),  # the credential id
+    _user_fk(),
+    sa.Column("public_key", sa.LargeBinary, nullable=False),  # COSE key
+    sa.Column("sign_count", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float, nullable=True),
+    sa.Column("transports", sa.Text, nullable=False),  # JSON array of strings
+    sa.Column("backup_eligible", sa.Boolean, nullable=False),
+    sa.Column("backed_up", sa.Boolean, nullable=False),
+    sa.Column("aaguid", sa.String(36), nullable=False),
+    sa.Column("attachment", sa.String(32), nullable=True),
+)
+
+oauth_codes = sa.Table(
+    "oauth_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),  # SHA-256 hex of the code
+    sa.Column("grant_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    _user_fk(),
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    sa.Column("code_challenge", sa.String(128), nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),  # JSON array, in order
+    sa.Column("nonce", sa.Text, nullable=True),
+    sa.Column("session_id", sa.String(64), nullable=False),  # the session's public handle
+    sa.Column("auth_time", sa.Float, nullable=False),
+    sa.Column("amr", sa.Text, nullable=False),  # JSON array
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Column("used_at", sa.Float, nullable=True),
+    sa.Column("family_id", sa.String(64), nullable=True),
+)
+
+oauth_par_requests = sa.Table(
+    "oauth_par_requests",
+    metadata,
+    sa.Column("request_uri_hash", sa.String(64), primary_key=True),  # SHA-256 hex
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),  # JSON object of strings
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Column("used_at", sa.Float, nullable=True),
+)
+
+oauth_consents = sa.Table(
+    "oauth_consents",
+    metadata,
+    _user_fk(index=False),  # the primary key's first column
+    sa.Column("client_id", sa.String(64), nullable=False, index=True),
+    sa.Column("scopes", sa.Text, nullable=False),  # JSON array, sorted
+    sa.Column("granted_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("user_id", "client_id"),
+)
+
+#: Every wave-2 table (the contract tests scan their rows for secrets in the clear).
+WAVE2_TABLES = (
+    outbox_jobs,
+    mfa_totp,
+    mfa_totp_used,
+    mfa_recovery_codes,
+    mfa_challenges,
+    webauthn_challenges,
+    webauthn_credentials,
+    oauth_codes,
+    oauth_par_requests,
+    oauth_consents,
 )

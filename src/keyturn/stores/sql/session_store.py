@@ -15,7 +15,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.errors import UserNotFound
-from keyturn.stores.base import Session
+from keyturn.stores.records import Session
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import sessions, users
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from keyturn.clock import Clock
 from keyturn.errors import StoreUnavailable
-from keyturn.stores.base import (
+from keyturn.stores.protocols import (
     ClientStore,
     KeyStore,
     RefreshStore,
@@ -20,11 +21,15 @@ from keyturn.stores.sql.key_store import SqlKeyStore
 from keyturn.stores.sql.refresh_store import SqlRefreshStore
 from keyturn.stores.sql.revocation_store import SqlRevocationStore
 from keyturn.stores.sql.session_store import SqlSessionStore
+from keyturn.stores.sql.throttle import SqlThrottleStorage
 from keyturn.stores.sql.user_store import SqlUserStore
+from keyturn.stores.wave2 import Wave2Stores, sql_wave2_stores  # wave 2
 
 
 class SqlStorage:
     """Every SQL-backed store over one engine (and its connection pool)."""
+
+    durable = True
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -34,6 +39,12 @@ class SqlStorage:
         self.refresh: RefreshStore = SqlRefreshStore(engine)
         self.revocations: RevocationStore = SqlRevocationStore(engine)
         self.clients: ClientStore = SqlClientStore(engine)
+        # --- wave 2: outbox, mfa, oauth (keyturn.stores.wave2) ---
+        self.wave2: Wave2Stores = sql_wave2_stores(engine)
+
+    def throttle_storage(self, clock: Clock) -> SqlThrottleStorage:
+        """The throttle counters in the ``login_throttle`` table."""
+        return SqlThrottleStorage(self.engine, clock=clock)
 
     async def ping(self) -> None:
         """Run ``SELECT 1``.

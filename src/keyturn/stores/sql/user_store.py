@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.errors import EmailTaken, UserNotFound
-from keyturn.stores.base import User, normalize_email_key
+from keyturn.stores.records import User, normalize_email_key
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import users
 

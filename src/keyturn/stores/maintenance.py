@@ -1,0 +1,58 @@
+"""Housekeeping that keeps the stores small: expired sessions, stale throttle
+counters, dead refresh tokens, old revocation entries, long-retired keys and
+delivered fan-out changes are deleted periodically, not on the request path."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from keyturn.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from keyturn.runtime import Keyturn
+
+logger = logging.getLogger("keyturn.maintenance")
+
+#: Seconds between sweeps: expired rows are harmless (every read checks expiry),
+#: so this only bounds how much dead data accumulates.
+DEFAULT_INTERVAL = 300.0
+
+
+async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
+    """Delete what has expired; returns how many rows each sweep removed.
+
+    Raises:
+        StoreUnavailable: a store could not be reached.
+    """
+    now = keyturn.clock.now()
+    return {
+        "sessions": await keyturn.sessions.sweep(),
+        "throttle": await keyturn.throttle.sweep(),
+        "tokens": await keyturn.refresh_families.sweep() + await keyturn.revocations.sweep(),
+        # A retired key is kept a day past the last moment a token it signed
+        # could verify, so `keyturn key list` still explains recent refusals.
+        "keys": await keyturn.storage.keys.delete_expired(now - keyturn.keys.window - 86_400),
+        # Delivered rows of the polling fan-out bus's change table (SQLite).
+        "changes": await keyturn.fanout.sweep(now),
+    }
+
+
+async def sweep_forever(keyturn: Keyturn, *, interval: float = DEFAULT_INTERVAL) -> None:
+    """Run :func:`sweep_once` every ``interval`` seconds until cancelled.
+
+    An unreachable store is logged and retried at the next interval; the loop
+    never dies of it.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            removed = await sweep_once(keyturn)
+        except StoreUnavailable as exc:
+            logger.warning("sweep skipped: %s", exc.detail)
+        except Exception:
+            logger.exception("sweep failed")
+        else:
+            if any(removed.values()):
+                logger.info("swept %s", removed)

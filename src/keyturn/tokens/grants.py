@@ -1,0 +1,308 @@
+"""Token grants: how a caller gets an access token (RFC 6749).
+
+(Over 300 lines: one class, the three ways to get an access token, sharing
+their audit and the bearer cache warm-up.)
+
+Framework-free. :class:`TokenGrants` implements the password grant (section
+4.3), the refresh grant (section 6, with rotation, a grace window and reuse
+detection), and the short token of a browser session; each answers with a
+:class:`TokenResponse`. ``/oauth/token`` and ``POST /auth/token`` call it as
+:attr:`Keyturn.grants <keyturn.runtime.Keyturn.grants>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from keyturn.accounts.auth import AuthService
+from keyturn.audit import AuditLog
+from keyturn.clock import Clock
+from keyturn.errors import InvalidGrant, NotAuthenticated
+from keyturn.oauth.clients import Clients
+from keyturn.sessions.cache import ValidatedSession
+from keyturn.settings import Settings
+from keyturn.stores.protocols import UserStore
+from keyturn.stores.records import RefreshFamily, User
+from keyturn.tokens.access import TokenIssuer
+from keyturn.tokens.claims import AccessTokenClaims
+from keyturn.tokens.refresh import RefreshFamilies, RefreshReuse
+from keyturn.tokens.scopes import normalize_scope
+
+__all__ = ["TokenGrants", "TokenResponse"]
+
+
+@dataclass(frozen=True)
+class TokenResponse:
+    """A token endpoint answer (RFC 6749 section 5.1); secrets are kept out of ``repr``."""
+
+    access_token: str = field(repr=False)
+    expires_in: int
+    claims: AccessTokenClaims
+    refresh_token: str | None = field(default=None, repr=False)
+    scope: str = ""
+    token_type: str = "Bearer"  # noqa: S105 (RFC 6750 token type)
+    #: Seconds until ``refresh_token`` expires (sliding TTL capped by the family's
+    #: absolute lifetime); None without a refresh token. Not in the JSON body.
+    refresh_expires_in: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body: ``access_token``, ``token_type``, ``expires_in``, and
+        ``refresh_token`` and ``scope`` for the grants that issue one."""
+        body: dict[str, Any] = {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+        }
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+            body["scope"] = self.scope
+        return body
+
+
+def _claims_from_dict(data: dict[str, Any]) -> AccessTokenClaims:
+    aud = data["aud"]
+    return AccessTokenClaims(
+        iss=data["iss"],
+        sub=data["sub"],
+        aud=tuple(aud) if isinstance(aud, list) else aud,
+        exp=int(data["exp"]),
+        iat=int(data["iat"]),
+        jti=data["jti"],
+        sid=data["sid"],
+        scope=data.get("scope", ""),
+        roles=tuple(data.get("roles", ())),
+        nbf=data.get("nbf"),
+        client_id=data.get("client_id"),
+        auth_time=data.get("auth_time"),
+    )
+
+
+class TokenGrants:
+    """The password grant, the refresh grant and a session's short token.
+
+    Args:
+        auth: the credential check (throttle, audit of failures).
+        families: refresh families.
+        clients: OAuth clients (to check a family's client on refresh).
+        users: accounts.
+        issuer: returns the access-token issuer (follows key rotation).
+        remember_user: warms the bearer path's user cache with a user just read.
+        audit: where events go.
+        settings: ``access_token_ttl``.
+        clock: the time.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth: AuthService,
+        families: RefreshFamilies,
+        clients: Clients,
+        users: UserStore,
+        issuer: Callable[[], TokenIssuer],
+        remember_user: Callable[[User], None],
+        audit: AuditLog,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self.auth = auth
+        self.families = families
+        self.clients = clients
+        self.users = users
+        self._issuer = issuer
+        self._remember_user = remember_user
+        self.audit = audit
+        self.settings = settings
+        self.clock = clock
+
+    async def password_grant(
+        self,
+        username: str,
+        password: str,
+        *,
+        scope: str = "",
+        client_id: str | None = None,
+        ip: str,
+        user_agent: str | None,
+    ) -> TokenResponse:
+        """Sign in with a password and open a refresh family (RFC 6749 section 4.3).
+
+        Same rules as a session sign-in: throttle first, one failure for unknown
+        address, wrong password or disabled account.
+
+        The scope must lie within what the client may ask for (its
+        ``allowed_scopes``; the default scopes without a client), checked before
+        the password is.
+
+        Raises:
+            InvalidScope: ``scope`` is malformed or outside the client's allowlist.
+            InvalidClient: ``client_id`` names no client.
+            TooManyAttempts: too many recent failures for this account or client.
+            InvalidCredentials: wrong username or password, or a disabled account.
+            StoreUnavailable: a store is unreachable.
+        """
+        scope = normalize_scope(scope)
+        await self.clients.check_scope(scope, client_id)
+        user = await self.auth.check_credentials(
+            username, password, ip=ip, user_agent=user_agent, via="token"
+        )
+        issued = await self.families.start(
+            user.id, client_id=client_id, scope=scope, ip=ip, user_agent=user_agent
+        )
+        family = issued.family
+        for evicted in issued.evicted:
+            self.audit.record(
+                "session_evicted",
+                user_id=evicted.user_id,
+                ip=ip,
+                session=evicted.id,
+                reason="max_refresh_families_per_user",
+                via="token",
+            )
+        token, claims = self._issuer().issue(
+            user.id,
+            sid=family.id,
+            roles=user.roles,
+            scope=scope,
+            client_id=client_id,
+            auth_time=family.created_at,
+        )
+        self._remember_user(user)
+        self.audit.record(
+            "sign_in",
+            user_id=user.id,
+            email=user.email,
+            ip=ip,
+            user_agent=user_agent,
+            session=family.id,
+            via="token",
+            client_id=client_id,
+        )
+        return TokenResponse(
+            token,
+            claims.exp - claims.iat,
+            claims,
+            refresh_token=issued.refresh_token,
+            scope=scope,
+            refresh_expires_in=self._refresh_expires_in(family),
+        )
+
+    async def refresh_grant(
+        self,
+        refresh_token: str,
+        *,
+        client_id: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> TokenResponse:
+        """Rotate a refresh token: a new access token and a new refresh token.
+
+        Within ``refresh_grace`` of a rotation, the same token gets the same pair
+        again. A used token after that revokes its family (audited as
+        ``refresh_reuse_detected``).
+
+        Raises:
+            InvalidGrant: unknown, used (after the grace window), expired or
+                revoked token; a disabled user; another client's token.
+            StoreUnavailable: a store is unreachable.
+        """
+
+        async def respond(family: RefreshFamily, new_refresh: str) -> dict[str, Any]:
+            await self._check_client(family, client_id)
+            user = await self.users.get(family.user_id)
+            if user is None or user.disabled:
+                raise InvalidGrant()
+            self._remember_user(user)
+            token, claims = self._issuer().issue(
+                user.id,
+                sid=family.id,
+                roles=user.roles,
+                scope=family.scope,
+                client_id=family.client_id,
+                auth_time=family.created_at,  # the password grant that opened it
+            )
+            return {"access_token": token, "refresh_token": new_refresh, "claims": claims.to_dict()}
+
+        try:
+            rotation = await self.families.rotate(
+                refresh_token, respond, ip=ip, user_agent=user_agent
+            )
+        except RefreshReuse as reuse:
+            self.audit.record(
+                "refresh_reuse_detected",
+                outcome="revoked",
+                user_id=reuse.family.user_id,
+                ip=ip,
+                user_agent=user_agent,
+                session=reuse.family.id,
+            )
+            raise InvalidGrant() from None
+        family = rotation.family
+        if rotation.replayed:
+            await self._check_client(family, client_id)
+        response = rotation.response
+        claims = _claims_from_dict(response["claims"])
+        self.audit.record(
+            "token_refreshed",
+            user_id=family.user_id,
+            ip=ip,
+            user_agent=user_agent,
+            session=family.id,
+            replayed=rotation.replayed,
+        )
+        return TokenResponse(
+            response["access_token"],
+            max(0, claims.exp - int(self.clock.now())),
+            claims,
+            refresh_token=response["refresh_token"],
+            scope=family.scope,
+            refresh_expires_in=self._refresh_expires_in(family),
+        )
+
+    def _refresh_expires_in(self, family: RefreshFamily) -> int:
+        """Seconds a refresh token issued now lives: ``refresh_token_ttl``, capped
+        by the family's absolute end."""
+        now = self.clock.now()
+        return max(0, int(min(now + self.settings.refresh_token_ttl, family.expires_at) - now))
+
+    async def _check_client(self, family: RefreshFamily, client_id: str | None) -> None:
+        """A family is bound to the client it was issued to (RFC 6749 section 6)."""
+        if family.client_id is None:
+            if client_id is not None:
+                raise InvalidGrant()
+            return
+        if client_id is not None:
+            if client_id != family.client_id:
+                raise InvalidGrant()
+            return
+        client = await self.clients.get(family.client_id)
+        if client is None or client.confidential:
+            raise InvalidGrant()  # a confidential client must authenticate to refresh
+
+    async def session_token(self, validated: ValidatedSession) -> TokenResponse:
+        """A short access token bound to a browser session (``POST /auth/token``):
+        ``sid`` is the session's handle, so it dies when the session is revoked;
+        it never outlives the session's idle or absolute limit. No refresh token.
+
+        Raises:
+            NotAuthenticated: the session has under a second left.
+        """
+        session, user = validated.session, validated.user
+        now = self.clock.now()
+        # The session was just validated (seen now): a full idle window lies ahead.
+        remaining = min(session.expires_at - now, session.idle_timeout)
+        ttl = min(self.settings.access_token_ttl, int(remaining))
+        if ttl < 1:
+            raise NotAuthenticated()
+        token, claims = self._issuer().issue(
+            user.id,
+            sid=session.handle,
+            roles=user.roles,
+            scope="",
+            ttl=ttl,
+            auth_time=session.auth_time,
+        )
+        self._remember_user(user)
+        return TokenResponse(token, ttl, claims)

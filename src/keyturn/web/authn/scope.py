@@ -1,0 +1,95 @@
+"""What keyturn reads from and writes into an ASGI scope.
+
+:class:`~keyturn.web.authn.middleware.AuthnMiddleware` (or the Starlette
+backend) resolves the caller once per request and leaves the answer under the
+keys below; routes and dependencies only read them. The helpers read headers the
+strict way every check here needs: a header sent twice counts as absent.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Final
+
+from starlette.types import Scope
+
+__all__ = [
+    "AUTH_ERROR_KEY",
+    "CREDENTIAL_KEY",
+    "KEYTURN_KEY",
+    "METRICS_KEY",
+    "PREFIX_KEY",
+    "PRINCIPAL_KEY",
+    "SAFE_METHODS",
+    "SESSION_SCOPE_KEY",
+    "TOKEN_CLAIMS_KEY",
+    "bearer_token",
+    "header",
+    "query_token",
+    "query_tokens",
+    "route_path",
+]
+
+#: The :class:`~keyturn.principal.Principal` of the caller, or None.
+PRINCIPAL_KEY: Final = "keyturn.principal"
+#: The session secret when the caller came with a valid session cookie, else None.
+SESSION_SCOPE_KEY: Final = "keyturn.session_secret"
+#: What the request *presented*: ``"session"``, ``"bearer"`` or None.
+CREDENTIAL_KEY: Final = "keyturn.credential"
+#: The error that made a presented credential fail, for a precise 401 later.
+AUTH_ERROR_KEY: Final = "keyturn.auth_error"
+#: The :class:`~keyturn.tokens.claims.AccessTokenClaims` of a bearer-authenticated request.
+TOKEN_CLAIMS_KEY: Final = "keyturn.token_claims"  # noqa: S105 (a scope key, not a secret)
+#: The :class:`~keyturn.runtime.Keyturn` serving the request.
+KEYTURN_KEY: Final = "keyturn"
+#: The path prefix keyturn's routes are mounted under (``""`` at the root).
+PREFIX_KEY: Final = "keyturn.prefix"
+#: The :class:`~keyturn.web.metrics.Metrics` of the installation (or absent).
+METRICS_KEY: Final = "keyturn.metrics"
+
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The single value of header ``name``; None if absent or sent more than once."""
+    values = [value for key, value in scope.get("headers", ()) if key == name]
+    if len(values) != 1:
+        return None
+    value: bytes = values[0]
+    return value.decode("latin-1")
+
+
+def route_path(scope: Scope) -> str:
+    """The request path below the app's mount point: ``path`` without
+    ``root_path`` (a ``Mount``, a proxy prefix), the path routes match on."""
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", ""))
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The credentials of an ``Authorization: Bearer`` header ("" if empty), else None."""
+    value = header(scope, b"authorization")
+    if value is None:
+        raw = [v for k, v in scope.get("headers", ()) if k == b"authorization"]
+        return "" if raw else None  # several Authorization headers: unusable
+    scheme, _, credentials = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip()
+
+
+def query_tokens(scope: Scope) -> list[str] | None:
+    """The ``access_token`` values of the query string; None when it has none."""
+    query: bytes = scope.get("query_string", b"")
+    if b"access_token" not in query:  # the cheap test first: the hot path has none
+        return None
+    names = urllib.parse.parse_qs(query.decode("latin-1"), keep_blank_values=True)
+    return names.get("access_token")
+
+
+def query_token(scope: Scope) -> bool:
+    """Whether the query string carries an ``access_token`` parameter."""
+    return query_tokens(scope) is not None

@@ -1,0 +1,10 @@
+"""The HTML pages (SPEC "Browser pages"): server-rendered, no JavaScript.
+
+- :mod:`.common`: the templates, rendering, redirects and form fields every page uses;
+- :mod:`.signin`: ``/login`` and ``/register``, with their login-CSRF token;
+- :mod:`.account`: ``/account`` (the sign-ins, each with a sign-out button) and
+  ``/logout``.
+
+The templates and the stylesheet are package data of :mod:`keyturn.web`
+(``web/templates``, ``web/static``).
+"""

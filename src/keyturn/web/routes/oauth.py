@@ -1,0 +1,227 @@
+"""The OAuth 2.0 style endpoints (SPEC "OAuth 2.0 style endpoints"): ``/oauth/*``.
+
+- ``POST /oauth/token``: the ``password`` and ``refresh_token`` grants (RFC 6749
+  sections 4.3 and 6);
+- ``POST /oauth/revoke``: token revocation (RFC 7009);
+- ``POST /oauth/introspect``: token introspection for confidential clients
+  (RFC 7662).
+
+Errors are RFC 6749 bodies ``{"error", "error_description"}``, rendered by
+:func:`keyturn.web.errors.oauth_error_response`; every answer carries
+``Cache-Control: no-store`` and ``Pragma: no-cache``.
+
+Bodies are read and clients authenticated in :mod:`keyturn.web.routes.oauth_forms`.
+None of these endpoints uses the session cookie, so the session CSRF check does
+not apply to them (:data:`OAUTH_PATHS`).
+
+SPA refresh-cookie mode (``--refresh-cookie``) is :mod:`keyturn.web.routes.refresh_cookie`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from keyturn.errors import (
+    InvalidCredentials,
+    InvalidRequest,
+    KeyturnError,
+    NotAuthenticated,
+    TooManyAttempts,
+    UnsupportedGrantType,
+)
+from keyturn.web.authn.cookies import (
+    TOKEN_ENDPOINT,
+    clear_refresh_cookie,
+    refresh_cookie_path,
+)
+from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
+from keyturn.web.errors import OAUTH_NO_STORE, oauth_error_response
+from keyturn.web.routes.oauth_forms import authenticate_client, read_form, required
+from keyturn.web.routes.openapi_docs import (
+    ACCESS_TOKEN,
+    INTROSPECTION,
+    answer,
+    form_request,
+    oauth_responses,
+)
+from keyturn.web.routes.refresh_cookie import (
+    REFRESH_COOKIE_FIELD,
+    cookie_answer,
+    cookie_refresh_token,
+    wants_refresh_cookie,
+)
+
+if TYPE_CHECKING:
+    from keyturn.runtime import Keyturn
+    from keyturn.tokens.grants import TokenResponse
+
+router = APIRouter(prefix="/oauth", tags=["oauth"])
+
+#: The endpoints that authenticate with client credentials or a token in the body,
+#: never with the session cookie: exempt from the session CSRF check.
+OAUTH_PATHS: tuple[str, ...] = ("/oauth/token", "/oauth/revoke", "/oauth/introspect")
+
+TOKEN_TYPE_HINTS = frozenset({"access_token", "refresh_token"})
+
+
+def _token_json(response: Any) -> JSONResponse:
+    return JSONResponse(response.to_dict(), headers=dict(OAUTH_NO_STORE))
+
+
+# --- endpoints ------------------------------------------------------------------------
+
+_CLIENT_FIELDS: dict[str, dict[str, Any]] = {"client_id": {}, "client_secret": {}}
+_COOKIE_FIELD = {REFRESH_COOKIE_FIELD: {"enum": ["true", "false"]}}
+
+
+@router.post(
+    "/token",
+    openapi_extra=form_request(
+        {
+            "grant_type": {"enum": ["password", "refresh_token"]},
+            "username": {},
+            "password": {},
+            "scope": {},
+            "refresh_token": {},
+            **_CLIENT_FIELDS,
+            **_COOKIE_FIELD,
+        },
+        required=("grant_type",),
+    ),
+    responses=oauth_responses(400, 401, 403, 429, _200=answer("Tokens.", ACCESS_TOKEN)),
+)
+async def token(request: Request) -> Response:
+    """The token endpoint: ``grant_type=password`` and ``grant_type=refresh_token``;
+    ``refresh_cookie=true`` moves the refresh token into the SPA cookie."""
+    from_cookie = False
+    try:
+        form = await read_form(request)
+        grant_type = required(form, "grant_type")
+        if grant_type not in ("password", "refresh_token"):
+            raise UnsupportedGrantType()
+        to_cookie = wants_refresh_cookie(request, form)
+        presented = form.get("refresh_token")
+        if grant_type == "refresh_token" and presented is None:
+            presented = cookie_refresh_token(request)
+            from_cookie = presented is not None
+        client_id = await authenticate_client(request, form)
+        # Sign with the newest key: a `keyturn key rotate` elsewhere shows up within
+        # the staleness bound (one clock read when nothing is due).
+        await get_keyturn(request).keys.reload_if_stale()
+        if grant_type == "password":
+            issued = await _password_grant(request, form, client_id)
+        else:
+            keyturn: Keyturn = get_keyturn(request)
+            issued = await keyturn.grants.refresh_grant(
+                presented if presented is not None else required(form, "refresh_token"),
+                client_id=client_id,
+                ip=client_ip(request),
+                user_agent=user_agent(request),
+            )
+        # A token that came from the cookie goes back into it, never into the body.
+        if to_cookie or from_cookie:
+            return cookie_answer(request, issued)
+        return _token_json(issued)
+    except KeyturnError as exc:
+        response = oauth_error_response(exc)
+        if from_cookie and exc.code == "invalid_grant":  # dead: stop sending it
+            clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, TOKEN_ENDPOINT))
+        return response
+
+
+async def _password_grant(
+    request: Request, form: dict[str, str], client_id: str | None
+) -> TokenResponse:
+    """The resource-owner password grant, throttled and counted like ``/auth/login``."""
+    username, password = required(form, "username"), required(form, "password")
+    keyturn: Keyturn = get_keyturn(request)
+    logins = request.app.state.metrics.logins
+    try:
+        issued = await keyturn.grants.password_grant(
+            username,
+            password,
+            scope=form.get("scope", ""),
+            client_id=client_id,
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+    except TooManyAttempts:
+        logins.labels(outcome="throttled").inc()
+        raise
+    except (InvalidCredentials, NotAuthenticated, InvalidRequest) as exc:
+        if exc.code in ("invalid_grant", "invalid_credentials", "not_authenticated"):
+            logins.labels(outcome="failure").inc()
+        raise
+    logins.labels(outcome="success").inc()
+    return issued
+
+
+@router.post(
+    "/revoke",
+    response_class=Response,  # 200 with an empty body
+    openapi_extra=form_request(
+        {"token": {}, "token_type_hint": {}, **_CLIENT_FIELDS, **_COOKIE_FIELD},
+        required=("token",),
+    ),
+    responses=oauth_responses(400, 401, 403, _200=answer("Revoked, or nothing to revoke.")),
+)
+async def revoke(request: Request) -> Response:
+    """RFC 7009: revoke an access or refresh token; 200 whatever the token was.
+
+    Only the token's own client revokes it (:mod:`keyturn.tokens.revoke`):
+    another client's token is left alone, still with 200, and a confidential
+    client's token without that client's credentials is 401 ``invalid_client``.
+    A wrong ``token_type_hint`` is ignored (the token is still found); an unknown
+    hint is treated as no hint. With ``refresh_cookie=true`` (SPA mode) the answer
+    also clears the refresh cookie, and an access token given as ``token`` ends
+    its refresh family as well, so no live family is left without its cookie.
+    """
+    cleared = False
+    try:
+        form = await read_form(request)
+        cleared = wants_refresh_cookie(request, form)
+        client_id = await authenticate_client(request, form)
+        value = required(form, "token")
+        hint = form.get("token_type_hint")
+        keyturn: Keyturn = get_keyturn(request)
+        await keyturn.token_revoker.revoke(
+            value,
+            hint if hint in TOKEN_TYPE_HINTS else None,
+            client_id=client_id,
+            end_family=cleared,
+        )
+    except KeyturnError as exc:
+        if exc.code not in ("invalid_token", "invalid_grant", "not_authenticated"):
+            return oauth_error_response(exc)
+    response = Response(status_code=200, headers=dict(OAUTH_NO_STORE))
+    if cleared:
+        clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, "/oauth/revoke"))
+    return response
+
+
+@router.post(
+    "/introspect",
+    openapi_extra=form_request(
+        {"token": {}, "token_type_hint": {}, **_CLIENT_FIELDS}, required=("token",)
+    ),
+    responses=oauth_responses(
+        400, 401, _200=answer("The token's state (RFC 7662).", INTROSPECTION)
+    ),
+)
+async def introspect(request: Request) -> Response:
+    """RFC 7662: ``{"active": true, ...}`` or exactly ``{"active": false}``, for
+    confidential clients authenticated with HTTP Basic."""
+    try:
+        form = await read_form(request)
+        await authenticate_client(request, form, confidential=True)
+        value = required(form, "token")
+        result = await get_keyturn(request).introspector.introspect(value)
+    except KeyturnError as exc:
+        return oauth_error_response(exc)
+    return JSONResponse(result, headers=dict(OAUTH_NO_STORE))
+
+
+__all__ = ["OAUTH_PATHS", "router"]

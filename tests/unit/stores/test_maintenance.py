@@ -1,0 +1,93 @@
+"""Periodic sweeping of expired sessions and throttle rows."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from keyturn.accounts.passwords import PasswordHasher
+from keyturn.clock import FrozenClock
+from keyturn.errors import StoreUnavailable
+from keyturn.runtime import Keyturn
+from keyturn.settings import Settings
+from keyturn.stores.maintenance import sweep_forever, sweep_once
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+async def keyturn(tmp_path: Path, fast_hasher: PasswordHasher) -> Keyturn:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'k.db'}")
+    runtime = Keyturn(settings, clock=FrozenClock(), hasher=fast_hasher)
+    await runtime.start()
+    return runtime
+
+
+async def test_sweep_removes_expired_sessions_and_keeps_live_ones(keyturn: Keyturn) -> None:
+    """An idle-expired session row is deleted by the sweep; a fresh one stays."""
+    clock = keyturn.clock
+    assert isinstance(clock, FrozenClock)
+    await keyturn.accounts.register("a@example.com", PASSWORD)
+    await keyturn.auth.sign_in("a@example.com", PASSWORD, ip="192.0.2.1", user_agent=None)
+    clock.advance(keyturn.settings.session_idle_timeout + 1)
+    _, fresh = await keyturn.auth.sign_in(
+        "a@example.com", PASSWORD, ip="192.0.2.1", user_agent=None
+    )
+    removed = await sweep_once(keyturn)
+    assert removed["sessions"] == 1
+    remaining = await keyturn.storage.sessions.list_all()
+    assert [s.handle for s in remaining] == [fresh.session.handle]
+    await keyturn.close()
+
+
+async def test_sweep_removes_expired_throttle_rows(keyturn: Keyturn) -> None:
+    """Failure counters past their window are deleted by the sweep."""
+    clock = keyturn.clock
+    assert isinstance(clock, FrozenClock)
+    await keyturn.throttle.record_failure("someone", "192.0.2.9")
+    clock.advance(keyturn.settings.login_failure_window + 1)
+    removed = await sweep_once(keyturn)
+    assert removed["throttle"] >= 1
+    await keyturn.close()
+
+
+async def test_sweep_deletes_keys_long_retired_but_keeps_verifying_ones(keyturn: Keyturn) -> None:
+    """A key retired more than a day past its verification window is deleted;
+    the signing key and a just-retired key stay."""
+    clock = keyturn.clock
+    assert isinstance(clock, FrozenClock)
+    first = keyturn.keys.ring.signing_key.kid
+    await keyturn.keys.rotate()
+    clock.advance(keyturn.keys.window + 86_400 + 1)
+    second = keyturn.keys.ring.signing_key.kid
+    await keyturn.keys.rotate()
+    removed = await sweep_once(keyturn)
+    assert removed["keys"] == 1
+    remaining = {key.kid for key in await keyturn.storage.keys.list()}
+    assert first not in remaining
+    assert second in remaining
+    await keyturn.close()
+
+
+async def test_sweep_loop_survives_an_unreachable_store(
+    keyturn: Keyturn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing sweep is logged and retried; the loop keeps running until cancelled."""
+    attempts = 0
+
+    async def unreachable() -> int:
+        nonlocal attempts
+        attempts += 1
+        raise StoreUnavailable("database down")
+
+    monkeypatch.setattr(keyturn.sessions, "sweep", unreachable)
+    task = asyncio.create_task(sweep_forever(keyturn, interval=0.01))
+    await asyncio.sleep(0.2)
+    assert not task.done()
+    assert attempts >= 3
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await keyturn.close()
