@@ -47,12 +47,20 @@ $(VENV)/.installed-bench: pyproject.toml | $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres,redis,bench]'
 	touch $@
 
+# Every benchmark, one after another; printed as: the machine, every target with its
+# ratio and PASS/MISS, then each script's tables (benchmarks/bench_all.py).
+# BENCH_SOAK_SECONDS=3600 for the long soak; BENCH_STRICT=--strict to fail on a MISS.
+BENCH_SOAK_SECONDS ?= 120
+BENCH_STRICT ?=
 bench: $(VENV)/.installed-dev $(VENV)/.installed-bench
 	./scripts/install-bench-tools.sh
-	$(BIN)/python benchmarks/claim.py
-	$(BIN)/python benchmarks/passwords.py
-	$(BIN)/python benchmarks/sessions.py
-	$(BIN)/python benchmarks/tokens.py
+	$(BIN)/python benchmarks/bench_all.py $(BENCH_STRICT) \
+		claim.py \
+		"token_endpoint.py --profile" \
+		"soak.py --duration $(BENCH_SOAK_SECONDS)" \
+		passwords.py \
+		sessions.py \
+		tokens.py
 
 # The examples (examples/README.md), each in its own terminal.
 NOTES_PORT   ?= 8000

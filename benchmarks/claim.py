@@ -14,9 +14,12 @@ One run, on this machine:
    the same CPU, all driven by the same load generator with the same connections,
    in **one** set of alternating rounds. Targets: keyturn's ``GET /auth/whoami``
    at **>= 0.9x** its own no-auth ``GET /livez`` in every mode, and at **>= 4x**
-   fastapi-users' equivalent route (sessions against its cookie + database
-   strategy, tokens against its JWT bearer strategy). Ratios are medians of the
-   same-round ratios.
+   each peer's equivalent route: fastapi-users (sessions against its cookie +
+   database strategy, tokens against its JWT bearer strategy) and Django
+   (``benchmarks/django_peer/``: sessions against its database sessions, tokens
+   against DRF + simplejwt), served by gunicorn, one worker pinned the same way.
+   A second table gives every keyturn mode against every peer route. Ratios are
+   medians of the same-round ratios.
 2. **Revocation lag** across two instances on one store (sign out on A, poll B
    until 401): p99 **< 100 ms** in every mode that checks revocation (the stateless
    token mode does not, by design, and is shown as not applicable).
@@ -42,6 +45,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from django_peer.launch import DjangoPeer, start_django
 from keyturn.bench.accounts import PASSWORD
 from keyturn.bench.deployment import Deployment
 from keyturn.bench.errors import BenchError
@@ -55,6 +59,7 @@ from keyturn.bench.runner import MEASUREMENT_ERRORS, BenchOptions, redis_for_run
 from keyturn.bench.servers import ServerProcess, free_port
 from keyturn.bench.storm import STORM_LOGINS, measure_storm, storm_users
 from keyturn.bench.throughput import LIVEZ, WHOAMI, route_case, warm_up
+from summary import record_verdicts
 
 APP = Path(__file__).with_name("fastapi_users_app.py")
 FU_EMAIL = "bench@bench.example"
@@ -137,8 +142,37 @@ def ratio_text(rounds: Rounds, case: str, base: str) -> tuple[float, str]:
     )
 
 
+@dataclass(frozen=True)
+class PeerRoute:
+    """One peer's authenticated whoami: its case name, and the kind of keyturn
+    credential it is the like-for-like rival of."""
+
+    case: str
+    label: str
+    credential: str  # "session" or "token"
+
+
+#: Every peer route, in the order the tables show them.
+PEER_ROUTES = (
+    PeerRoute("fastapi-users db whoami", "fastapi-users cookie+database", "session"),
+    PeerRoute("fastapi-users jwt", "fastapi-users JWT bearer", "token"),
+    PeerRoute("django session whoami", "Django database session", "session"),
+    PeerRoute("django jwt whoami", "Django DRF + simplejwt", "token"),
+)
+
+
+def peer_ratio(rounds: Rounds, mode: Mode, route: PeerRoute, reasons: dict[str, str]) -> Verdict:
+    """keyturn's whoami in ``mode`` against one peer route, target >= 4x."""
+    claim = f"{mode.name}: whoami / {route.label}"
+    if route.case not in rounds.results:
+        peer = route.case.split()[0]
+        return Verdict(claim, "-", ">= 4x", None, reasons.get(peer, "not measured"))
+    value, text = ratio_text(rounds, f"{mode.name} whoami", route.case)
+    return Verdict(claim, text, ">= 4x", value >= 4.0)
+
+
 def throughput_verdicts(
-    rounds: Rounds, modes: list[Mode], fu: FastapiUsers | None, fu_reason: str
+    rounds: Rounds, modes: list[Mode], reasons: dict[str, str]
 ) -> list[Verdict]:
     verdicts = []
     for mode in modes:
@@ -147,15 +181,33 @@ def throughput_verdicts(
             Verdict(f"{mode.name}: whoami / its /livez", text, ">= 0.90x", value >= 0.9)
         )
     for mode in modes:
-        strategy = "cookie+database" if mode.credential == "session" else "JWT bearer"
-        base = "fastapi-users db whoami" if mode.credential == "session" else "fastapi-users jwt"
-        claim = f"{mode.name}: whoami / fastapi-users {strategy}"
-        if fu is None:
-            verdicts.append(Verdict(claim, "-", ">= 4x", None, fu_reason))
-            continue
-        value, text = ratio_text(rounds, f"{mode.name} whoami", base)
-        verdicts.append(Verdict(claim, text, ">= 4x", value >= 4.0))
+        for route in PEER_ROUTES:
+            if route.credential == mode.credential:
+                verdicts.append(peer_ratio(rounds, mode, route, reasons))
     return verdicts
+
+
+def every_peer_ratio(rounds: Rounds, modes: list[Mode], reasons: dict[str, str]) -> Table:
+    """Every keyturn mode against every peer route, each ratio with its verdict."""
+    table = Table(title="keyturn's whoami / each peer's authenticated whoami (target >= 4x)")
+    table.add_column("keyturn mode")
+    for route in PEER_ROUTES:
+        table.add_column(route.label, justify="right")
+    for mode in modes:
+        cells: list[Text | str] = []
+        for route in PEER_ROUTES:
+            verdict = peer_ratio(rounds, mode, route, reasons)
+            if verdict.passed is None:
+                cells.append(Text("N/A", style="yellow"))
+                continue
+            value = rounds.ratio(f"{mode.name} whoami", route.case)
+            cells.append(Text.assemble(f"{value:.2f}x ", verdict.label))
+        table.add_row(mode.name, *cells)
+    peers = [route.case for route in PEER_ROUTES if route.case in rounds.results]
+    table.caption = "peer req/s (median): " + ", ".join(
+        f"{case} {rounds.median(case):,.0f}" for case in peers
+    )
+    return table
 
 
 def lag_verdict(mode: Mode, lag: LagResult | None, error: str | None) -> Verdict:
@@ -186,7 +238,7 @@ def storm_verdict(mode: Mode, storm: StormResult | None, error: str | None) -> V
 # --- the run ---------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> list[Verdict]:
+def run(args: argparse.Namespace) -> tuple[list[Verdict], list[Table]]:
     options = BenchOptions(
         modes=tuple(parse_modes(args.modes)),
         duration=args.duration,
@@ -201,6 +253,7 @@ def run(args: argparse.Namespace) -> list[Verdict]:
     )
     tool: Tool = args.tool
     verdicts: list[Verdict] = []
+    tables: list[Table] = []
     with contextlib.ExitStack() as stack:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="keyturn-claim-")))
         redis_url, redis_missing = stack.enter_context(redis_for_run(options, root))
@@ -229,9 +282,17 @@ def run(args: argparse.Namespace) -> list[Verdict]:
             stack.callback(fu.server.stop)
         except MEASUREMENT_ERRORS as exc:
             fu_reason = str(exc)
+        dj: DjangoPeer | None = None
+        reasons = {"fastapi-users": fu_reason}
+        try:
+            console.log("starting the Django peer")
+            dj = start_django(root / "django", PASSWORD)
+            stack.callback(dj.server.stop)
+        except MEASUREMENT_ERRORS as exc:
+            reasons["django"] = str(exc)
         modes = [mode for mode in options.modes if mode.name in deployments]
         if not modes:
-            return verdicts
+            return verdicts, tables
 
         def case(
             server: ServerProcess, path: str, headers: dict[str, str]
@@ -257,6 +318,10 @@ def run(args: argparse.Namespace) -> list[Verdict]:
             cases["fastapi-users jwt"] = case(fu.server, "/whoami/jwt", fu.jwt)
             cases["fastapi-users db whoami"] = case(fu.server, "/whoami/db", fu.cookie)
             cases["fastapi-users livez"] = case(fu.server, "/livez", {})
+        if dj is not None:
+            cases["django session whoami"] = case(dj.server, "/whoami/session", dj.session)
+            cases["django jwt whoami"] = case(dj.server, "/whoami/jwt", dj.jwt)
+            cases["django livez"] = case(dj.server, "/livez", {})
         console.log(f"warm-up, then {options.rounds} rounds of {len(cases)} cases")
         for mode in modes:
             deployment = deployments[mode.name]
@@ -276,6 +341,14 @@ def run(args: argparse.Namespace) -> list[Verdict]:
                 connections=options.connections,
                 tool=tool,
             )
+        if dj is not None:
+            warm_up(
+                dj.server,
+                {"/whoami/session": dj.session, "/whoami/jwt": dj.jwt, "/livez": {}},
+                seconds=options.warmup,
+                connections=options.connections,
+                tool=tool,
+            )
         rounds = alternate(
             cases,
             options.rounds,
@@ -284,13 +357,19 @@ def run(args: argparse.Namespace) -> list[Verdict]:
                 f"errors {result.errors}"
             ),
         )
-        verdicts += throughput_verdicts(rounds, modes, fu, fu_reason)
+        verdicts += throughput_verdicts(rounds, modes, reasons)
+        tables.append(every_peer_ratio(rounds, modes, reasons))
         if fu is not None:
             _, text = ratio_text(rounds, "fastapi-users jwt", "fastapi-users livez")
             console.log(f"for reference, fastapi-users JWT whoami / its /livez: {text}")
             _, text = ratio_text(rounds, "fastapi-users db whoami", "fastapi-users livez")
             console.log(f"for reference, fastapi-users cookie+db whoami / its /livez: {text}")
             fu.server.stop()  # the rest runs unpinned: nothing else on the machine
+        if dj is not None:
+            for name, label in (("django session whoami", "session"), ("django jwt whoami", "JWT")):
+                _, text = ratio_text(rounds, name, "django livez")
+                console.log(f"for reference, Django {label} whoami / its /livez: {text}")
+            dj.server.stop()
         for mode in modes:
             deployment = deployments[mode.name]
             assert deployment.credential is not None
@@ -322,7 +401,7 @@ def run(args: argparse.Namespace) -> list[Verdict]:
                 error = str(exc)
             verdicts.append(lag_verdict(mode, lag, error))
             deployment.close()  # its CPU back for the next mode
-    return verdicts
+    return verdicts, tables
 
 
 def print_verdicts(verdicts: list[Verdict], args: argparse.Namespace) -> None:
@@ -336,10 +415,10 @@ def print_verdicts(verdicts: list[Verdict], args: argparse.Namespace) -> None:
     table.add_column("target", justify="right")
     table.add_column("verdict")
     table.add_column("note")
-    order = {"whoami / its": 0, "fastapi-users": 1, "revocation": 2, "sign-ins": 3}
+    order = {"whoami / its": 0, "fastapi-users": 1, "Django": 2, "revocation": 3, "sign-ins": 4}
 
     def rank(verdict: Verdict) -> int:
-        return next((n for key, n in order.items() if key in verdict.claim), 4)
+        return next((n for key, n in order.items() if key in verdict.claim), 5)
 
     for verdict in sorted(verdicts, key=rank):
         table.add_row(verdict.claim, verdict.measured, verdict.target, verdict.label, verdict.note)
@@ -371,11 +450,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.duration, args.rounds, args.storm_rounds, args.lag_samples = 1.0, 1, 1, 5
     try:
-        verdicts = run(args)
+        verdicts, tables = run(args)
     except BenchError as exc:
         console.print(f"claim.py: error: {exc}")
         return 2
     print_verdicts(verdicts, args)
+    record_verdicts("claim.py", verdicts)
+    for table in tables:
+        Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0 if not args.strict or all(v.passed for v in verdicts) else 1
 
 

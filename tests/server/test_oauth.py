@@ -139,6 +139,17 @@ async def test_repeated_parameters_are_invalid_request(lite: httpx.AsyncClient) 
     assert_oauth_error(response, 400, "invalid_request")
 
 
+async def test_unknown_parameters_are_ignored_even_repeated(lite: httpx.AsyncClient) -> None:
+    """An unrecognized parameter, even sent twice, is ignored (RFC 6749 section 3.1)."""
+    body = "grant_type=refresh_token&extra=1&extra=2&refresh_token=not-a-token"
+    response = await lite.post(
+        "/oauth/token",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert_oauth_error(response, 400, "invalid_grant")
+
+
 @pytest.mark.parametrize(
     ("content", "content_type"),
     [

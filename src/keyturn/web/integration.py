@@ -71,6 +71,7 @@ from keyturn.web.routes import auth as routes_auth
 from keyturn.web.routes import health, signins
 from keyturn.web.routes import oauth as routes_oauth
 from keyturn.web.routes import wellknown as routes_wellknown
+from keyturn.web.routes.openapi_docs import install_openapi
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
@@ -266,10 +267,9 @@ def install(
     if settings.trusted_proxies:
         app.add_middleware(ForwardedProtoMiddleware, trusted_proxies=settings.trusted_proxies)
 
-    _add_routes(
-        app.router,
-        build_router(pages=pages, health_checks=health_checks, metrics=metrics),
-        prefix=prefix,
-    )
+    router = build_router(pages=pages, health_checks=health_checks, metrics=metrics)
+    _add_routes(app.router, router, prefix=prefix)
+    paths = [prefix + route.path for route in router.routes if hasattr(route, "path")]
+    install_openapi(app, prefix, paths, keyturn)
     if pages:
         app.mount(prefix + "/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")

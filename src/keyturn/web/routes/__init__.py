@@ -8,6 +8,7 @@
   refresh cookie in :mod:`.refresh_cookie`;
 - :mod:`.wellknown`: the JWKS and the RFC 8414 metadata;
 - :mod:`.health`: ``/healthz`` and ``/livez``.
+- :mod:`.openapi_docs`: what every route documents in ``/openapi.json``.
 
 Routes read the caller from the scope (:mod:`keyturn.web.authn`), call the core
 through :class:`~keyturn.runtime.Keyturn`, and raise keyturn errors, which

@@ -59,6 +59,16 @@ from keyturn.web.routes.bodies import (
     ReauthenticateBody,
     json_body,
 )
+from keyturn.web.routes.openapi_docs import (
+    ACCESS_TOKEN,
+    BEARER_OR_SESSION,
+    REGISTERED,
+    SIGNED_IN,
+    WHOAMI,
+    answer,
+    error_responses,
+    json_request,
+)
 from keyturn.web.routes.signin import attach_session, sign_in
 
 if TYPE_CHECKING:
@@ -104,7 +114,11 @@ def _token_claims(request: Request) -> AccessTokenClaims:
 
 # Routes are matched in the order they are declared, and each failed match costs
 # a few microseconds in FastAPI's router: the hottest route comes first.
-@router.get("/whoami")
+@router.get(
+    "/whoami",
+    openapi_extra=BEARER_OR_SESSION,
+    responses=error_responses(401, _200=answer("The caller.", WHOAMI)),
+)
 async def whoami(request: Request) -> JSONResponse:
     """Who the caller is; cookie callers also get their CSRF token in a header,
     so a reloaded single-page app can recover it without a new sign-in. For a
@@ -131,7 +145,12 @@ async def whoami(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=headers)
 
 
-@router.post("/register", status_code=201)
+@router.post(
+    "/register",
+    status_code=201,
+    openapi_extra=json_request(Credentials),
+    responses=error_responses(400, 403, 409, 415, 429, _201=answer("The new account.", REGISTERED)),
+)
 async def register(request: Request) -> JSONResponse:
     """Create an account: 201 ``{"id","email"}``. Does not sign in. Throttled per
     client address and in all (429 ``too_many_attempts`` with ``Retry-After``)."""
@@ -143,7 +162,13 @@ async def register(request: Request) -> JSONResponse:
     return JSONResponse({"id": user.id, "email": user.email}, status_code=201)
 
 
-@router.post("/login")
+@router.post(
+    "/login",
+    openapi_extra=json_request(LoginBody),
+    responses=error_responses(
+        400, 401, 403, 415, 429, _200=answer("Signed in; the cookie is set.", SIGNED_IN)
+    ),
+)
 async def login(request: Request) -> JSONResponse:
     """Sign in: the session cookie, and the user plus the CSRF token in the body."""
     _require_same_origin(request)
@@ -159,7 +184,12 @@ async def login(request: Request) -> JSONResponse:
     return response
 
 
-@router.post("/logout", status_code=204)
+@router.post(
+    "/logout",
+    status_code=204,
+    openapi_extra=BEARER_OR_SESSION,
+    responses=error_responses(401, 403, _204=answer("Signed out.")),
+)
 async def logout(request: Request, principal: CurrentPrincipal) -> Response:
     """End the caller's session and clear its cookie; a token caller's token and
     its refresh family are revoked instead (in SPA refresh-cookie mode only from
@@ -182,7 +212,12 @@ async def logout(request: Request, principal: CurrentPrincipal) -> Response:
     return response
 
 
-@router.post("/logout-all", status_code=204)
+@router.post(
+    "/logout-all",
+    status_code=204,
+    openapi_extra=BEARER_OR_SESSION,
+    responses=error_responses(401, 403, _204=answer("Every sign-in ended.")),
+)
 async def logout_all(request: Request, principal: CurrentPrincipal) -> Response:
     """End every session, refresh family and access token of the caller, this
     one included, and clear the cookie of a cookie caller."""
@@ -193,7 +228,12 @@ async def logout_all(request: Request, principal: CurrentPrincipal) -> Response:
     return response
 
 
-@router.post("/password", status_code=204)
+@router.post(
+    "/password",
+    status_code=204,
+    openapi_extra={**json_request(PasswordChangeBody), **BEARER_OR_SESSION},
+    responses=error_responses(400, 401, 403, 415, 429, _204=answer("Password changed.")),
+)
 async def change_password(request: Request, principal: CurrentPrincipal) -> Response:
     """Change the password, then end every other sign-in and every access token
     of the user. A cookie caller's session gets a new ID (cookie and CSRF token);
@@ -220,7 +260,12 @@ async def change_password(request: Request, principal: CurrentPrincipal) -> Resp
     return response
 
 
-@router.post("/reauthenticate", status_code=204)
+@router.post(
+    "/reauthenticate",
+    status_code=204,
+    openapi_extra={**json_request(ReauthenticateBody), **BEARER_OR_SESSION},
+    responses=error_responses(400, 401, 403, 415, 429, _204=answer("Sign-in time renewed.")),
+)
 async def reauthenticate(request: Request, principal: CurrentPrincipal) -> Response:
     """Re-check the password of a cookie caller: the session's sign-in time
     becomes now (for routes that demand a fresh sign-in, ``require(fresh=N)``)
@@ -250,7 +295,11 @@ async def reauthenticate(request: Request, principal: CurrentPrincipal) -> Respo
     return response
 
 
-@router.post("/token")
+@router.post(
+    "/token",
+    openapi_extra=BEARER_OR_SESSION,
+    responses=error_responses(401, 403, _200=answer("A session-bound token.", ACCESS_TOKEN)),
+)
 async def session_token(request: Request, principal: CurrentPrincipal) -> JSONResponse:
     """Mint a short access token for the caller's browser session: bound to the
     session (``sid`` is its handle, so it dies with it), no refresh token.

@@ -16,6 +16,13 @@ from keyturn.errors import StoreUnavailable
 from keyturn.runtime import Keyturn
 from keyturn.web.dependencies import get_keyturn
 from keyturn.web.errors import json_error
+from keyturn.web.routes.openapi_docs import answer, error_responses
+
+_STATUS = {
+    "type": "object",
+    "properties": {"status": {"enum": ["ok"]}},
+    "required": ["status"],
+}
 
 #: Seconds to wait for ``storage.ping()``.
 PING_TIMEOUT = 2.0
@@ -28,7 +35,7 @@ STATELESS_WARNING = (
 router = APIRouter()
 
 
-@router.get("/livez")
+@router.get("/livez", responses=error_responses(_200=answer("Alive.", _STATUS)))
 async def livez() -> JSONResponse:
     """200 while the process serves requests; checks nothing else.
 
@@ -38,7 +45,7 @@ async def livez() -> JSONResponse:
     return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/healthz")
+@router.get("/healthz", responses=error_responses(_200=answer("Ready.", _STATUS)))
 async def healthz(request: Request) -> JSONResponse:
     """200 when every store answers; 503 ``store_unavailable`` otherwise."""
     keyturn: Keyturn = get_keyturn(request)

@@ -40,7 +40,15 @@ from keyturn.web.authn.cookies import (
 from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
 from keyturn.web.errors import OAUTH_NO_STORE, oauth_error_response
 from keyturn.web.routes.oauth_forms import authenticate_client, read_form, required
+from keyturn.web.routes.openapi_docs import (
+    ACCESS_TOKEN,
+    INTROSPECTION,
+    answer,
+    form_request,
+    oauth_responses,
+)
 from keyturn.web.routes.refresh_cookie import (
+    REFRESH_COOKIE_FIELD,
     cookie_answer,
     cookie_refresh_token,
     wants_refresh_cookie,
@@ -65,8 +73,26 @@ def _token_json(response: Any) -> JSONResponse:
 
 # --- endpoints ------------------------------------------------------------------------
 
+_CLIENT_FIELDS: dict[str, dict[str, Any]] = {"client_id": {}, "client_secret": {}}
+_COOKIE_FIELD = {REFRESH_COOKIE_FIELD: {"enum": ["true", "false"]}}
 
-@router.post("/token")
+
+@router.post(
+    "/token",
+    openapi_extra=form_request(
+        {
+            "grant_type": {"enum": ["password", "refresh_token"]},
+            "username": {},
+            "password": {},
+            "scope": {},
+            "refresh_token": {},
+            **_CLIENT_FIELDS,
+            **_COOKIE_FIELD,
+        },
+        required=("grant_type",),
+    ),
+    responses=oauth_responses(400, 401, 403, 429, _200=answer("Tokens.", ACCESS_TOKEN)),
+)
 async def token(request: Request) -> Response:
     """The token endpoint: ``grant_type=password`` and ``grant_type=refresh_token``;
     ``refresh_cookie=true`` moves the refresh token into the SPA cookie."""
@@ -133,7 +159,15 @@ async def _password_grant(
     return issued
 
 
-@router.post("/revoke")
+@router.post(
+    "/revoke",
+    response_class=Response,  # 200 with an empty body
+    openapi_extra=form_request(
+        {"token": {}, "token_type_hint": {}, **_CLIENT_FIELDS, **_COOKIE_FIELD},
+        required=("token",),
+    ),
+    responses=oauth_responses(400, 401, 403, _200=answer("Revoked, or nothing to revoke.")),
+)
 async def revoke(request: Request) -> Response:
     """RFC 7009: revoke an access or refresh token; 200 whatever the token was.
 
@@ -168,7 +202,15 @@ async def revoke(request: Request) -> Response:
     return response
 
 
-@router.post("/introspect")
+@router.post(
+    "/introspect",
+    openapi_extra=form_request(
+        {"token": {}, "token_type_hint": {}, **_CLIENT_FIELDS}, required=("token",)
+    ),
+    responses=oauth_responses(
+        400, 401, _200=answer("The token's state (RFC 7662).", INTROSPECTION)
+    ),
+)
 async def introspect(request: Request) -> Response:
     """RFC 7662: ``{"active": true, ...}`` or exactly ``{"active": false}``, for
     confidential clients authenticated with HTTP Basic."""

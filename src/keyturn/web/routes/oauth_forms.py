@@ -1,7 +1,8 @@
 """Reading the OAuth endpoints' bodies, and authenticating the calling client.
 
 Bodies are ``application/x-www-form-urlencoded`` and only that; a parameter sent
-twice is ``invalid_request`` (RFC 6749 section 3.2), an empty one counts as absent.
+twice is ``invalid_request`` (RFC 6749 section 3.2), an empty one counts as absent,
+and one keyturn does not know is ignored, even repeated (section 3.1).
 
 Clients authenticate with HTTP Basic (``client_secret_basic``, the
 ``application/x-www-form-urlencoded`` encoding of RFC 6749 section 2.3.1) or,
@@ -30,7 +31,8 @@ FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
 
 #: No request of ours needs more parameters than this; more is malformed.
 _MAX_FIELDS = 32
-#: Parameter names that may be echoed in an error message (never caller input).
+#: The parameters keyturn reads; any other is ignored. Only these names are
+#: echoed in an error message (never caller input).
 _KNOWN_PARAMETERS = frozenset(
     {
         "grant_type",
@@ -49,11 +51,13 @@ _KNOWN_PARAMETERS = frozenset(
 
 async def read_form(request: Request) -> dict[str, str]:
     """The urlencoded body as a dict, strictly: one value per name, empty values
-    dropped (RFC 6749 section 3.1: "treated as if they were omitted").
+    dropped (RFC 6749 section 3.1: "treated as if they were omitted"), and
+    parameters keyturn does not know dropped too, repeated or not (section 3.1:
+    "MUST ignore unrecognized request parameters").
 
     Raises:
         InvalidRequest: another content type, invalid UTF-8, too many fields, or a
-            repeated parameter.
+            repeated known parameter.
     """
     content_type = request.headers.get("content-type", "")
     if content_type.split(";", 1)[0].strip().lower() != FORM_MEDIA_TYPE:
@@ -71,9 +75,10 @@ async def read_form(request: Request) -> dict[str, str]:
     form: dict[str, str] = {}
     seen: set[str] = set()
     for name, value in pairs:
+        if name not in _KNOWN_PARAMETERS:
+            continue
         if name in seen:
-            shown = f"'{name}'" if name in _KNOWN_PARAMETERS else "A parameter"
-            raise InvalidRequest(f"Parameter {shown} is repeated.")
+            raise InvalidRequest(f"Parameter '{name}' is repeated.")
         seen.add(name)
         if value:
             form[name] = value

@@ -19,13 +19,18 @@ from keyturn.errors import NotFound
 from keyturn.principal import Principal
 from keyturn.web.authn.cookies import clear_session_cookie
 from keyturn.web.dependencies import CurrentPrincipal, client_ip, get_keyturn
+from keyturn.web.routes.openapi_docs import BEARER_OR_SESSION, SIGN_INS, answer, error_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 __all__ = ["router"]
 
 
-@router.get("/sessions")
+@router.get(
+    "/sessions",
+    openapi_extra=BEARER_OR_SESSION,
+    responses=error_responses(401, _200=answer("The caller's sign-ins.", SIGN_INS)),
+)
 async def list_sessions(request: Request, principal: CurrentPrincipal) -> JSONResponse:
     """The caller's active sign-ins, browser sessions and refresh families
     (``"kind": "token"``), oldest first; ``current`` marks the caller's own."""
@@ -91,7 +96,12 @@ def _sign_in_row(
     }
 
 
-@router.delete("/sessions/{session_id}", status_code=204)
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    openapi_extra=BEARER_OR_SESSION,
+    responses=error_responses(401, 403, 404, _204=answer("The sign-in ended.")),
+)
 async def revoke_session(
     request: Request, session_id: str, principal: CurrentPrincipal
 ) -> Response:

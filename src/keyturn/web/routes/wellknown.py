@@ -15,6 +15,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from keyturn.web.dependencies import base_path, get_keyturn
+from keyturn.web.routes.openapi_docs import answer, error_responses
+
+_JWKS = {
+    "type": "object",
+    "properties": {"keys": {"type": "array", "items": {"type": "object"}}},
+    "required": ["keys"],
+}
+_METADATA = {
+    "type": "object",
+    "properties": {"issuer": {"type": "string"}, "token_endpoint": {"type": "string"}},
+    "required": ["issuer", "token_endpoint", "jwks_uri"],
+}
 
 router = APIRouter(prefix="/.well-known", tags=["discovery"])
 
@@ -56,7 +68,7 @@ def authorization_server_metadata(issuer: str, *, endpoints: str | None = None) 
     }
 
 
-@router.get("/jwks.json")
+@router.get("/jwks.json", responses=error_responses(_200=answer("The public keys.", _JWKS)))
 async def jwks(request: Request) -> JSONResponse:
     """The public signing keys, each with ``kid``, ``alg`` and ``use: "sig"``."""
     manager = get_keyturn(request).keys
@@ -64,7 +76,10 @@ async def jwks(request: Request) -> JSONResponse:
     return JSONResponse(manager.jwks(), headers=_CACHE_HEADERS)
 
 
-@router.get("/oauth-authorization-server")
+@router.get(
+    "/oauth-authorization-server",
+    responses=error_responses(_200=answer("RFC 8414 metadata.", _METADATA)),
+)
 async def oauth_metadata(request: Request) -> JSONResponse:
     """RFC 8414 authorization server metadata."""
     issuer = get_keyturn(request).settings.public_issuer
@@ -84,7 +99,10 @@ def endpoint_base(issuer: str, base: str) -> str:
     return issuer + base
 
 
-@router.get("/openid-configuration")
+@router.get(
+    "/openid-configuration",
+    responses=error_responses(_200=answer("RFC 8414 metadata.", _METADATA)),
+)
 async def openid_configuration(request: Request) -> JSONResponse:
     """The same metadata where OpenID-minded clients look for it."""
     return await oauth_metadata(request)
