@@ -1,5 +1,9 @@
 """The JSON auth API for sessions (SPEC "JSON auth API"): ``/auth/*``.
 
+(Over 300 lines: the JSON auth API's endpoints, each with the OpenAPI
+description of every answer it gives; its bodies, the shared sign-in and the
+sign-ins list are modules of their own.)
+
 Bodies are JSON and only JSON (:mod:`keyturn.web.routes.bodies`): any other
 ``Content-Type`` is 415 ``unsupported_media_type`` before the body is read, so a
 cross-site HTML form or a "simple" ``fetch`` (``text/plain``) can never reach

@@ -1,6 +1,9 @@
 """What keyturn's routes document in ``/openapi.json``: request bodies, every
 answer they give, error answers included, and how callers authenticate.
 
+(Over 300 lines: one table of every documented answer, kept in one place so the
+fuzz run's contract is read at once.)
+
 The routes parse their bodies themselves (JSON only at ``/auth/*``, forms only at
 ``/oauth/*``), so FastAPI cannot infer the bodies; each route passes
 ``openapi_extra=`` and ``responses=`` built here instead. The fuzz run
