@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,12 +21,29 @@ from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import users
 
 __all__ = [
+    "SqlStore",
     "dump_strings",
     "insert_for",
     "is_postgres",
     "load_strings",
+    "optional_float",
     "raise_for_integrity",
 ]
+
+
+class SqlStore:
+    """The base of the wave-2 SQL stores: the engine, and a repr without it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def optional_float(value: Any) -> float | None:
+    """A nullable numeric column as a float (or None)."""
+    return None if value is None else float(value)
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

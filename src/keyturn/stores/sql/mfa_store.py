@@ -19,17 +19,17 @@ WebAuthn challenges and passkeys are in :mod:`.webauthn_store` (re-exported here
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.mfa.store import MfaChallenge, TotpFactor
 from keyturn.stores.sql.dialects import (
+    SqlStore,
     dump_strings,
     insert_for,
     load_strings,
+    optional_float,
     raise_for_integrity,
 )
 from keyturn.stores.sql.engine import connect
@@ -53,19 +53,7 @@ __all__ = [
 _ACTIVE, _PENDING = "active", "pending"
 
 
-def _opt(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-class _SqlStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-
-class SqlTotpStore(_SqlStore):
+class SqlTotpStore(SqlStore):
     """Factors in ``mfa_totp``, one row per (user, state)."""
 
     async def set_pending(self, factor: TotpFactor) -> None:
@@ -97,7 +85,7 @@ class SqlTotpStore(_SqlStore):
             user_id=row["user_id"],
             sealed_secret=bytes(row["sealed_secret"]),
             created_at=float(row["created_at"]),
-            confirmed_at=_opt(row["confirmed_at"]),
+            confirmed_at=optional_float(row["confirmed_at"]),
         )
 
     async def get_pending(self, user_id: str) -> TotpFactor | None:
@@ -142,7 +130,7 @@ class SqlTotpStore(_SqlStore):
         return int(result.rowcount) > 0
 
 
-class SqlTotpReplayStore(_SqlStore):
+class SqlTotpReplayStore(SqlStore):
     """Accepted (user, step) pairs in ``mfa_totp_used``, unique by primary key."""
 
     async def claim(self, user_id: str, step: int, expires_at: float, now: float) -> bool:
@@ -168,7 +156,7 @@ class SqlTotpReplayStore(_SqlStore):
             return int((await connection.execute(statement)).rowcount)
 
 
-class SqlRecoveryCodeStore(_SqlStore):
+class SqlRecoveryCodeStore(SqlStore):
     """Recovery-code hashes in ``mfa_recovery_codes``, one row per unused code."""
 
     async def replace(self, user_id: str, code_hashes: Sequence[str], created_at: float) -> None:
@@ -219,7 +207,7 @@ def _challenge_from_row(row: sa.RowMapping) -> MfaChallenge:
     )
 
 
-class SqlMfaChallengeStore(_SqlStore):
+class SqlMfaChallengeStore(SqlStore):
     """Pending second factors in ``mfa_challenges``; expired rows are invisible."""
 
     async def add(self, challenge: MfaChallenge) -> None:

@@ -12,17 +12,17 @@ consents are deleted with their user (``ON DELETE CASCADE``).
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.oauth.store import AuthorizationCode, ConsentGrant, PushedRequest
 from keyturn.stores.sql.dialects import (
+    SqlStore,
     dump_strings,
     insert_for,
     load_strings,
+    optional_float,
     raise_for_integrity,
 )
 from keyturn.stores.sql.engine import connect
@@ -31,16 +31,8 @@ from keyturn.stores.sql.schema import oauth_codes, oauth_consents, oauth_par_req
 __all__ = ["SqlCodeStore", "SqlConsentStore", "SqlPushedRequestStore"]
 
 
-def _opt(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-class _SqlStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+class _SqlStore(SqlStore):
+    """The shared checks of the code-flow stores."""
 
     async def _exists(self, column: sa.Column[str], key: str) -> bool:
         async with connect(self._engine) as connection:
@@ -79,7 +71,7 @@ def _code_from_row(row: sa.RowMapping) -> AuthorizationCode:
         expires_at=float(row["expires_at"]),
         nonce=row["nonce"],
         amr=load_strings(row["amr"]),
-        used_at=_opt(row["used_at"]),
+        used_at=optional_float(row["used_at"]),
         family_id=row["family_id"],
     )
 
@@ -183,7 +175,7 @@ class SqlPushedRequestStore(_SqlStore):
             params={str(key): str(value) for key, value in params.items()},
             created_at=float(row["created_at"]),
             expires_at=float(row["expires_at"]),
-            used_at=_opt(row["used_at"]),
+            used_at=optional_float(row["used_at"]),
         )
 
     async def consume(self, request_uri_hash: str, now: float) -> bool:

@@ -20,17 +20,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.outbox.store import MAX_ERROR_LENGTH, JobState, OutboxJob
-from keyturn.stores.sql.dialects import is_postgres
+from keyturn.stores.sql.dialects import is_postgres, optional_float
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import outbox_jobs
 
 __all__ = ["SqlOutboxStore"]
 
 _jobs = outbox_jobs
-
-
-def _opt(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def _job_from_row(row: sa.RowMapping) -> OutboxJob:
@@ -44,7 +40,7 @@ def _job_from_row(row: sa.RowMapping) -> OutboxJob:
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
         lease_owner=row["lease_owner"],
-        lease_expiry=_opt(row["lease_expiry"]),
+        lease_expiry=optional_float(row["lease_expiry"]),
         last_error=row["last_error"],
     )
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.errors import UserNotFound
 from keyturn.stores.records import RefreshFamily, RefreshToken
+from keyturn.stores.sql.dialects import optional_float
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import refresh_families, refresh_tokens, users
 
@@ -114,8 +115,8 @@ class SqlRefreshStore:
             family_id=fields[_tokens.c.family_id],
             issued_at=float(fields[_tokens.c.issued_at]),
             expires_at=float(fields[_tokens.c.expires_at]),
-            used_at=_opt(fields[_tokens.c.used_at]),
-            grace_until=_opt(fields[_tokens.c.grace_until]),
+            used_at=optional_float(fields[_tokens.c.used_at]),
+            grace_until=optional_float(fields[_tokens.c.grace_until]),
             grace_payload=_opt_bytes(fields[_tokens.c.grace_payload]),
         )
         family = RefreshFamily(
@@ -128,7 +129,7 @@ class SqlRefreshStore:
             expires_at=float(fields[_families.c.expires_at]),
             ip=fields[_families.c.ip],
             user_agent=fields[_families.c.user_agent],
-            revoked_at=_opt(fields[_families.c.revoked_at]),
+            revoked_at=optional_float(fields[_families.c.revoked_at]),
         )
         return token, family
 
@@ -283,10 +284,6 @@ async def _revoke_in(
         .values(grace_payload=None)
     )
     return sorted(revoked, key=lambda family: (family.created_at, family.id))
-
-
-def _opt(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def _opt_bytes(value: Any) -> bytes | None:
