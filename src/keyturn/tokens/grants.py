@@ -57,6 +57,7 @@ class TokenResponse:
         }
         if self.refresh_token is not None:
             body["refresh_token"] = self.refresh_token
+        if self.refresh_token is not None or self.scope:
             body["scope"] = self.scope
         return body
 

@@ -66,10 +66,12 @@ from keyturn.web.middleware import (
     SecurityHeadersMiddleware,
 )
 from keyturn.web.pages import account as pages_account
+from keyturn.web.pages import authorize as pages_authorize
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
 from keyturn.web.routes import health, signins
 from keyturn.web.routes import oauth as routes_oauth
+from keyturn.web.routes import par as routes_par
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
 
@@ -103,10 +105,11 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     costs time)."""
     routers = [health.router] if health_checks else []
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
+    routers.append(routes_par.router)
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
-        routers += [pages_signin.router, pages_account.router]
+        routers += [pages_signin.router, pages_account.router, pages_authorize.router]
     return routers
 
 

@@ -40,12 +40,18 @@ router = APIRouter(include_in_schema=False)
 
 #: ``?next=/somewhere``: where to go after signing in (see :func:`safe_next`).
 NextQuery = Annotated[str | None, Query(alias="next")]
+#: ``?login_hint=a@example.com``: the address an OAuth client expects (prefilled).
+LoginHintQuery = Annotated[str | None, Query()]
 
 #: The one message for an unknown address, a wrong password and a disabled account.
 SIGN_IN_FAILED = InvalidCredentials.default_detail
 THROTTLED = "Too many failed attempts. Please wait a while before you try again."
 REGISTER_THROTTLED = "Too many registrations. Please wait a while before you try again."
 FORM_EXPIRED = "This form has expired or was sent from another site. Please try again."
+
+
+#: An authorization request coming back from sign-in may be long (state, nonce).
+_MAX_NEXT = 8192
 
 
 def safe_next(value: str | None) -> str | None:
@@ -56,7 +62,7 @@ def safe_next(value: str | None) -> str | None:
     host, backslashes, control characters (browsers drop tabs and newlines, so
     ``/\\t/host`` would become ``//host``), and very long values.
     """
-    if not value or len(value) > 2000 or not value.startswith("/"):
+    if not value or len(value) > _MAX_NEXT or not value.startswith("/"):
         return None
     if value.startswith("//") or "\\" in value:
         return None
@@ -154,9 +160,11 @@ def _registration_open(request: Request) -> bool:
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, next_path: NextQuery = None) -> HTMLResponse:
-    """The sign-in form."""
-    return _credentials_page(request, "login.html", next_path=next_path)
+async def login_form(
+    request: Request, next_path: NextQuery = None, login_hint: LoginHintQuery = None
+) -> HTMLResponse:
+    """The sign-in form; ``login_hint`` (from an OAuth client) prefills the e-mail."""
+    return _credentials_page(request, "login.html", next_path=next_path, email=login_hint or "")
 
 
 @router.post("/login")
