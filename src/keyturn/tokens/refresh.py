@@ -301,6 +301,21 @@ class RefreshFamilies:
             await self.revocations.revoke_sids(family.id for family in revoked)
         return revoked
 
+    async def end_for_client(self, user_id: str, client_id: str) -> list[RefreshFamily]:
+        """Revoke the user's families of one client (its access to the account
+        was withdrawn on ``/account``) and deny their access tokens.
+
+        Raises:
+            StoreUnavailable: a store cannot be reached.
+        """
+        ended = []
+        for family in await self.store.list_families(user_id):
+            if family.client_id == client_id and family.revoked_at is None:
+                revoked = await self.revoke(family.id)
+                if revoked is not None:
+                    ended.append(revoked)
+        return ended
+
     async def end_user_tokens(
         self, user_id: str, *, cutoff: bool = True, keep: str | None = None
     ) -> int:

@@ -67,6 +67,7 @@ from keyturn.web.middleware import (
 )
 from keyturn.web.pages import account as pages_account
 from keyturn.web.pages import authorize as pages_authorize
+from keyturn.web.pages import connected_apps as pages_connected_apps
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
 from keyturn.web.routes import health, signins
@@ -110,6 +111,7 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
         routers += [pages_signin.router, pages_account.router, pages_authorize.router]
+        routers.append(pages_connected_apps.router)
     return routers
 
 
