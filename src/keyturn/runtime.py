@@ -47,8 +47,10 @@ from keyturn.tokens.revoke import TokenRevoker
 from keyturn.tokens.session_link import SessionTokens
 
 if TYPE_CHECKING:
-    from keyturn.oauth.authorize import AuthorizationEndpoint, FlowClient, FreshLoginMarker
+    from keyturn.oauth.authorize import AuthorizationEndpoint
     from keyturn.oauth.codes import AuthorizationCodes
+    from keyturn.oauth.flow_client import FlowClient
+    from keyturn.oauth.fresh_login import FreshLoginMarker
     from keyturn.tokens.code_grant import CodeGrant
 
 
@@ -501,7 +503,7 @@ class Keyturn:
         Raises:
             StoreUnavailable: the store cannot be reached.
         """
-        from keyturn.oauth.authorize import flow_client
+        from keyturn.oauth.flow_client import flow_client
 
         record = await self.clients.get(client_id)
         if record is None:
@@ -511,7 +513,7 @@ class Keyturn:
     def fresh_login_marker(self) -> FreshLoginMarker:
         """Signs the "sign in again" marker of ``prompt=login`` (a key derived
         from the key-encryption key)."""
-        from keyturn.oauth.authorize import FreshLoginMarker
+        from keyturn.oauth.fresh_login import FreshLoginMarker
 
         if self._key_encryptor is None:
             raise RuntimeError("Keyturn.start() has not been called")

@@ -18,7 +18,7 @@ import httpx
 from fastapi import FastAPI
 from tests.server.token_support import keyturn_of
 
-from keyturn.oauth.authorize import FlowClient
+from keyturn.oauth.flow_client import FlowClient
 from keyturn.runtime import Keyturn
 
 SPA_REDIRECT = "https://app.example/callback"

@@ -16,18 +16,15 @@ RFC 6749 section 4.1 and OIDC Core section 3.1.2 check them:
 
 The HTTP layer turns the outcomes into pages and redirects. A ``prompt=login``
 request is satisfied by a sign-in made *after* keyturn sent the browser to the
-sign-in page: the way back carries a :class:`FreshLoginMarker` (an HMAC over
-the time and the request's PKCE challenge), so a reload of the same URL
-cannot skip the fresh sign-in, and nothing is stored.
+sign-in page: the way back carries a
+:class:`~keyturn.oauth.fresh_login.FreshLoginMarker`, so a reload of the same
+URL cannot skip the fresh sign-in, and nothing is stored.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
-import re
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from keyturn.clock import Clock
@@ -41,6 +38,7 @@ from keyturn.errors import (
 )
 from keyturn.oauth.codes import AuthorizationCodes
 from keyturn.oauth.consent import Consents
+from keyturn.oauth.flow_client import FlowClient
 from keyturn.oauth.par import PushedRequests
 from keyturn.oauth.request import (
     AuthorizationRequest,
@@ -52,61 +50,14 @@ from keyturn.oauth.request import (
 from keyturn.oauth.response import redirect_for_error, success_redirect
 
 __all__ = [
-    "FRESH_LOGIN_PARAMETER",
     "AuthorizationEndpoint",
-    "FlowClient",
-    "FreshLoginMarker",
     "LoadedRequest",
     "NeedsConsent",
     "NeedsLogin",
     "Outcome",
     "Redirect",
     "SignedIn",
-    "flow_client",
 ]
-
-#: The query parameter that carries a :class:`FreshLoginMarker` back from ``/login``.
-FRESH_LOGIN_PARAMETER = "kt_login"
-#: How long a fresh-login marker stays usable, in seconds.
-_MARKER_TTL = 900
-_MARKER = re.compile(r"([0-9]{1,12})\.([0-9a-f]{64})")
-
-
-@dataclass(frozen=True)
-class FlowClient:
-    """What the authorization endpoint needs to know of a client (satisfies
-    :class:`keyturn.oauth.request.AuthorizationClient`)."""
-
-    id: str
-    name: str
-    confidential: bool
-    first_party: bool
-    redirect_uris: Sequence[str]
-    allowed_scopes: Collection[str]
-    grant_types: Collection[str]
-
-
-#: The grants of a client registered without any (SPEC "Clients": the default).
-DEFAULT_GRANTS = ("authorization_code", "refresh_token")
-
-
-def flow_client(record: object, allowed_scopes: Collection[str]) -> FlowClient:
-    """A stored client record as the code flow sees it.
-
-    Records of clients registered before the wave-2 client model (no redirect
-    URIs, grants or first-party flag) get no redirect URI, so they cannot use
-    the code flow until registered again, and the default grants.
-    """
-    grants = getattr(record, "grant_types", None) or DEFAULT_GRANTS
-    return FlowClient(
-        id=str(getattr(record, "id")),  # noqa: B009 (any record with these attributes)
-        name=str(getattr(record, "name", "")),
-        confidential=bool(getattr(record, "confidential", False)),
-        first_party=bool(getattr(record, "first_party", False)),
-        redirect_uris=tuple(getattr(record, "redirect_uris", None) or ()),
-        allowed_scopes=frozenset(allowed_scopes),
-        grant_types=frozenset(grants),
-    )
 
 
 #: Looks a client up by id; None when no client has it.
@@ -168,41 +119,6 @@ class Redirect:
 
 
 Outcome = NeedsLogin | NeedsConsent | Redirect
-
-
-class FreshLoginMarker:
-    """A tamper-proof "sign in again after this time" for ``prompt=login``.
-
-    ``make(challenge)`` is ``<unix time>.<HMAC-SHA256(key, time, challenge)>``;
-    :meth:`since` returns the time if the marker is genuine, for this PKCE
-    challenge, and under 15 minutes old.
-    """
-
-    def __init__(self, key: bytes, clock: Clock) -> None:
-        self._key = key
-        self.clock = clock
-
-    def _mac(self, issued: int, challenge: str) -> str:
-        message = f"{issued}\x00{challenge}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
-
-    def make(self, challenge: str) -> str:
-        """A marker for a request with this ``code_challenge``, issued now."""
-        issued = int(self.clock.now())
-        return f"{issued}.{self._mac(issued, challenge)}"
-
-    def since(self, marker: str | None, challenge: str) -> float | None:
-        """When the marker was issued, or None if it is absent, forged, for
-        another request or too old."""
-        found = _MARKER.fullmatch(marker) if isinstance(marker, str) else None
-        if found is None:
-            return None
-        issued = int(found.group(1))
-        if not hmac.compare_digest(found.group(2), self._mac(issued, challenge)):
-            return None
-        if not 0 <= self.clock.now() - issued <= _MARKER_TTL:
-            return None
-        return float(issued)
 
 
 class AuthorizationEndpoint:

@@ -29,12 +29,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from keyturn.csrf import session_csrf_token
 from keyturn.errors import RedirectedAuthorizationError, UnsafeAuthorizationRequest
 from keyturn.oauth.authorize import (
-    FRESH_LOGIN_PARAMETER,
     LoadedRequest,
     NeedsConsent,
     NeedsLogin,
     SignedIn,
 )
+from keyturn.oauth.fresh_login import FRESH_LOGIN_PARAMETER
 from keyturn.principal import Principal
 from keyturn.runtime import Keyturn
 from keyturn.web.dependencies import OptionalPrincipal, get_keyturn, session_secret
