@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     max_header_count: int = Field(100, ge=16, le=1000)
     audit_log_file: Path | None = None
 
+    # --- oauth clients (wave 2) ---
+    # The resource-owner password grant (RFC 9700 section 2.4: it MUST NOT be
+    # used): off unless asked for, and then only for clients registered with the
+    # `password` grant, or without a client_id for keyturn's own first-party use.
+    password_grant: bool = False
+
     # --- validation ------------------------------------------------------------------
 
     @field_validator("trusted_proxies", "cors_origins", "default_scopes", mode="before")
