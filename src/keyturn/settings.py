@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     max_header_count: int = Field(100, ge=16, le=1000)
     audit_log_file: Path | None = None
 
+    # --- oauth clients (wave 2) ---
+    # The resource-owner password grant (RFC 9700 section 2.4: it MUST NOT be
+    # used): off unless asked for, and then only for clients registered with the
+    # `password` grant, or without a client_id for keyturn's own first-party use.
+    password_grant: bool = False
+
     # --- OAuth authorization code flow (wave 2, #12 part B) ---
     # Seconds an authorization code may be redeemed (SPEC: at most 60).
     authorization_code_ttl: int = Field(60, ge=1, le=60)

@@ -18,7 +18,6 @@ import httpx
 from fastapi import FastAPI
 from tests.server.token_support import keyturn_of
 
-from keyturn.oauth.flow_client import FlowClient
 from keyturn.runtime import Keyturn
 
 SPA_REDIRECT = "https://app.example/callback"
@@ -46,29 +45,15 @@ async def register_client(
 ) -> RegisteredClient:
     """Register a client on ``app`` through the client model."""
     keyturn: Keyturn = keyturn_of(app)
-    # INTERIM until the client model (oauth-clients) is merged: a plain client,
-    # and the code flow's view of it patched in.
-    created = await keyturn.clients.add(name, confidential=confidential, scopes=scopes)
-    record = created.client
-    view = FlowClient(
-        id=record.id,
-        name=name,
+    created = await keyturn.clients.add(
+        name,
         confidential=confidential,
-        first_party=first_party,
+        scopes=scopes,
         redirect_uris=redirect_uris,
-        allowed_scopes=frozenset(keyturn.clients.allowed_scopes(record)),
-        grant_types=frozenset(grants),
+        first_party=first_party,
+        grant_types=grants,
     )
-    views: dict[str, FlowClient] = keyturn.__dict__.setdefault("_test_flow_clients", {})
-    views[record.id] = view
-    original = type(keyturn).flow_client
-
-    async def lookup(client_id: str) -> FlowClient | None:
-        if client_id in views:
-            return views[client_id]
-        return await original(keyturn, client_id)
-
-    keyturn.flow_client = lookup  # type: ignore[method-assign]
+    record = created.client
     return RegisteredClient(record.id, created.secret, redirect_uris[0])
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_GRANTS", "FlowClient", "flow_client"]
+from keyturn.stores.records import Client
+
+__all__ = ["FlowClient", "flow_client"]
 
 
 @dataclass(frozen=True)
@@ -27,24 +29,16 @@ class FlowClient:
     grant_types: Collection[str]
 
 
-#: The grants of a client registered without any (SPEC "Clients": the default).
-DEFAULT_GRANTS = ("authorization_code", "refresh_token")
-
-
-def flow_client(record: object, allowed_scopes: Collection[str]) -> FlowClient:
-    """A stored client record as the code flow sees it.
-
-    Records of clients registered before the wave-2 client model (no redirect
-    URIs, grants or first-party flag) get no redirect URI, so they cannot use
-    the code flow until registered again, and the default grants.
-    """
-    grants = getattr(record, "grant_types", None) or DEFAULT_GRANTS
+def flow_client(record: Client, allowed_scopes: Collection[str]) -> FlowClient:
+    """A stored client record as the code flow sees it, with the scopes
+    :meth:`keyturn.oauth.clients.Clients.allowed_scopes` gives it (the
+    server's default scopes for a wave-1 client)."""
     return FlowClient(
-        id=str(getattr(record, "id")),  # noqa: B009 (any record with these attributes)
-        name=str(getattr(record, "name", "")),
-        confidential=bool(getattr(record, "confidential", False)),
-        first_party=bool(getattr(record, "first_party", False)),
-        redirect_uris=tuple(getattr(record, "redirect_uris", None) or ()),
+        id=record.id,
+        name=record.name,
+        confidential=record.confidential,
+        first_party=record.first_party,
+        redirect_uris=record.redirect_uris,
         allowed_scopes=frozenset(allowed_scopes),
-        grant_types=frozenset(grants),
+        grant_types=frozenset(record.grant_types),
     )

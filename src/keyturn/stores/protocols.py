@@ -350,6 +350,10 @@ class ClientStore(Protocol):
         """Every client, oldest first."""
         ...
 
+    async def remove(self, client_id: str) -> bool:
+        """Delete the client with this id; whether there was one."""
+        ...
+
 
 class Storage(Protocol):
     """The bundle of stores one keyturn instance works with.

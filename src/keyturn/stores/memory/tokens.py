@@ -202,3 +202,6 @@ class MemoryClientStore:
 
     async def list(self) -> list[Client]:
         return sorted(self._by_id.values(), key=lambda c: (c.created_at, c.id))
+
+    async def remove(self, client_id: str) -> bool:
+        return self._by_id.pop(client_id, None) is not None

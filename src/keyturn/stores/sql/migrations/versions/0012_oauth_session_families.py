@@ -1,7 +1,7 @@
 """Link refresh families to the browser session they came from (#12, code flow).
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-03
 
 (#12 part B. The lead re-chains it after ``0009_oauth_clients`` at merge, or
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | None = None
 depends_on: str | None = None
 
