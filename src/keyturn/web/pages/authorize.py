@@ -39,6 +39,7 @@ from keyturn.principal import Principal
 from keyturn.runtime import Keyturn
 from keyturn.web.dependencies import OptionalPrincipal, get_keyturn, session_secret
 from keyturn.web.pages.common import base_path, render_page
+from keyturn.web.pages.redirect_csp import csp_with_form_action, origin_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -106,11 +107,7 @@ def _consent_page(request: Request, outcome: NeedsConsent) -> HTMLResponse:
         for scope in outcome.scopes
     ]
     target = urlsplit(loaded.request.redirect_uri)
-    csp = (
-        "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; "
-        "object-src 'none'; base-uri 'none'; "
-        f"form-action 'self' {target.scheme}://{target.netloc}; frame-ancestors 'none'"
-    )
+    csp = csp_with_form_action(origin_of(loaded.request.redirect_uri) or "")
     return render_page(
         request,
         "consent.html",

@@ -34,6 +34,7 @@ from keyturn.web.authn.cookies import PRE_SESSION_COOKIE, read_cookie, set_pre_s
 from keyturn.web.authn.origins import check_same_origin
 from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
 from keyturn.web.pages.common import ACCOUNT, base_path, form_field, not_found_page, render_page
+from keyturn.web.pages.redirect_csp import csp_for_next
 from keyturn.web.routes.signin import attach_session, sign_in
 
 router = APIRouter(include_in_schema=False)
@@ -103,6 +104,9 @@ def _credentials_page(
 ) -> HTMLResponse:
     """The sign-in or registration form, with its login-CSRF cookie (re)set."""
     token = _pre_session_token(request)
+    csp = csp_for_next(base_path(request), safe_next(next_path))
+    if csp is not None:  # the answer redirects to an OAuth client (#12)
+        headers = {**(headers or {}), "Content-Security-Policy": csp}
     response = render_page(
         request,
         template,
