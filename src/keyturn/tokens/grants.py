@@ -27,6 +27,12 @@ from keyturn.stores.protocols import UserStore
 from keyturn.stores.records import RefreshFamily, User
 from keyturn.tokens.access import TokenIssuer
 from keyturn.tokens.claims import AccessTokenClaims
+from keyturn.tokens.dpop_binding import (
+    DpopBinding,
+    check_family_binding,
+    check_replayed_binding,
+    token_type,
+)
 from keyturn.tokens.refresh import RefreshFamilies, RefreshReuse
 from keyturn.tokens.scopes import normalize_scope
 
@@ -77,6 +83,7 @@ def _claims_from_dict(data: dict[str, Any]) -> AccessTokenClaims:
         nbf=data.get("nbf"),
         client_id=data.get("client_id"),
         auth_time=data.get("auth_time"),
+        jkt=(data.get("cnf") or {}).get("jkt"),
     )
 
 
@@ -127,6 +134,7 @@ class TokenGrants:
         client_id: str | None = None,
         ip: str,
         user_agent: str | None,
+        dpop: DpopBinding | None = None,
     ) -> TokenResponse:
         """Sign in with a password and open a refresh family (RFC 6749 section 4.3).
 
@@ -150,7 +158,12 @@ class TokenGrants:
             username, password, ip=ip, user_agent=user_agent, via="token"
         )
         issued = await self.families.start(
-            user.id, client_id=client_id, scope=scope, ip=ip, user_agent=user_agent
+            user.id,
+            client_id=client_id,
+            scope=scope,
+            ip=ip,
+            user_agent=user_agent,
+            dpop_jkt=dpop.family_jkt if dpop is not None else None,
         )
         family = issued.family
         for evicted in issued.evicted:
@@ -169,6 +182,7 @@ class TokenGrants:
             scope=scope,
             client_id=client_id,
             auth_time=family.created_at,
+            jkt=dpop.jkt if dpop is not None else None,
         )
         self._remember_user(user)
         self.audit.record(
@@ -188,6 +202,7 @@ class TokenGrants:
             refresh_token=issued.refresh_token,
             scope=scope,
             refresh_expires_in=self._refresh_expires_in(family),
+            token_type=token_type(dpop),
         )
 
     async def refresh_grant(
@@ -197,6 +212,7 @@ class TokenGrants:
         client_id: str | None = None,
         ip: str | None = None,
         user_agent: str | None = None,
+        dpop: DpopBinding | None = None,
     ) -> TokenResponse:
         """Rotate a refresh token: a new access token and a new refresh token.
 
@@ -204,7 +220,13 @@ class TokenGrants:
         again. A used token after that revokes its family (audited as
         ``refresh_reuse_detected``).
 
+        ``dpop`` is the request's verified DPoP proof: the new access token is
+        bound to its key. A family bound to a key (a public client's, RFC 9449
+        section 5) is refreshed only with a proof from that same key.
+
         Raises:
+            InvalidDpopProof: the family is bound to a DPoP key and the request
+                has no proof, or one from another key; nothing is rotated.
             InvalidGrant: unknown, used (after the grace window), expired or
                 revoked token; a disabled user; another client's token.
             StoreUnavailable: a store is unreachable.
@@ -212,6 +234,7 @@ class TokenGrants:
 
         async def respond(family: RefreshFamily, new_refresh: str) -> dict[str, Any]:
             await self._check_client(family, client_id)
+            check_family_binding(family, dpop)
             user = await self.users.get(family.user_id)
             if user is None or user.disabled:
                 raise InvalidGrant()
@@ -223,6 +246,7 @@ class TokenGrants:
                 scope=family.scope,
                 client_id=family.client_id,
                 auth_time=family.created_at,  # the password grant that opened it
+                jkt=dpop.jkt if dpop is not None else None,
             )
             return {"access_token": token, "refresh_token": new_refresh, "claims": claims.to_dict()}
 
@@ -241,10 +265,12 @@ class TokenGrants:
             )
             raise InvalidGrant() from None
         family = rotation.family
-        if rotation.replayed:
-            await self._check_client(family, client_id)
         response = rotation.response
         claims = _claims_from_dict(response["claims"])
+        if rotation.replayed:
+            await self._check_client(family, client_id)
+            check_family_binding(family, dpop)
+            check_replayed_binding(claims, dpop)
         self.audit.record(
             "token_refreshed",
             user_id=family.user_id,
@@ -260,6 +286,7 @@ class TokenGrants:
             refresh_token=response["refresh_token"],
             scope=family.scope,
             refresh_expires_in=self._refresh_expires_in(family),
+            token_type=token_type(dpop),
         )
 
     def _refresh_expires_in(self, family: RefreshFamily) -> int:

@@ -53,9 +53,9 @@ API_PATHS: tuple[str, ...] = ("/auth/", "/oauth/", "/.well-known/")
 PUBLIC_PATHS: tuple[str, ...] = ("/.well-known/",)
 
 ALLOW_METHODS = "GET, POST, DELETE"
-ALLOW_HEADERS = f"Authorization, Content-Type, {csrf.HEADER}"
+ALLOW_HEADERS = f"Authorization, Content-Type, {csrf.HEADER}, DPoP"
 #: Response headers a script may read besides the CORS-safelisted ones.
-EXPOSE_HEADERS = f"Retry-After, WWW-Authenticate, {csrf.HEADER}"
+EXPOSE_HEADERS = f"Retry-After, WWW-Authenticate, {csrf.HEADER}, DPoP-Nonce"
 #: Seconds a browser may cache a preflight answer (Chromium caps this at 7200).
 MAX_AGE = 600
 

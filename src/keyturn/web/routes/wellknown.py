@@ -82,11 +82,14 @@ async def jwks(request: Request) -> JSONResponse:
 )
 async def oauth_metadata(request: Request) -> JSONResponse:
     """RFC 8414 authorization server metadata."""
-    issuer = get_keyturn(request).settings.public_issuer
-    return JSONResponse(
-        authorization_server_metadata(issuer, endpoints=endpoint_base(issuer, base_path(request))),
-        headers=_CACHE_HEADERS,
+    keyturn = get_keyturn(request)
+    issuer = keyturn.settings.public_issuer
+    metadata = authorization_server_metadata(
+        issuer, endpoints=endpoint_base(issuer, base_path(request))
     )
+    # --- DPoP (wave 2, #16): RFC 9449 section 5.1 ---
+    metadata["dpop_signing_alg_values_supported"] = list(keyturn.dpop.algorithms)
+    return JSONResponse(metadata, headers=_CACHE_HEADERS)
 
 
 def endpoint_base(issuer: str, base: str) -> str:
