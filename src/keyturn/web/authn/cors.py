@@ -11,7 +11,7 @@ of a host app alone.
 - An allowed origin gets ``Access-Control-Allow-Origin: <origin>`` and
   ``Access-Control-Allow-Credentials: true``; a preflight from it is answered
   ``204`` with the methods, the request headers keyturn reads
-  (``Authorization``, ``Content-Type``, ``X-CSRF-Token``) and a max-age.
+  (``Authorization``, ``Content-Type``, ``X-CSRF-Token``, ``DPoP``) and a max-age.
 - Any other origin gets no CORS header at all, and its preflight is refused
   (403 ``forbidden``), so the browser never sends the real request.
 - The discovery documents (``/.well-known/*``: JWKS and server metadata) are
