@@ -72,6 +72,7 @@ from keyturn.web.routes import health, signins
 from keyturn.web.routes import oauth as routes_oauth
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
+from keyturn.web.routes.whoami import WHOAMI_PATH
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
@@ -182,6 +183,19 @@ def _endpoints(routers: Iterable[APIRouter]) -> frozenset[object]:
     return frozenset(found)
 
 
+def _whoami_route(router: APIRouter, prefix: str) -> APIRoute | None:
+    """keyturn's own ``GET /auth/whoami`` route under ``prefix``, if it is served."""
+    for route in router.routes:
+        if (
+            isinstance(route, APIRoute)
+            and route.path == prefix + WHOAMI_PATH
+            and route.endpoint is routes_auth.whoami
+            and "GET" in (route.methods or ())
+        ):
+            return route
+    return None
+
+
 def install(
     app: FastAPI,
     keyturn: Keyturn,
@@ -238,10 +252,14 @@ def install(
     parts = _routers(pages=pages, health_checks=health_checks, metrics=metrics)
     install_error_handlers(app, endpoints=None if all_errors else _endpoints(parts))
 
+    router = build_router(pages=pages, health_checks=health_checks, metrics=metrics)
+    _add_routes(app.router, router, prefix=prefix)
+
     # add_middleware prepends: the last added is the outermost.
     app.add_middleware(
         AuthnMiddleware,
         keyturn=keyturn,
+        whoami_route=_whoami_route(app.router, prefix),
         csrf_exempt_paths=tuple(
             prefix + path for path in (*LOGIN_PATHS, *routes_oauth.OAUTH_PATHS)
         ),
@@ -267,8 +285,6 @@ def install(
     if settings.trusted_proxies:
         app.add_middleware(ForwardedProtoMiddleware, trusted_proxies=settings.trusted_proxies)
 
-    router = build_router(pages=pages, health_checks=health_checks, metrics=metrics)
-    _add_routes(app.router, router, prefix=prefix)
     paths = [prefix + route.path for route in router.routes if hasattr(route, "path")]
     install_openapi(app, prefix, paths, keyturn)
     if pages:
