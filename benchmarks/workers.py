@@ -57,6 +57,7 @@ from keyturn.bench.rounds import alternate
 from keyturn.bench.servers import KeyturnServer
 from keyturn.bench.stats import percentile
 from keyturn.bench.wire import Connection, Target
+from summary import record_verdicts
 
 console = Console(stderr=True)
 
@@ -67,6 +68,17 @@ LAG_TARGET_MS = 100.0
 GIVE_UP_S = 6.0
 #: Keep-alive connections per lag sample (spread over both workers by the kernel).
 LAG_CONNECTIONS = 8
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One target, for ``make bench``'s summary (benchmarks/summary.py)."""
+
+    claim: str
+    measured: str
+    target: str
+    passed: bool | None
+    note: str = ""
 
 
 @dataclass
@@ -177,10 +189,10 @@ async def _lag_sample(server: KeyturnServer, mode: Mode) -> tuple[float | None, 
             await conn.close()
 
 
-def measure_sibling_lag(server: KeyturnServer, mode: Mode, samples: int) -> str:
-    """p50/p99 of the sibling worker's lag, as text with its verdict."""
+def measure_sibling_lag(server: KeyturnServer, mode: Mode, samples: int) -> tuple[str, bool | None]:
+    """p50/p99 of the sibling worker's lag as text, and whether it met the target."""
     if mode.revocation_mode == "stateless":
-        return "n/a (stateless: revocation is not checked)"
+        return "n/a (stateless: revocation is not checked)", None
     with contextlib.suppress(BenchError):
         register(server, "lag@bench.example")
     lags: list[float] = []
@@ -194,13 +206,15 @@ def measure_sibling_lag(server: KeyturnServer, mode: Mode, samples: int) -> str:
         else:
             lags.append(lag)
     if not lags:
-        return f"not measured ({missing} samples without a sibling connection, {never} never)"
+        text = f"not measured ({missing} samples without a sibling connection, {never} never)"
+        return text, None if not never else False
     p99 = percentile(lags, 99)
-    verdict = "PASS" if p99 < LAG_TARGET_MS and not never else "MISS"
-    return (
+    passed = p99 < LAG_TARGET_MS and not never
+    text = (
         f"p50 {percentile(lags, 50):.1f} ms, p99 {p99:.1f} ms ({len(lags)} samples"
-        f"{f', {never} never refused' if never else ''}) {verdict}"
+        f"{f', {never} never refused' if never else ''}) {'PASS' if passed else 'MISS'}"
     )
+    return text, passed
 
 
 @contextlib.contextmanager
@@ -235,13 +249,16 @@ def main() -> int:
     for column in ("mode", "1 worker req/s", "2 workers req/s", "ratio (rounds)", "target"):
         table.add_column(column, justify="right" if "req/s" in column else "left")
     table.add_column("sibling revocation lag (2 workers, target < 100 ms)")
-    misses = 0
+    verdicts: list[Verdict] = []
     with tempfile.TemporaryDirectory(prefix="keyturn-workers-") as tmp:
         root = Path(tmp)
         with private_redis(root, any(mode.store == "redis" for mode in modes)) as redis_url:
             for mode in modes:
                 if mode.store == "redis" and redis_url is None:
                     table.add_row(mode.name, "-", "-", "N/A: no redis-server", "", "")
+                    verdicts.append(
+                        Verdict(f"{mode.name}: --workers 2 / 1", "-", ">= 1.7x", None, "no redis")
+                    )
                     continue
                 console.log(f"{mode.name}: starting one- and two-worker servers")
                 one = start(mode, 1, root / f"{mode.name}-1", redis_url)
@@ -275,10 +292,23 @@ def main() -> int:
                     ratio = rounds.ratio("2", "1")
                     spread = rounds.ratios("2", "1")
                     passed = ratio >= SCALING_TARGET
-                    misses += not passed
+                    measured = (
+                        f"{ratio:.2f}x = {rounds.median('2'):,.0f} / {rounds.median('1'):,.0f}"
+                        f" req/s (rounds {min(spread):.2f}-{max(spread):.2f})"
+                    )
+                    verdicts.append(
+                        Verdict(f"{mode.name}: --workers 2 / 1", measured, ">= 1.7x", passed)
+                    )
                     console.log(f"{mode.name}: sibling revocation lag")
-                    lag = measure_sibling_lag(two.process, mode, args.lag_samples)
-                    misses += "MISS" in lag
+                    lag, lag_passed = measure_sibling_lag(two.process, mode, args.lag_samples)
+                    verdicts.append(
+                        Verdict(
+                            f"{mode.name}: revocation lag to the sibling worker p99",
+                            lag,
+                            "< 100 ms",
+                            lag_passed,
+                        )
+                    )
                     table.add_row(
                         mode.name,
                         f"{rounds.median('1'):,.0f}",
@@ -296,7 +326,8 @@ def main() -> int:
         f"{args.connections} connections; server and generator share the CPUs"
     )
     Console(width=170).print(table)
-    return 1 if misses else 0
+    record_verdicts("workers.py", verdicts)
+    return 1 if any(verdict.passed is False for verdict in verdicts) else 0
 
 
 if __name__ == "__main__":
