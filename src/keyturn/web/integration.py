@@ -184,15 +184,19 @@ def _endpoints(routers: Iterable[APIRouter]) -> frozenset[object]:
 
 
 def _whoami_route(router: APIRouter, prefix: str) -> APIRoute | None:
-    """keyturn's own ``GET /auth/whoami`` route under ``prefix``, if it is served."""
+    """keyturn's own ``GET /auth/whoami`` route under ``prefix``, if it is served
+    and the middleware may answer for it: the first route on that path (no host
+    route shadows it) and without dependencies (the host app's global
+    ``dependencies=`` must run for it)."""
     for route in router.routes:
-        if (
-            isinstance(route, APIRoute)
-            and route.path == prefix + WHOAMI_PATH
-            and route.endpoint is routes_auth.whoami
-            and "GET" in (route.methods or ())
-        ):
-            return route
+        if isinstance(route, APIRoute) and route.path == prefix + WHOAMI_PATH:
+            if (
+                route.endpoint is routes_auth.whoami
+                and "GET" in (route.methods or ())
+                and not route.dependencies
+            ):
+                return route
+            return None
     return None
 
 
@@ -252,6 +256,9 @@ def install(
     parts = _routers(pages=pages, health_checks=health_checks, metrics=metrics)
     install_error_handlers(app, endpoints=None if all_errors else _endpoints(parts))
 
+    # Middleware the host added before this call sits inside keyturn's and must
+    # see every request, whoami included: then whoami is left to its route.
+    host_middleware_inside = bool(app.user_middleware)
     router = build_router(pages=pages, health_checks=health_checks, metrics=metrics)
     _add_routes(app.router, router, prefix=prefix)
 
@@ -259,7 +266,7 @@ def install(
     app.add_middleware(
         AuthnMiddleware,
         keyturn=keyturn,
-        whoami_route=_whoami_route(app.router, prefix),
+        whoami_route=None if host_middleware_inside else _whoami_route(app.router, prefix),
         csrf_exempt_paths=tuple(
             prefix + path for path in (*LOGIN_PATHS, *routes_oauth.OAUTH_PATHS)
         ),
