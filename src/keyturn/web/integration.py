@@ -1,5 +1,8 @@
 """keyturn inside a host application: :func:`install` and :func:`build_router`.
 
+(Over 300 lines: every router and middleware keyturn adds to a host app is
+listed here, in its order, so the whole stack reads in one place.)
+
 ::
 
     from fastapi import Depends, FastAPI
