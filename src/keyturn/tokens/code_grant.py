@@ -123,8 +123,7 @@ class CodeGrant:
             session_id=grant.session_id,
             dpop_jkt=dpop.family_jkt if dpop is not None else None,
         )
-        family = issued.family
-        await self.codes.mark_issued(grant, family.id)
+        family = issued.family  # its id is grant.grant_id: a replay names it without a write
         if self.families.revocations.is_sid_revoked(family.id):
             # A replay of this code won the race to revoke: end what we just opened.
             await self.families.revoke(family.id)

@@ -25,6 +25,7 @@ __all__ = [
     "SESSION_SCOPE_KEY",
     "TOKEN_CLAIMS_KEY",
     "TOKEN_SCHEMES",
+    "VALIDATED_SESSION_KEY",
     "access_token",
     "bearer_token",
     "dpop_proofs",
@@ -38,6 +39,8 @@ __all__ = [
 PRINCIPAL_KEY: Final = "keyturn.principal"
 #: The session secret when the caller came with a valid session cookie, else None.
 SESSION_SCOPE_KEY: Final = "keyturn.session_secret"
+#: The :class:`~keyturn.sessions.cache.ValidatedSession` behind a session caller, else absent.
+VALIDATED_SESSION_KEY: Final = "keyturn.validated_session"
 #: What the request *presented*: ``"session"``, ``"bearer"`` or None.
 CREDENTIAL_KEY: Final = "keyturn.credential"
 #: The error that made a presented credential fail, for a precise 401 later.

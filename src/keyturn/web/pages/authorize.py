@@ -160,6 +160,13 @@ async def authorize_decision(request: Request, principal: OptionalPrincipal) -> 
         if signed_in is None or decision not in ("allow", "deny"):
             # Signed out meanwhile, or not an answer: start the request over.
             return _redirect(base_path(request) + AUTHORIZE + "?" + urlencode(loaded.to_params()))
+        keyturn.audit.record(
+            "consent_granted" if decision == "allow" else "consent_denied",
+            user_id=signed_in.user_id,
+            session=signed_in.session_id,
+            client_id=loaded.client.id,
+            scope=loaded.request.scope,
+        )
         if decision == "deny":
             return _redirect(await keyturn.authorization.deny(loaded))
         return _redirect(await keyturn.authorization.approve(loaded, signed_in))
