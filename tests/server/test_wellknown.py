@@ -55,7 +55,8 @@ async def test_metadata_is_built_from_the_issuer(client: httpx.AsyncClient) -> N
     assert body["jwks_uri"] == f"{BASE}/.well-known/jwks.json"
     assert body["revocation_endpoint"] == f"{BASE}/oauth/revoke"
     assert body["introspection_endpoint"] == f"{BASE}/oauth/introspect"
-    assert body["grant_types_supported"] == ["password", "refresh_token"]
+    # token_settings turn --password-grant on (test_password_grant covers it off).
+    assert body["grant_types_supported"] == ["refresh_token", "client_credentials", "password"]
     assert body["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic"]
     assert "client_secret_basic" in body["token_endpoint_auth_methods_supported"]
 
@@ -73,3 +74,18 @@ async def test_rotation_publishes_the_new_key_and_keeps_the_old(
     assert {kid_of(old), kid_of(new)} <= kids
     assert (await client.get("/auth/whoami", headers=bearer(old))).status_code == 200
     assert (await client.get("/auth/whoami", headers=bearer(new))).status_code == 200
+
+
+async def test_metadata_names_the_client_auth_methods(client: httpx.AsyncClient) -> None:
+    """RFC 8414: the token endpoint takes client_secret_basic, client_secret_post
+    and none (public clients); without the code grant on this server there is no
+    authorization endpoint and no response type (#12)."""
+    body = (await client.get("/.well-known/oauth-authorization-server")).json()
+    assert body["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+    assert "client_credentials" in body["grant_types_supported"]
+    if "authorization_code" not in body["grant_types_supported"]:
+        assert "authorization_endpoint" not in body and body["response_types_supported"] == []
