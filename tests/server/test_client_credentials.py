@@ -153,3 +153,27 @@ async def test_who_may_use_the_grant(app: FastAPI, http: httpx.AsyncClient) -> N
     assert_oauth_error(await grant(http, {}, client_id=public.client.id), 401, "invalid_client")
     refused = await grant(http, basic(without.client.id, without.secret))
     assert_oauth_error(refused, 400, "unauthorized_client")
+
+
+async def test_account_endpoints_never_fail_on_a_client_token(
+    app: FastAPI, http: httpx.AsyncClient
+) -> None:
+    """A client's own token on the user-account endpoints gets an answer about an
+    account that has nothing (no sign-ins) or a 4xx, never a 5xx; logout revokes
+    the token itself."""
+    created = await service(app)
+    assert created.secret is not None
+    token = (await grant(http, basic(created.client.id, created.secret))).json()["access_token"]
+    auth = bearer(token)
+    sessions = await http.get("/auth/sessions", headers=auth)
+    assert sessions.status_code == 200 and sessions.json() == []
+    changed = await http.post(
+        "/auth/password",
+        json={"current_password": "x" * 12, "new_password": "y" * 12},
+        headers=auth,
+    )
+    assert 400 <= changed.status_code < 500, changed.text
+    again = await http.post("/auth/reauthenticate", json={"password": "x" * 12}, headers=auth)
+    assert 400 <= again.status_code < 500, again.text
+    assert (await http.post("/auth/logout", headers=auth)).status_code == 204
+    assert (await http.get("/auth/whoami", headers=auth)).status_code == 401
