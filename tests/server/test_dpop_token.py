@@ -233,3 +233,22 @@ async def test_dpop_nonce_is_demanded_then_accepted(
         served = await dpop_code_tokens(browser, spa, key, nonce=nonce)
         assert served.status_code == 200, served.text
         assert served.json()["token_type"] == "DPoP"
+
+
+async def test_client_credentials_with_a_proof_is_bound(
+    app: FastAPI, browser: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """A service's client_credentials grant with a proof gets a DPoP token bound to its key."""
+    created = await app.state.keyturn.clients.add(
+        "reports", confidential=True, scopes=["read"], grant_types=["client_credentials"]
+    )
+    key = dpop_key(clock)
+    response = await browser.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "read"},
+        headers={"DPoP": key.proof("POST", TOKEN_URL)},
+        auth=(created.client.id, created.secret),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+    assert claims_of(response.json()["access_token"])["cnf"] == {"jkt": key.jkt}

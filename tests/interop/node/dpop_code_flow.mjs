@@ -11,21 +11,9 @@ import { createInterface } from "node:readline";
 
 const job = JSON.parse(process.argv[2]);
 const issuer = new URL(job.issuer);
-let config = await client.discovery(issuer, job.client_id, undefined, client.None(), {
+const config = await client.discovery(issuer, job.client_id, undefined, client.None(), {
   execute: [client.allowInsecureRequests],
 });
-const metadata = config.serverMetadata();
-if (!metadata.authorization_endpoint) {
-  // Until the RFC 8414 document lists the code flow's endpoint (#12), name it here.
-  const endpoint = new URL("/oauth/authorize", issuer).href;
-  config = new client.Configuration(
-    { ...metadata, authorization_endpoint: endpoint },
-    job.client_id,
-    undefined,
-    client.None(),
-  );
-  client.allowInsecureRequests(config);
-}
 const keyPair = await client.randomDPoPKeyPair("ES256");
 const dpop = client.getDPoPHandle(config, keyPair);
 

@@ -96,8 +96,7 @@ def _consent_page(request: Request, outcome: NeedsConsent) -> HTMLResponse:
     """The consent page; its form may redirect to the client, so CSP's
     ``form-action`` names the redirect URI's origin beside keyturn's own."""
     loaded = outcome.loaded
-    secret = session_secret(request)
-    assert secret is not None  # NeedsConsent only for a signed-in browser
+    secret = session_secret(request) or ""  # NeedsConsent comes only for a signed-in browser
     scopes = [
         {
             "name": scope,
