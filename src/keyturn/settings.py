@@ -160,6 +160,14 @@ class Settings(BaseSettings):
     # `password` grant, or without a client_id for keyturn's own first-party use.
     password_grant: bool = False
 
+    # --- OAuth authorization code flow (wave 2, #12 part B) ---
+    # Seconds an authorization code may be redeemed (SPEC: at most 60).
+    authorization_code_ttl: int = Field(60, ge=1, le=60)
+    # Seconds a pushed request's request_uri stays usable (RFC 9126: 5 to 600).
+    par_ttl: int = Field(60, ge=1, le=600)
+    # Seconds a redeemed or expired code is kept so that a replay is still seen.
+    code_replay_window: int = Field(3600, ge=60, le=30 * 86_400)
+
     # --- validation ------------------------------------------------------------------
 
     @field_validator("trusted_proxies", "cors_origins", "default_scopes", mode="before")

@@ -56,7 +56,12 @@ async def test_metadata_is_built_from_the_issuer(client: httpx.AsyncClient) -> N
     assert body["revocation_endpoint"] == f"{BASE}/oauth/revoke"
     assert body["introspection_endpoint"] == f"{BASE}/oauth/introspect"
     # token_settings turn --password-grant on (test_password_grant covers it off).
-    assert body["grant_types_supported"] == ["refresh_token", "client_credentials", "password"]
+    assert body["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "password",
+    ]
     assert body["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic"]
     assert "client_secret_basic" in body["token_endpoint_auth_methods_supported"]
 
@@ -78,8 +83,7 @@ async def test_rotation_publishes_the_new_key_and_keeps_the_old(
 
 async def test_metadata_names_the_client_auth_methods(client: httpx.AsyncClient) -> None:
     """RFC 8414: the token endpoint takes client_secret_basic, client_secret_post
-    and none (public clients); without the code grant on this server there is no
-    authorization endpoint and no response type (#12)."""
+    and none (public clients); the code flow's endpoints and rules are named (#12)."""
     body = (await client.get("/.well-known/oauth-authorization-server")).json()
     assert body["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
@@ -87,5 +91,9 @@ async def test_metadata_names_the_client_auth_methods(client: httpx.AsyncClient)
         "none",
     ]
     assert "client_credentials" in body["grant_types_supported"]
-    if "authorization_code" not in body["grant_types_supported"]:
-        assert "authorization_endpoint" not in body and body["response_types_supported"] == []
+    # The code flow (#12): the authorization endpoint, PAR, S256 only, iss in the response.
+    assert body["authorization_endpoint"] == f"{BASE}/oauth/authorize"
+    assert body["pushed_authorization_request_endpoint"] == f"{BASE}/oauth/par"
+    assert body["response_types_supported"] == ["code"]
+    assert body["code_challenge_methods_supported"] == ["S256"]
+    assert body["authorization_response_iss_parameter_supported"] is True

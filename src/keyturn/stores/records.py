@@ -92,6 +92,10 @@ class RefreshFamily:
     ``id`` of its ``"kind": "token"`` row in ``GET /auth/sessions``). The family
     ends at ``expires_at`` however often it is refreshed (the absolute cap), or
     when ``revoked_at`` is set.
+
+    ``session_id`` is the public handle of the browser session the family came
+    from (the authorization code flow), None for the password grant: ending that
+    session ends the family.
     """
 
     id: str
@@ -104,6 +108,7 @@ class RefreshFamily:
     ip: str | None = None
     user_agent: str | None = None
     revoked_at: float | None = None
+    session_id: str | None = None
 
     def is_live(self, now: float) -> bool:
         """True while neither revoked nor past the absolute cap at ``now``."""

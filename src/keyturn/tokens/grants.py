@@ -64,8 +64,7 @@ class TokenResponse:
         }
         if self.refresh_token is not None:
             body["refresh_token"] = self.refresh_token
-            body["scope"] = self.scope
-        elif self.claims.for_client:
+        if self.refresh_token is not None or self.scope or self.claims.for_client:
             body["scope"] = self.scope
         return body
 

@@ -1,5 +1,8 @@
 """keyturn inside a host application: :func:`install` and :func:`build_router`.
 
+(Over 300 lines: every router and middleware keyturn adds to a host app is
+listed here, in its order, so the whole stack reads in one place.)
+
 ::
 
     from fastapi import Depends, FastAPI
@@ -66,12 +69,16 @@ from keyturn.web.middleware import (
     SecurityHeadersMiddleware,
 )
 from keyturn.web.pages import account as pages_account
+from keyturn.web.pages import authorize as pages_authorize
+from keyturn.web.pages import connected_apps as pages_connected_apps
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
 from keyturn.web.routes import health, signins
 from keyturn.web.routes import oauth as routes_oauth
+from keyturn.web.routes import par as routes_par
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
+from keyturn.web.routes.whoami import WHOAMI_PATH
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
@@ -103,10 +110,12 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     costs time)."""
     routers = [health.router] if health_checks else []
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
+    routers.append(routes_par.router)
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
-        routers += [pages_signin.router, pages_account.router]
+        routers += [pages_signin.router, pages_account.router, pages_authorize.router]
+        routers.append(pages_connected_apps.router)
     return routers
 
 
@@ -182,6 +191,23 @@ def _endpoints(routers: Iterable[APIRouter]) -> frozenset[object]:
     return frozenset(found)
 
 
+def _whoami_route(router: APIRouter, prefix: str) -> APIRoute | None:
+    """keyturn's own ``GET /auth/whoami`` route under ``prefix``, if it is served
+    and the middleware may answer for it: the first route on that path (no host
+    route shadows it) and without dependencies (the host app's global
+    ``dependencies=`` must run for it)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.path == prefix + WHOAMI_PATH:
+            if (
+                route.endpoint is routes_auth.whoami
+                and "GET" in (route.methods or ())
+                and not route.dependencies
+            ):
+                return route
+            return None
+    return None
+
+
 def install(
     app: FastAPI,
     keyturn: Keyturn,
@@ -238,10 +264,17 @@ def install(
     parts = _routers(pages=pages, health_checks=health_checks, metrics=metrics)
     install_error_handlers(app, endpoints=None if all_errors else _endpoints(parts))
 
+    # Middleware the host added before this call sits inside keyturn's and must
+    # see every request, whoami included: then whoami is left to its route.
+    host_middleware_inside = bool(app.user_middleware)
+    router = build_router(pages=pages, health_checks=health_checks, metrics=metrics)
+    _add_routes(app.router, router, prefix=prefix)
+
     # add_middleware prepends: the last added is the outermost.
     app.add_middleware(
         AuthnMiddleware,
         keyturn=keyturn,
+        whoami_route=None if host_middleware_inside else _whoami_route(app.router, prefix),
         csrf_exempt_paths=tuple(
             prefix + path for path in (*LOGIN_PATHS, *routes_oauth.OAUTH_PATHS)
         ),
@@ -267,8 +300,6 @@ def install(
     if settings.trusted_proxies:
         app.add_middleware(ForwardedProtoMiddleware, trusted_proxies=settings.trusted_proxies)
 
-    router = build_router(pages=pages, health_checks=health_checks, metrics=metrics)
-    _add_routes(app.router, router, prefix=prefix)
     paths = [prefix + route.path for route in router.routes if hasattr(route, "path")]
     install_openapi(app, prefix, paths, keyturn)
     if pages:

@@ -87,6 +87,8 @@ refresh_families = sa.Table(
     sa.Column("ip", sa.String(64), nullable=True),
     sa.Column("user_agent", sa.String(512), nullable=True),
     sa.Column("revoked_at", sa.Float, nullable=True),
+    # The browser session (public handle) an authorization code came from.
+    sa.Column("session_id", sa.String(64), nullable=True, index=True),
 )
 
 refresh_tokens = sa.Table(

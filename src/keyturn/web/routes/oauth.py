@@ -1,8 +1,8 @@
 """The OAuth 2.0 style endpoints (SPEC "OAuth 2.0 style endpoints"): ``/oauth/*``.
 
-- ``POST /oauth/token``: the ``refresh_token`` and ``client_credentials`` grants
-  and, with ``--password-grant``, the ``password`` grant (RFC 6749 sections 6,
-  4.4 and 4.3);
+- ``POST /oauth/token``: the ``authorization_code``, ``refresh_token`` and
+  ``client_credentials`` grants and, with ``--password-grant``, the ``password``
+  grant (RFC 6749 sections 4.1.3, 6, 4.4 and 4.3);
 - ``POST /oauth/revoke``: token revocation (RFC 7009);
 - ``POST /oauth/introspect``: token introspection for confidential clients
   (RFC 7662).
@@ -65,14 +65,24 @@ router = APIRouter(prefix="/oauth", tags=["oauth"])
 
 #: The endpoints that authenticate with client credentials or a token in the body,
 #: never with the session cookie: exempt from the session CSRF check.
-OAUTH_PATHS: tuple[str, ...] = ("/oauth/token", "/oauth/revoke", "/oauth/introspect")
+OAUTH_PATHS: tuple[str, ...] = (
+    "/oauth/token",
+    "/oauth/revoke",
+    "/oauth/introspect",
+    "/oauth/par",  # client-authenticated (RFC 9126), never the cookie
+)
 
 TOKEN_TYPE_HINTS = frozenset({"access_token", "refresh_token"})
 
 #: The grant types ``POST /oauth/token`` implements, in the order the RFC 8414
 #: metadata lists them; :func:`enabled_grant_types` drops the password grant
 #: unless ``--password-grant`` is set.
-TOKEN_GRANT_TYPES: tuple[str, ...] = ("refresh_token", "client_credentials", "password")
+TOKEN_GRANT_TYPES: tuple[str, ...] = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "password",
+)
 
 
 def enabled_grant_types(settings: Settings) -> tuple[str, ...]:
@@ -102,6 +112,9 @@ _COOKIE_FIELD = {REFRESH_COOKIE_FIELD: {"enum": ["true", "false"]}}
             "password": {},
             "scope": {},
             "refresh_token": {},
+            "code": {},
+            "redirect_uri": {},
+            "code_verifier": {},
             **_CLIENT_FIELDS,
             **_COOKIE_FIELD,
         },
@@ -130,6 +143,8 @@ async def token(request: Request) -> Response:
         await get_keyturn(request).keys.reload_if_stale()
         if grant_type == "password":
             issued = await _password_grant(request, form, client_id)
+        elif grant_type == "authorization_code":
+            issued = await _code_grant(request, form, client_id)
         elif grant_type == "client_credentials":
             if client_id is None:
                 raise InvalidClient()
@@ -153,6 +168,29 @@ async def token(request: Request) -> Response:
         if from_cookie and exc.code == "invalid_grant":  # dead: stop sending it
             clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, TOKEN_ENDPOINT))
         return response
+
+
+async def _code_grant(
+    request: Request, form: dict[str, str], client_id: str | None
+) -> TokenResponse:
+    """The authorization code grant: the client is authenticated (or, public,
+    named by ``client_id``); PKCE's ``code_verifier`` is the rest of the proof."""
+    code, redirect_uri = required(form, "code"), required(form, "redirect_uri")
+    if client_id is None:
+        raise InvalidClient()  # a public client names itself with client_id
+    keyturn: Keyturn = get_keyturn(request)
+    client = await keyturn.flow_client(client_id)
+    if client is None:
+        raise InvalidClient()
+    return await keyturn.code_grant.exchange(
+        code,
+        client_id=client_id,
+        grant_types=client.grant_types,
+        redirect_uri=redirect_uri,
+        code_verifier=form.get("code_verifier", ""),
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
 
 
 async def _password_grant(
