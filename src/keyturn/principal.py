@@ -21,6 +21,9 @@ class Principal:
     the sign-in or re-authentication of a session, the sign-in behind a
     token (its ``auth_time`` claim). None when unknown (a token issued
     without the claim), which counts as not fresh.
+
+    ``amr`` lists the authentication methods of that sign-in; ``"mfa"`` in it
+    is what ``require(mfa=True)`` asks for.
     """
 
     subject: str
@@ -31,3 +34,6 @@ class Principal:
     expires_at: float
     scopes: tuple[str, ...] = ()
     auth_time: float | None = None
+    #: How the user signed in (RFC 8176 ``amr``: ``pwd``, ``otp``, ``hwk``,
+    #: ``swk``, ``mfa``); empty when unknown (a token issued without the claim).
+    amr: tuple[str, ...] = ()

@@ -154,6 +154,19 @@ class Settings(BaseSettings):
     max_header_count: int = Field(100, ge=16, le=1000)
     audit_log_file: Path | None = None
 
+    # --- mfa (wave 2) ---
+    # Enrolling or removing a factor needs a sign-in at most this many seconds old.
+    fresh_auth_window: int = Field(300, ge=30, le=86_400)
+    # The mfa_token of a two-step sign-in: lifetime and codes it takes (SPEC maxima).
+    mfa_token_ttl: int = Field(300, ge=30, le=300)
+    mfa_max_attempts: int = Field(5, ge=1, le=5)
+    # The label of the entry in the authenticator app (default: the issuer's host).
+    totp_issuer: str | None = Field(None, min_length=1, max_length=64)
+    webauthn_rp_name: str = Field("keyturn", min_length=1, max_length=64)
+    webauthn_timeout: int = Field(300, ge=30, le=600)
+    # Refuse (instead of only auditing) a passkey whose signature counter went back.
+    webauthn_refuse_cloned: bool = False
+
     # --- validation ------------------------------------------------------------------
 
     @field_validator("trusted_proxies", "cors_origins", "default_scopes", mode="before")

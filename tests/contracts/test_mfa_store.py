@@ -142,6 +142,21 @@ async def test_mfa_challenge_round_trip_expiry_and_single_use(
     assert await wave2.mfa_challenges.get(fresh.token_hash, T0 + 1) is None
 
 
+async def test_mfa_challenges_of_one_user_end_together(
+    storage: Storage, wave2: Wave2Stores
+) -> None:
+    """delete_for_user (password reset, MFA reset) ends that user's half-finished
+    sign-ins and nobody else's."""
+    alice, bob = await add_user(storage, "a1"), await add_user(storage, "b1")
+    await wave2.mfa_challenges.add(_challenge(alice, "a" * 64))
+    await wave2.mfa_challenges.add(_challenge(alice, "c" * 64))
+    await wave2.mfa_challenges.add(_challenge(bob, "d" * 64))
+    assert await wave2.mfa_challenges.delete_for_user(alice) == 2
+    assert await wave2.mfa_challenges.get("a" * 64, T0 + 1) is None
+    assert await wave2.mfa_challenges.get("c" * 64, T0 + 1) is None
+    assert await wave2.mfa_challenges.get("d" * 64, T0 + 1) is not None
+
+
 async def test_mfa_attempts_are_counted_atomically(storage: Storage, wave2: Wave2Stores) -> None:
     """Parallel guesses get exactly max_attempts tries between them; then the
     challenge is gone (so no code can be checked against it any more)."""

@@ -44,6 +44,10 @@ class AccessTokenClaims:
     nbf: int | None = None
     client_id: str | None = None
     auth_time: int | None = None
+    #: RFC 8176 methods of the sign-in and the matching ``acr`` (issue #15);
+    #: both left out of tokens issued without them.
+    amr: tuple[str, ...] = ()
+    acr: str | None = None
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -69,6 +73,10 @@ class AccessTokenClaims:
             claims["client_id"] = self.client_id
         if self.auth_time is not None:
             claims["auth_time"] = self.auth_time
+        if self.amr:
+            claims["amr"] = list(self.amr)
+        if self.acr is not None:
+            claims["acr"] = self.acr
         return claims
 
 

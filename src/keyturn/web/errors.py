@@ -39,6 +39,8 @@ from keyturn.errors import (
     InvalidRequest,
     InvalidToken,
     KeyturnError,
+    MfaRequired,
+    MultiFactorRequired,
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
@@ -137,6 +139,10 @@ def error_response(exc: KeyturnError) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, InvalidToken):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif isinstance(exc, MultiFactorRequired):  # mfa (wave 2): RFC 9470 step-up
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="insufficient_user_authentication", acr_values="{exc.acr_values}"'
+        )
     elif isinstance(exc, InsufficientUserAuthentication):
         headers["WWW-Authenticate"] = (
             f'Bearer error="insufficient_user_authentication", max_age="{exc.max_age}"'
@@ -164,7 +170,9 @@ def oauth_error_response(exc: KeyturnError) -> JSONResponse:
     ``Retry-After``; a store outage stays 503. Anything else unexpected is the
     generic 500.
     """
-    if isinstance(exc, InvalidCredentials | NotAuthenticated):
+    if isinstance(exc, MfaRequired):  # mfa (wave 2): RFC 6749 has no code of its own
+        code, status, detail = "invalid_grant", 400, MfaRequired.code
+    elif isinstance(exc, InvalidCredentials | NotAuthenticated):
         code, status, detail = "invalid_grant", 400, "The grant is invalid, expired or revoked."
     else:
         code, status, detail = exc.code, status_for(exc), exc.detail

@@ -66,9 +66,13 @@ from keyturn.web.middleware import (
     SecurityHeadersMiddleware,
 )
 from keyturn.web.pages import account as pages_account
+from keyturn.web.pages import account_mfa as pages_account_mfa
+from keyturn.web.pages import second_step as pages_second_step
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
 from keyturn.web.routes import health, signins
+from keyturn.web.routes import mfa as routes_mfa
+from keyturn.web.routes import mfa_factors as routes_mfa_factors
 from keyturn.web.routes import oauth as routes_oauth
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
@@ -103,10 +107,12 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     costs time)."""
     routers = [health.router] if health_checks else []
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
+    routers += [routes_mfa.router, routes_mfa_factors.router]  # mfa (wave 2)
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
         routers += [pages_signin.router, pages_account.router]
+        routers += [pages_second_step.router, pages_account_mfa.router]  # mfa (wave 2)
     return routers
 
 

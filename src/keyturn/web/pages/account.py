@@ -29,6 +29,7 @@ from keyturn.web.dependencies import (
     session_secret,
     user_agent,
 )
+from keyturn.web.pages.account_mfa import mfa_section
 from keyturn.web.pages.common import ACCOUNT, redirect_to, redirect_to_login, render_page
 
 router = APIRouter(include_in_schema=False)
@@ -116,6 +117,7 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
         sessions=rows,
         others=sum(1 for row in rows if not row["current"]),
         csrf_token=session_csrf_token(secret),
+        mfa=await mfa_section(request, principal),  # mfa (wave 2): _mfa.html
     )
 
 
