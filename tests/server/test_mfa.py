@@ -11,7 +11,7 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pyotp
@@ -351,7 +351,7 @@ async def test_require_mfa_refuses_single_factor_callers(
     app = FastAPI(lifespan=keyturn.lifespan)
 
     @app.get("/vault")
-    async def vault(caller: Principal = Depends(require(mfa=True))) -> dict[str, str]:
+    async def vault(caller: Annotated[Principal, Depends(require(mfa=True))]) -> dict[str, str]:
         return {"sub": caller.subject}
 
     install(app, keyturn)
