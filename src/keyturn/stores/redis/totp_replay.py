@@ -1,9 +1,10 @@
-"""The TOTP replay guard on Redis: ``SET key 1 NX PXAT expires_at`` (#15).
+"""The TOTP replay guard on Redis: ``SET key 1 NX PX ttl`` (#15).
 
 With ``--redis-url`` every instance shares this store, so a TOTP code accepted
 by one instance is refused by every other until its time step has left the
 window. The key is the user id and the step; the value carries nothing. Redis
-expires the key by itself, so no sweep is needed.
+expires the key by itself (after ``expires_at - now`` by the caller's clock,
+so a skewed Redis clock does not matter), so no sweep is needed.
 """
 
 from __future__ import annotations
@@ -34,5 +35,6 @@ class RedisTotpReplayStore:
             return False
         key = f"{_PREFIX}{user_id}:{step}"
         with self._redis.errors():
-            created = await self._redis.client.set(key, "1", nx=True, pxat=int(expires_at * 1000))
+            ttl_ms = max(1, int((expires_at - now) * 1000))
+            created = await self._redis.client.set(key, "1", nx=True, px=ttl_ms)
         return bool(created)
