@@ -45,8 +45,9 @@ async def _round_trip(engine: AsyncEngine) -> None:
             sa.text(
                 "INSERT INTO sessions (id_hash, handle, user_id, created_at, last_seen_at,"
                 " idle_timeout, expires_at, auth_time, remember) VALUES"
-                f" ('{'a' * 64}', 'h1', 'u1', 1.0, 1.0, 60, 9e9, 1.0, false)"
-            )
+                " (:id_hash, 'h1', 'u1', 1.0, 1.0, 60, 9e9, 1.0, false)"
+            ),
+            {"id_hash": "a" * 64},
         )
         await connection.run_sync(lambda c: _move_to(c, "0011", down=False))
     old = await SqlSessionStore(engine).get("a" * 64)

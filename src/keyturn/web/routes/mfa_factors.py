@@ -123,15 +123,15 @@ async def mfa_status(request: Request) -> JSONResponse:
     )
 
 
-@router.post(
-    "/mfa/totp",
-    openapi_extra=BEARER_OR_SESSION,
-    responses=error_responses(401, 403, _200=answer("Scan this.", _TOTP_ENROLMENT)),
-)
-async def totp_begin(request: Request) -> JSONResponse:
-    """Start a TOTP enrolment (fresh sign-in): the secret, its ``otpauth://`` URI
-    and a QR code as SVG, shown once; confirm with ``/auth/mfa/totp/confirm``."""
+async def totp(request: Request) -> Response:
+    """``POST``: start a TOTP enrolment (fresh sign-in): the secret, its
+    ``otpauth://`` URI and a QR code as SVG, shown once; confirm with
+    ``/auth/mfa/totp/confirm``. ``DELETE``: remove the TOTP factor (fresh
+    sign-in), 204."""
     _, user = await _fresh_user(request)
+    if request.method == "DELETE":
+        await get_keyturn(request).mfa_factors.remove_totp(user, ip=client_ip(request))
+        return Response(status_code=204)
     enrolment = await get_keyturn(request).mfa_factors.begin_totp(user)
     body = {
         "secret": enrolment.secret,
@@ -139,6 +139,32 @@ async def totp_begin(request: Request) -> JSONResponse:
         "qr_svg": enrolment.qr_svg,
     }
     return JSONResponse(body, headers=NO_STORE)
+
+
+# The route that answers: one for both methods, so that a 405 on this path
+# lists both in ``Allow``. The two after it document each method (FastAPI gives
+# one operation id per route) and are never reached.
+router.add_api_route("/mfa/totp", totp, methods=["POST", "DELETE"], include_in_schema=False)
+router.add_api_route(
+    "/mfa/totp",
+    totp,
+    methods=["POST"],
+    name="totp_begin",
+    description="Start a TOTP enrolment (fresh sign-in): the secret, its `otpauth://` URI "
+    "and a QR code as SVG, shown once; confirm with `/auth/mfa/totp/confirm`.",
+    openapi_extra=BEARER_OR_SESSION,
+    responses=error_responses(401, 403, _200=answer("Scan this.", _TOTP_ENROLMENT)),
+)
+router.add_api_route(
+    "/mfa/totp",
+    totp,
+    methods=["DELETE"],
+    name="totp_remove",
+    status_code=204,
+    description="Remove the TOTP factor (fresh sign-in).",
+    openapi_extra=BEARER_OR_SESSION,
+    responses=error_responses(401, 403, 404, _204=answer("Removed.")),
+)
 
 
 @router.post(
@@ -157,19 +183,6 @@ async def totp_confirm(request: Request) -> JSONResponse:
         user, body.code, ip=client_ip(request)
     )
     return JSONResponse({"recovery_codes": codes}, headers=NO_STORE)
-
-
-@router.delete(
-    "/mfa/totp",
-    status_code=204,
-    openapi_extra=BEARER_OR_SESSION,
-    responses=error_responses(401, 403, 404, _204=answer("Removed.")),
-)
-async def totp_remove(request: Request) -> Response:
-    """Remove the TOTP factor (fresh sign-in)."""
-    _, user = await _fresh_user(request)
-    await get_keyturn(request).mfa_factors.remove_totp(user, ip=client_ip(request))
-    return Response(status_code=204)
 
 
 @router.post(
