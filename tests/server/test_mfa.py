@@ -402,3 +402,26 @@ async def test_second_step_bodies_are_checked(
     assert passkey.status_code == 400
     garbage = await client.post("/auth/login/mfa", json={"mfa_token": "x" * 500, "code": "1"})
     assert garbage.status_code == 401
+
+
+async def test_a_password_change_ends_half_finished_sign_ins(
+    client: httpx.AsyncClient,
+    clock: FrozenClock,
+    make_client: MakeClient,
+    settings: Settings,
+    keyturn: Keyturn,
+) -> None:
+    """An mfa_token earned with the old password dies when the password changes."""
+    secret, _ = await enrol(client, clock)
+    other = httpx.AsyncClient(transport=client._transport, base_url=BASE)
+    async with other:
+        token = (await login(other)).json()["mfa_token"]
+        changed = await client.post(
+            "/auth/password",
+            json={"current_password": PASSWORD, "new_password": PASSWORD + " again"},
+        )
+        assert changed.status_code == 204
+        late = await other.post(
+            "/auth/login/mfa", json={"mfa_token": token, "code": code_for(secret, clock)}
+        )
+        assert late.status_code == 401 and late.json()["error"] == "invalid_mfa_token"

@@ -274,11 +274,14 @@ async def change_password(request: Request, principal: CurrentPrincipal) -> Resp
             body.new_password,
             ip=client_ip(request),
         )
+        await keyturn.mfa_auth.end_pending_sign_ins(claims.sub)  # mfa (wave 2)
         return Response(status_code=204)
     secret = _session_secret_of(request, principal)
     issued = await keyturn.auth.change_password(
         secret, body.current_password, body.new_password, ip=client_ip(request)
     )
+    # mfa (wave 2): an mfa_token earned with the old password cannot be finished.
+    await keyturn.mfa_auth.end_pending_sign_ins(principal.subject)
     response = Response(status_code=204, headers={CSRF_RESPONSE_HEADER: issued.csrf_token})
     attach_session(response, request, issued)
     return response
