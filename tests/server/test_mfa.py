@@ -425,3 +425,29 @@ async def test_a_password_change_ends_half_finished_sign_ins(
             "/auth/login/mfa", json={"mfa_token": token, "code": code_for(secret, clock)}
         )
         assert late.status_code == 401 and late.json()["error"] == "invalid_mfa_token"
+
+
+async def test_a_known_password_does_not_reset_the_count_of_wrong_codes(
+    make_client: MakeClient, make_keyturn: Callable[..., Keyturn], clock: FrozenClock
+) -> None:
+    """For an enrolled user the correct password neither counts nor clears the
+    account's failures: 2 wrong passwords, the right one, then 1 wrong code lock an
+    account allowed 3 failures; only a finished sign-in clears the count."""
+    settings = Settings(
+        database_url="sqlite+aiosqlite:///:memory:", issuer=BASE, login_max_account_failures=3
+    )
+    async with make_client(settings, make_keyturn(settings, clock=clock), base_url=BASE) as c:
+        await c.post("/auth/register", json={"email": EMAIL, "password": PASSWORD})
+        await login(c)
+        secret, _ = await enrol(c, clock)
+        await signed_out(c)
+        for _ in range(2):
+            bad = await c.post("/auth/login", json={"email": EMAIL, "password": "wrong" * 3})
+            assert bad.status_code == 401
+        token = (await login(c)).json()["mfa_token"]
+        wrong = await c.post("/auth/login/mfa", json={"mfa_token": token, "code": "111111"})
+        assert wrong.status_code == 401
+        locked = await c.post(
+            "/auth/login/mfa", json={"mfa_token": token, "code": code_for(secret, clock)}
+        )
+        assert locked.status_code == 429
