@@ -1,6 +1,7 @@
 """Housekeeping that keeps the stores small: expired sessions, stale throttle
 counters, dead refresh tokens, old revocation entries, long-retired keys and
-delivered fan-out changes are deleted periodically, not on the request path."""
+delivered fan-out changes, expired MFA challenges and spent TOTP steps are
+deleted periodically, not on the request path."""
 
 from __future__ import annotations
 
@@ -36,7 +37,24 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         "keys": await keyturn.storage.keys.delete_expired(now - keyturn.keys.window - 86_400),
         # Delivered rows of the polling fan-out bus's change table (SQLite).
         "changes": await keyturn.fanout.sweep(now),
+        "mfa": await _sweep_mfa(keyturn, now),  # mfa (wave 2)
     }
+
+
+async def _sweep_mfa(keyturn: Keyturn, now: float) -> int:
+    """Expired mfa_tokens, WebAuthn challenges and spent TOTP steps, in the
+    stores that keep them (SQL; Redis and memory expire or hold them by themselves)."""
+    stores = getattr(keyturn.storage, "wave2", None)
+    removed = 0
+    for store in (
+        getattr(stores, "mfa_challenges", None),
+        getattr(stores, "webauthn_challenges", None),
+        getattr(stores, "totp_replay", None),
+    ):
+        purge = getattr(store, "purge", None)
+        if purge is not None:
+            removed += int(await purge(now))
+    return removed
 
 
 async def sweep_forever(keyturn: Keyturn, *, interval: float = DEFAULT_INTERVAL) -> None:
