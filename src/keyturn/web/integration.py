@@ -1,5 +1,8 @@
 """keyturn inside a host application: :func:`install` and :func:`build_router`.
 
+(Over 300 lines: the one list of every router, wave 2's included, and the
+middleware stack they need, with the reasons for their order.)
+
 ::
 
     from fastapi import Depends, FastAPI
