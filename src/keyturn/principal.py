@@ -22,6 +22,10 @@ class Principal:
     token (its ``auth_time`` claim). None when unknown (a token issued
     without the claim), which counts as not fresh.
 
+    ``client_id`` is set when the caller is an OAuth client acting for itself
+    (a ``client_credentials`` token): ``subject`` is then the client's id,
+    there is no user (``email`` is empty) and no sign-in (``session_id`` is
+    empty).
     ``amr`` lists the authentication methods of that sign-in; ``"mfa"`` in it
     is what ``require(mfa=True)`` asks for.
     """
@@ -34,6 +38,7 @@ class Principal:
     expires_at: float
     scopes: tuple[str, ...] = ()
     auth_time: float | None = None
+    client_id: str | None = None
     #: How the user signed in (RFC 8176 ``amr``: ``pwd``, ``otp``, ``hwk``,
     #: ``swk``, ``mfa``); empty when unknown (a token issued without the claim).
     amr: tuple[str, ...] = ()

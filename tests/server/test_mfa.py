@@ -35,8 +35,8 @@ BINDING = "__Host-keyturn_mfa"
 
 @pytest.fixture
 def settings() -> Settings:
-    """An issuer on the test server's origin; the password grant on (as on main)."""
-    return Settings(database_url="sqlite+aiosqlite:///:memory:", issuer=BASE)
+    """An issuer on the test server's origin, and the password grant on (off by default)."""
+    return Settings(database_url="sqlite+aiosqlite:///:memory:", issuer=BASE, password_grant=True)
 
 
 @pytest.fixture

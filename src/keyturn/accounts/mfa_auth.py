@@ -42,7 +42,7 @@ from keyturn.mfa.webauthn import Passkeys
 from keyturn.sessions.manager import IssuedSession
 from keyturn.stores.records import User
 
-__all__ = ["MfaAuth", "SignInOutcome"]
+__all__ = ["MfaAuth", "SignInOutcome", "unpack_payload"]
 
 _MAX_PAYLOAD_NEXT = 2000
 
@@ -63,6 +63,11 @@ class SignInOutcome:
 def _payload(remember: bool, next_path: str | None) -> str:
     nxt = next_path if next_path and len(next_path) <= _MAX_PAYLOAD_NEXT else None
     return json.dumps({"remember": remember, "next": nxt}, separators=(",", ":"))
+
+
+def unpack_payload(payload: str) -> tuple[bool, str | None]:
+    """``remember`` and ``next`` as the password step stored them with the token."""
+    return _unpack(payload)
 
 
 def _unpack(payload: str) -> tuple[bool, str | None]:

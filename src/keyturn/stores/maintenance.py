@@ -1,7 +1,7 @@
 """Housekeeping that keeps the stores small: expired sessions, stale throttle
-counters, dead refresh tokens, old revocation entries, long-retired keys and
-delivered fan-out changes, expired MFA challenges and spent TOTP steps are
-deleted periodically, not on the request path."""
+counters, dead refresh tokens, old revocation entries, long-retired keys,
+delivered fan-out changes, old authorization codes and pushed requests, expired
+MFA challenges and spent TOTP steps are deleted periodically, not on the request path."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from keyturn.errors import StoreUnavailable
+from keyturn.stores.wave2 import Wave2Stores
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
@@ -37,8 +38,18 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         "keys": await keyturn.storage.keys.delete_expired(now - keyturn.keys.window - 86_400),
         # Delivered rows of the polling fan-out bus's change table (SQLite).
         "changes": await keyturn.fanout.sweep(now),
+        # --- OAuth code flow (wave 2, #12): codes past their replay window, PAR
+        # requests past their expiry.
+        "oauth": await _purge_code_flow(keyturn),
         "mfa": await _sweep_mfa(keyturn, now),  # mfa (wave 2)
     }
+
+
+async def _purge_code_flow(keyturn: Keyturn) -> int:
+    if not isinstance(getattr(keyturn.storage, "wave2", None), Wave2Stores):
+        return 0  # a custom storage without the wave-2 stores: nothing to purge
+    codes = await keyturn.authorization_codes.purge()
+    return codes + await keyturn.authorization.pushed.purge()
 
 
 async def _sweep_mfa(keyturn: Keyturn, now: float) -> int:

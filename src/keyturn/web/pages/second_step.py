@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from keyturn.accounts.mfa_auth import unpack_payload
 from keyturn.csrf import FORM_FIELD, allowed_origins, check_pre_session_csrf
 from keyturn.errors import (
     CsrfFailed,
@@ -26,10 +27,12 @@ from keyturn.errors import (
     TooManyAttempts,
     WebAuthnFailed,
 )
+from keyturn.mfa.store import MfaChallenge
 from keyturn.web.authn.cookies import PRE_SESSION_COOKIE, read_cookie
 from keyturn.web.authn.origins import check_same_origin
 from keyturn.web.dependencies import get_keyturn
 from keyturn.web.pages.common import ACCOUNT, base_path, form_field, redirect_to, render_page
+from keyturn.web.pages.redirect_csp import csp_for_next
 from keyturn.web.routes.signin import attach_session, client_binding, finish_sign_in
 
 __all__ = ["router", "second_step_page"]
@@ -50,14 +53,23 @@ def second_step_page(
     status: int = 200,
     error: str | None = None,
     headers: dict[str, str] | None = None,
+    next_path: str | None = None,
 ) -> HTMLResponse:
-    """The ``/login/mfa`` form for this ``mfa_token``."""
+    """The ``/login/mfa`` form for this ``mfa_token``. When ``next_path`` is an
+    authorization request, the answer's redirect goes on to the OAuth client, so
+    ``form-action`` allows that client too (as on ``/login``)."""
+    from keyturn.web.pages.signin import safe_next
+
     csrf_token = read_cookie(request.scope["headers"], PRE_SESSION_COOKIE) or ""
+    extra = {"Cache-Control": "no-store", **(headers or {})}
+    csp = csp_for_next(base_path(request), safe_next(next_path))
+    if csp is not None:
+        extra["Content-Security-Policy"] = csp
     return render_page(
         request,
         "login_mfa.html",
         status=status,
-        headers={"Cache-Control": "no-store", **(headers or {})},
+        headers=extra,
         csrf_token=csrf_token,
         mfa_token=mfa_token,
         methods=list(methods),
@@ -108,15 +120,20 @@ async def second_step_submit(request: Request) -> Response:
         )
     except InvalidMfaToken:
         return _expired(request)
-    except (InvalidMfaCode, WebAuthnFailed) as exc:
-        message = WRONG_PASSKEY if isinstance(exc, WebAuthnFailed) else WRONG_CODE
-        left = exc.attempts_left if isinstance(exc, InvalidMfaCode) else None
-        if left == 0:
-            return _expired(request)
-        if left is not None:
-            message += f" {left} attempt{'s' if left != 1 else ''} left."
-        return second_step_page(request, token, challenge.methods, status=401, error=message)
-    except TooManyAttempts as exc:
+    except (InvalidMfaCode, WebAuthnFailed, TooManyAttempts, InvalidRequest) as exc:
+        return _again(request, token, challenge, exc)
+    if outcome.session is None:  # unreachable: a finished sign-in has a session
+        return _expired(request)
+    target = safe_next(outcome.next_path) or base_path(request) + ACCOUNT
+    response = RedirectResponse(target, status_code=303)
+    attach_session(response, request, outcome.session)
+    return response
+
+
+def _again(request: Request, token: str, challenge: MfaChallenge, exc: Exception) -> Response:
+    """The form again after a refused second factor, with why."""
+    _, next_path = unpack_payload(challenge.payload)
+    if isinstance(exc, TooManyAttempts):
         return second_step_page(
             request,
             token,
@@ -124,14 +141,23 @@ async def second_step_submit(request: Request) -> Response:
             status=429,
             error=THROTTLED,
             headers={"Retry-After": str(exc.retry_after)},
+            next_path=next_path,
         )
-    except InvalidRequest:
+    if isinstance(exc, InvalidRequest):
         return second_step_page(
-            request, token, challenge.methods, status=400, error="Enter one of the codes."
+            request,
+            token,
+            challenge.methods,
+            status=400,
+            error="Enter one of the codes.",
+            next_path=next_path,
         )
-    if outcome.session is None:  # unreachable: a finished sign-in has a session
+    message = WRONG_PASSKEY if isinstance(exc, WebAuthnFailed) else WRONG_CODE
+    left = exc.attempts_left if isinstance(exc, InvalidMfaCode) else None
+    if left == 0:
         return _expired(request)
-    target = safe_next(outcome.next_path) or base_path(request) + ACCOUNT
-    response = RedirectResponse(target, status_code=303)
-    attach_session(response, request, outcome.session)
-    return response
+    if left is not None:
+        message += f" {left} attempt{'s' if left != 1 else ''} left."
+    return second_step_page(
+        request, token, challenge.methods, status=401, error=message, next_path=next_path
+    )
