@@ -18,6 +18,15 @@ from keyturn.stores.sql.migrate import alembic_config, current_revision, upgrade
 from keyturn.stores.sql.session_store import SqlSessionStore
 
 
+def _previous() -> str:
+    """The revision 0011 follows (re-chained at merges, so read, not written here)."""
+    from alembic.script import ScriptDirectory
+
+    down = ScriptDirectory.from_config(alembic_config()).get_revision("0011").down_revision
+    assert isinstance(down, str)
+    return down
+
+
 def _move_to(connection: Connection, revision: str, *, down: bool) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
@@ -34,7 +43,7 @@ def _diff(connection: Connection) -> list[object]:
 
 async def _round_trip(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        await connection.run_sync(lambda c: _move_to(c, "0008", down=False))
+        await connection.run_sync(lambda c: _move_to(c, _previous(), down=False))
         await connection.execute(
             sa.text(
                 "INSERT INTO users (id, email, email_key, password_hash, roles, disabled,"
@@ -53,8 +62,8 @@ async def _round_trip(engine: AsyncEngine) -> None:
     old = await SqlSessionStore(engine).get("a" * 64)
     assert old is not None and old.amr == ("pwd",)
     async with engine.begin() as connection:
-        await connection.run_sync(lambda c: _move_to(c, "0008", down=True))
-    assert await current_revision(engine) == "0008"
+        await connection.run_sync(lambda c: _move_to(c, _previous(), down=True))
+    assert await current_revision(engine) == _previous()
     async with engine.connect() as connection:
         assert "amr" not in await connection.run_sync(_columns)
     await upgrade(engine)

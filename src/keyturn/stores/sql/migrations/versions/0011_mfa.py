@@ -4,7 +4,7 @@ The MFA tables themselves came with 0008; this adds ``sessions.amr``, a JSON
 array of methods. Sessions that existed before were signed in with a password.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0012
 Create Date: 2026-12-03
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0012"  # main's head when #15 merged it (the lead re-chains)
 branch_labels: str | None = None
 depends_on: str | None = None
 
