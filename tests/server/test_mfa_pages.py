@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pyotp
@@ -120,3 +121,55 @@ async def test_account_shows_factors_and_recovery_codes_left(
     assert "An authenticator app is set up." in account.text
     left = re.search(r"data-recovery-codes-left>(\d+)<", account.text)
     assert left is not None and left.group(1) == "9"
+
+
+async def test_oauth_authorize_round_trip_asks_for_the_second_factor(
+    make_app: Callable[..., Any],
+    make_client: MakeClient,
+    make_keyturn: Callable[..., Keyturn],
+    clock: FrozenClock,
+) -> None:
+    """/oauth/authorize -> /login?next= -> /login/mfa -> back to the request: the
+    code's tokens carry amr pwd+otp+mfa; the second step's page lets the form
+    redirect on to the client (form-action)."""
+    from tests.server.code_flow_support import (
+        authorize,
+        authorize_params,
+        exchange,
+        pkce,
+        query_of,
+        register_client,
+    )
+    from tests.server.test_mfa import claims_of
+
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", issuer=BASE)
+    app = make_app(settings, make_keyturn(settings, clock=clock))
+    async with make_client(app=app, base_url=BASE) as c:
+        await c.post("/auth/register", json={"email": EMAIL, "password": PASSWORD})
+        await login(c)
+        secret, _ = await enrol(c, clock)
+        await signed_out(c)
+        registered = await register_client(app)
+        proof = pkce()
+        params = authorize_params(registered, proof)
+        bounced = await authorize(c, params)
+        assert bounced.status_code == 303
+        next_path = query_of(bounced.headers["location"])["next"]
+        page = await password_step(c, next_path)
+        assert page.status_code == 200 and SESSION not in set_cookies(page)
+        assert "form-action 'self' http" in page.headers["content-security-policy"]
+        form = Form(page.text)
+        done = await c.post(
+            "/login/mfa",
+            data={
+                "csrf_token": form.value("csrf_token") or "",
+                "mfa_token": form.value("mfa_token") or "",
+                "code": pyotp.TOTP(secret).at(clock.now()),
+            },
+        )
+        assert done.status_code == 303 and done.headers["location"] == next_path
+        back = await c.get(next_path, follow_redirects=False)
+        code = query_of(back.headers["location"])["code"]
+        tokens = await exchange(c, registered, code, proof.verifier)
+        assert tokens.status_code == 200, tokens.text
+        assert claims_of(tokens.json()["access_token"])["amr"] == ["pwd", "otp", "mfa"]
