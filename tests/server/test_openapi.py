@@ -11,7 +11,8 @@ from tests.server.conftest import MakeClient
 
 from keyturn.settings import Settings
 
-KEYTURN_OPERATIONS = 19  # + POST /oauth/par (#12)
+# + POST /oauth/par (#12), + 12 for mfa (wave 2): routes/mfa.py, routes/mfa_factors.py
+KEYTURN_OPERATIONS = 19 + 12
 
 
 async def _schema(make_client: MakeClient, settings: Settings | None = None) -> dict[str, Any]:

@@ -140,6 +140,7 @@ class CodeGrant:
             client_id=client_id,
             auth_time=grant.auth_time,
             jkt=dpop.jkt if dpop is not None else None,
+            amr=grant.amr,  # how the browser session signed in (mfa, #15)
         )
         self._remember_user(user)
         self.audit.record(
