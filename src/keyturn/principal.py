@@ -31,3 +31,5 @@ class Principal:
     expires_at: float
     scopes: tuple[str, ...] = ()
     auth_time: float | None = None
+    #: Has the user followed a link mailed to ``email``? (#14)
+    email_verified: bool = False

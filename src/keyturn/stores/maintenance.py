@@ -27,7 +27,7 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         StoreUnavailable: a store could not be reached.
     """
     now = keyturn.clock.now()
-    return {
+    swept = {
         "sessions": await keyturn.sessions.sweep(),
         "throttle": await keyturn.throttle.sweep(),
         "tokens": await keyturn.refresh_families.sweep() + await keyturn.revocations.sweep(),
@@ -37,6 +37,9 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         # Delivered rows of the polling fan-out bus's change table (SQLite).
         "changes": await keyturn.fanout.sweep(now),
     }
+    if keyturn.has_mail:  # expired reset, verification and e-mail change tokens (#14)
+        swept["account_tokens"] = await keyturn.mail.recovery.tokens.sweep(now=now)
+    return swept
 
 
 async def sweep_forever(keyturn: Keyturn, *, interval: float = DEFAULT_INTERVAL) -> None:

@@ -113,6 +113,7 @@ class BearerAuthenticator:
             expires_at=float(claims.exp),
             scopes=claims.scopes,
             auth_time=float(claims.auth_time) if claims.auth_time is not None else None,
+            email_verified=user.email_verified,
         )
         return claims, principal
 

@@ -66,10 +66,13 @@ from keyturn.web.middleware import (
     SecurityHeadersMiddleware,
 )
 from keyturn.web.pages import account as pages_account
+from keyturn.web.pages import account_mail as pages_account_mail  # mail (#14)
+from keyturn.web.pages import recovery as pages_recovery  # mail (#14)
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
 from keyturn.web.routes import health, signins
 from keyturn.web.routes import oauth as routes_oauth
+from keyturn.web.routes import recovery as routes_recovery  # mail (#14)
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
 
@@ -103,10 +106,12 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     costs time)."""
     routers = [health.router] if health_checks else []
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
+    routers.append(routes_recovery.router)  # mail (#14)
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
         routers += [pages_signin.router, pages_account.router]
+        routers += [pages_recovery.router, pages_account_mail.router]  # mail (#14)
     return routers
 
 
@@ -243,7 +248,14 @@ def install(
         AuthnMiddleware,
         keyturn=keyturn,
         csrf_exempt_paths=tuple(
-            prefix + path for path in (*LOGIN_PATHS, *routes_oauth.OAUTH_PATHS)
+            prefix + path
+            for path in (
+                *LOGIN_PATHS,
+                *routes_oauth.OAUTH_PATHS,
+                # mail (#14): these check the origin (and login CSRF) themselves
+                *routes_recovery.RECOVERY_API_PATHS,
+                *pages_recovery.RECOVERY_PAGE_PATHS,
+            )
         ),
         prefix=prefix,
         metrics=installed_metrics,

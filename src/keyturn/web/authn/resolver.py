@@ -166,4 +166,5 @@ class CredentialResolver:
             session_id=session.handle,
             expires_at=session.ends_at,
             auth_time=session.auth_time,
+            email_verified=user.email_verified,
         )

@@ -116,6 +116,7 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
         sessions=rows,
         others=sum(1 for row in rows if not row["current"]),
         csrf_token=session_csrf_token(secret),
+        email_verified=principal.email_verified,  # mail (#14)
     )
 
 

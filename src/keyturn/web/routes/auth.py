@@ -138,6 +138,7 @@ async def whoami(request: Request) -> JSONResponse:
     body: dict[str, Any] = {
         "sub": principal.subject,
         "email": principal.email,
+        "email_verified": principal.email_verified,
         "roles": list(principal.roles),
         "via": principal.via,
         "session_id": principal.session_id,
