@@ -18,6 +18,9 @@ logger = logging.getLogger("keyturn.maintenance")
 #: Seconds between sweeps: expired rows are harmless (every read checks expiry),
 #: so this only bounds how much dead data accumulates.
 DEFAULT_INTERVAL = 300.0
+#: Delivered outbox jobs are kept a week, given-up ones a month (for operators).
+SENT_JOB_RETENTION = 7 * 86_400.0
+DEAD_JOB_RETENTION = 30 * 86_400.0
 
 
 async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
@@ -37,8 +40,11 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         # Delivered rows of the polling fan-out bus's change table (SQLite).
         "changes": await keyturn.fanout.sweep(now),
     }
-    if keyturn.has_mail:  # expired reset, verification and e-mail change tokens (#14)
+    if keyturn.has_mail:  # mail (#14): expired account tokens, old outbox jobs
         swept["account_tokens"] = await keyturn.mail.recovery.tokens.sweep(now=now)
+        swept["outbox"] = await keyturn.mail.outbox.purge(
+            sent_before=now - SENT_JOB_RETENTION, dead_before=now - DEAD_JOB_RETENTION
+        )
     return swept
 
 
