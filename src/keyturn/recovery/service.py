@@ -30,7 +30,6 @@ from keyturn.accounts.emails import normalize_email
 from keyturn.audit import AuditLog
 from keyturn.clock import Clock
 from keyturn.errors import (
-    EmailTaken,
     InvalidCredentials,
     InvalidEmail,
     InvalidRequest,
@@ -92,6 +91,7 @@ class Recovery:
         audit: AuditLog,
         settings: Settings,
         clock: Clock,
+        tag_key: bytes | None = None,
     ) -> None:
         self.tokens = tokens
         self._outbox = outbox
@@ -103,6 +103,8 @@ class Recovery:
         self.audit = audit
         self.settings = settings
         self.clock = clock
+        #: Keys the recipient hash of log lines (the dispatcher's handler uses the same).
+        self.tag_key = tag_key
         #: Run with the user id after every password reset, once sessions and
         #: tokens are ended. MFA HOOK (#15): the MFA integration appends a
         #: function here that ends the user's pending MFA challenges
@@ -150,7 +152,13 @@ class Recovery:
             StoreUnavailable: the outbox cannot be reached.
         """
         await enqueue_mail(
-            self._outbox, self._sealer, kind=kind, to=to, context=context, clock=self.clock
+            self._outbox,
+            self._sealer,
+            kind=kind,
+            to=to,
+            context=context,
+            clock=self.clock,
+            tag_key=self.tag_key,
         )
         self._wake()
 
@@ -176,7 +184,9 @@ class Recovery:
             RESET_REQUEST_KIND, self._sealer.seal(payload), now=self.clock.now()
         )
         self._wake()
-        self.audit.record("password_reset_requested", ip=ip)
+        self.audit.record(
+            "password_reset_requested", email_hash=self.audit.email_hash(typed), ip=ip
+        )
 
     async def handle_reset_request(self, email: str) -> bool:
         """The worker half of a forgot-password request: when ``email`` belongs to
@@ -362,10 +372,7 @@ class Recovery:
         if record is None or user is None or record.new_email is None:
             raise InvalidVerificationToken()
         new_email = record.new_email
-        try:
-            await self.accounts.users.set_email(user.id, new_email, verified=True)
-        except EmailTaken:
-            raise
+        await self.accounts.users.set_email(user.id, new_email, verified=True)
         await self.tokens.revoke_user(user.id, _ALL_PURPOSES)
         await self.accounts.changed(user.id, "email")
         self.audit.record("email_changed", user_id=user.id, email=new_email)

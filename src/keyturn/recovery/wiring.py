@@ -92,12 +92,9 @@ class MailRuntime:
             base_delay=settings.mail_retry_base,
             max_delay=settings.mail_retry_max,
         )
+        tag_key = encryptor.derive_key(_TAG_KEY_PURPOSE)
         handler = MailJobHandler(
-            self.mailer,
-            self.sealer,
-            mail_from=settings.mail_from,
-            clock=clock,
-            tag_key=encryptor.derive_key(_TAG_KEY_PURPOSE),
+            self.mailer, self.sealer, mail_from=settings.mail_from, clock=clock, tag_key=tag_key
         )
         self.dispatcher.register(MAIL_JOB_KIND, handler, policy)
         self.recovery = Recovery(
@@ -110,6 +107,7 @@ class MailRuntime:
             audit=audit,
             settings=settings,
             clock=clock,
+            tag_key=tag_key,
         )
         self.dispatcher.register(
             RESET_REQUEST_KIND, ResetRequestHandler(self.recovery, self.sealer), policy
