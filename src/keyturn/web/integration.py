@@ -1,5 +1,8 @@
 """keyturn inside a host application: :func:`install` and :func:`build_router`.
 
+(Over 300 lines: the middleware stack and every keyturn router, wave 2's included,
+are assembled here in one place, in the order they must run.)
+
 ::
 
     from fastapi import Depends, FastAPI
@@ -75,6 +78,7 @@ from keyturn.web.routes import oauth as routes_oauth
 from keyturn.web.routes import recovery as routes_recovery  # mail (#14)
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
+from keyturn.web.routes.recovery import RECOVERY_PATHS  # mail (#14)
 from keyturn.web.routes.whoami import WHOAMI_PATH
 
 if TYPE_CHECKING:
@@ -107,7 +111,7 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     costs time)."""
     routers = [health.router] if health_checks else []
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
-    routers.append(routes_recovery.router)  # mail (#14)
+    routers += [routes_recovery.router]  # mail (#14)
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
@@ -273,14 +277,7 @@ def install(
         keyturn=keyturn,
         whoami_route=None if host_middleware_inside else _whoami_route(app.router, prefix),
         csrf_exempt_paths=tuple(
-            prefix + path
-            for path in (
-                *LOGIN_PATHS,
-                *routes_oauth.OAUTH_PATHS,
-                # mail (#14): these check the origin (and login CSRF) themselves
-                *routes_recovery.RECOVERY_API_PATHS,
-                *pages_recovery.RECOVERY_PAGE_PATHS,
-            )
+            prefix + path for path in (*LOGIN_PATHS, *routes_oauth.OAUTH_PATHS, *RECOVERY_PATHS)
         ),
         prefix=prefix,
         metrics=installed_metrics,

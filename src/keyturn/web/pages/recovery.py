@@ -44,17 +44,10 @@ from keyturn.web.pages.common import (
     render_page,
 )
 
-__all__ = ["RECOVERY_PAGE_PATHS", "message_page", "router"]
+__all__ = ["message_page", "router"]
 
 router = APIRouter(include_in_schema=False)
 
-#: The pages that check login CSRF themselves (exempt from the session gate).
-RECOVERY_PAGE_PATHS: tuple[str, ...] = (
-    "/password/forgot",
-    "/password/reset",
-    "/verify-email",
-    "/email/confirm",
-)
 
 TokenQuery = Annotated[str, Query(max_length=200)]
 _FORM_EXPIRED = "This form has expired or was sent from another site. Please try again."

@@ -27,7 +27,7 @@ from keyturn.web.routes.openapi_docs import (
     json_request,
 )
 
-__all__ = ["ACCEPTED_BODY", "RECOVERY_API_PATHS", "router"]
+__all__ = ["ACCEPTED_BODY", "RECOVERY_API_PATHS", "RECOVERY_PATHS", "router"]
 
 router = APIRouter(prefix="/auth", tags=["recovery"])
 
@@ -48,6 +48,15 @@ RECOVERY_API_PATHS: tuple[str, ...] = (
     "/auth/password/reset",
     "/auth/email/verify",
     "/auth/email/confirm",
+)
+#: The same for the pages (``keyturn.web.pages.recovery``, login CSRF): every path
+#: of account recovery exempt from the session CSRF gate.
+RECOVERY_PATHS: tuple[str, ...] = (
+    *RECOVERY_API_PATHS,
+    "/password/forgot",
+    "/password/reset",
+    "/verify-email",
+    "/email/confirm",
 )
 
 
