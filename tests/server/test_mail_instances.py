@@ -1,15 +1,18 @@
-"""Two instances on one database share the outbox (#14): every queued message is
-delivered exactly once, whichever instance's dispatcher leases it."""
+"""Two instances on one database (#14): every queued message is delivered exactly
+once, whichever instance's dispatcher leases it, and a password reset on one ends
+the user's tokens and sessions on the other."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 
 import pytest
 
 from keyturn.accounts.passwords import PasswordHasher
+from keyturn.errors import InvalidToken, NotAuthenticated
 from keyturn.keys.encryption import KeyEncryptor
 from keyturn.mail.compose import MailKind
 from keyturn.mail.mailer import MemoryMailer
@@ -49,10 +52,6 @@ async def test_a_reset_on_one_instance_ends_tokens_and_sessions_on_the_other(
 ) -> None:
     """A password reset on instance A: instance B refuses the user's access token and
     session soon after (the change reaches it on the fan-out bus), never the old way."""
-    import re
-
-    from keyturn.errors import InvalidToken, NotAuthenticated
-
     settings = Settings(database_url=sqlite_url, outbox_poll_interval=0.05)
     encryptor = KeyEncryptor(b"k" * 32)
     hasher = PasswordHasher(memory_kib=1024, time_cost=1, allow_weak_parameters=True)
