@@ -131,3 +131,25 @@ def test_the_used_link_shows_that_it_no_longer_works(
             page.get_by_role("button", name="Set the password").click()
         assert page.get_by_role("heading", name=expected).is_visible()
     assert page.get_by_role("link", name="Ask for a new link").is_visible()
+
+
+def test_the_account_page_changes_the_password_without_javascript(
+    new_context: NewContext, keyturn_server: LiveServer, mailbox: tuple[Recorder, int]
+) -> None:
+    """With JavaScript off: the labelled change-password form on /account works, the
+    new password signs in, and the owner is mailed a notice."""
+    recorder = mailbox[0]
+    email = f"user-{uuid.uuid4().hex[:10]}@example.com"
+    keyturn_server.add_user(email, PASSWORD)
+    page = new_context(java_script_enabled=False).new_page()
+    sign_in(page, email, PASSWORD)
+    form = page.locator("form[action='/account/password']")
+    form.get_by_label("Current password").fill(PASSWORD)
+    form.get_by_label("New password").fill(NEW_PASSWORD)
+    with page.expect_navigation():
+        form.get_by_role("button", name="Change the password").click()
+    assert page.url.endswith("/account")
+    page.context.clear_cookies()
+    sign_in(page, email, NEW_PASSWORD)
+    assert page.url.endswith("/account")
+    wait_for_mail(recorder, email, "password was changed")
