@@ -511,6 +511,28 @@ class UseDpopNonce(NotAuthenticated):
         self.reason = reason
 
 
+# --- oauth clients (wave 2, #12) ---
+
+
+class InvalidClientMetadata(InvalidRequest):
+    """A value offered at client registration is not acceptable: an unknown grant
+    type or ID-token algorithm, a grant the client's type cannot use
+    (``client_credentials`` for a public client), or a bad back-channel logout
+    URI (RFC 7591 section 3.2.2 uses this code for the same case). The detail is
+    one line naming the value and the rule."""
+
+    code = "invalid_client_metadata"
+    default_detail = "The client metadata is not acceptable."
+
+
+class GrantNotAllowed(InvalidRequest):
+    """The authenticated client is not registered for this grant type: RFC 6749
+    section 5.2 ``unauthorized_client`` at the token endpoint (400)."""
+
+    code = "unauthorized_client"
+    default_detail = "The client is not allowed to use this grant type."
+
+
 # --- mail and account recovery (wave 2, #14) ------------------------------------------
 
 

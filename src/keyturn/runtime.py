@@ -44,6 +44,14 @@ from keyturn.tokens.introspect import Introspector
 from keyturn.tokens.refresh import RefreshFamilies
 from keyturn.tokens.revocation import RevocationReplica
 from keyturn.tokens.revoke import TokenRevoker
+from keyturn.tokens.session_link import SessionTokens
+
+if TYPE_CHECKING:
+    from keyturn.oauth.authorize import AuthorizationEndpoint
+    from keyturn.oauth.codes import AuthorizationCodes
+    from keyturn.oauth.flow_client import FlowClient
+    from keyturn.oauth.fresh_login import FreshLoginMarker
+    from keyturn.tokens.code_grant import CodeGrant
 
 if TYPE_CHECKING:  # mail (wave 2, #14)
     from keyturn.mail.mailer import Mailer
@@ -106,6 +114,9 @@ class Keyturn:
         self._keys: KeyManager | None = None
         self._token_issuer: TokenIssuer | None = None
         self._token_verifier: TokenVerifier | None = None
+        self._authorization: AuthorizationEndpoint | None = None
+        self._authorization_codes: AuthorizationCodes | None = None
+        self._code_grant: CodeGrant | None = None
         # --- mail (wave 2, #14): tests pass a MemoryMailer.
         self._mailer = mailer
         self._mail: MailRuntime | None = None
@@ -167,6 +178,7 @@ class Keyturn:
         self._keys = self._token_issuer = self._token_verifier = None
         self._revocations = self._refresh_families = self._clients = None
         self._bearer = self._grants = self._token_revoker = self._introspector = None
+        self._authorization = self._authorization_codes = self._code_grant = None
         self._mail = None
         self._started = False
         if self._storage is not None and self._owns_storage:
@@ -256,7 +268,7 @@ class Keyturn:
                 storage.users,
                 self.settings,
                 self.clock,
-                listener=self.revocations,
+                listener=SessionTokens(self.revocations, lambda: self.refresh_families),
                 fanout=self.fanout,
             )
         return self._sessions
@@ -433,8 +445,92 @@ class Keyturn:
                 users=self.storage.users,
                 settings=self.settings,
                 clock=self.clock,
+                clients=self.storage.clients,
             )
         return self._introspector
+
+    # --- the OAuth authorization code flow (wave 2, #12) -------------------------
+
+    @property
+    def authorization(self) -> AuthorizationEndpoint:
+        """``/oauth/authorize``: requests, sign-in and consent decisions, codes."""
+        if self._authorization is None:
+            from keyturn.oauth.authorize import AuthorizationEndpoint
+            from keyturn.oauth.consent import Consents
+            from keyturn.oauth.par import PushedRequests
+            from keyturn.stores.wave2 import wave2_stores
+
+            stores = wave2_stores(self.storage)
+            self._authorization = AuthorizationEndpoint(
+                lookup=lambda client_id: self.flow_client(client_id),
+                codes=self.authorization_codes,
+                consents=Consents(stores.consents, self.clock),
+                pushed=PushedRequests(
+                    stores.pushed_requests, self.clock, ttl=self.settings.par_ttl
+                ),
+                issuer=self.settings.public_issuer,
+                clock=self.clock,
+            )
+        return self._authorization
+
+    @property
+    def authorization_codes(self) -> AuthorizationCodes:
+        """Authorization codes: issue, redeem once, purge."""
+        if self._authorization_codes is None:
+            from keyturn.oauth.codes import AuthorizationCodes
+            from keyturn.stores.wave2 import wave2_stores
+
+            self._authorization_codes = AuthorizationCodes(
+                wave2_stores(self.storage).codes,
+                self.clock,
+                ttl=self.settings.authorization_code_ttl,
+                replay_window=self.settings.code_replay_window,
+            )
+        return self._authorization_codes
+
+    @property
+    def code_grant(self) -> CodeGrant:
+        """The ``authorization_code`` grant of ``/oauth/token``."""
+        if self._code_grant is None:
+            from keyturn.tokens.code_grant import CodeGrant
+
+            self._code_grant = CodeGrant(
+                codes=self.authorization_codes,
+                families=self.refresh_families,
+                users=self.storage.users,
+                session_alive=self._session_alive,
+                issuer=lambda: self.token_issuer,
+                remember_user=self.bearer.remember_user,
+                audit=self.audit,
+                clock=self.clock,
+            )
+        return self._code_grant
+
+    async def _session_alive(self, handle: str) -> bool:
+        session = await self.storage.sessions.get_by_handle(handle)
+        return session is not None and not session.is_expired(self.clock.now())
+
+    async def flow_client(self, client_id: str) -> FlowClient | None:
+        """The client ``client_id`` as the code flow sees it, or None.
+
+        Raises:
+            StoreUnavailable: the store cannot be reached.
+        """
+        from keyturn.oauth.flow_client import flow_client
+
+        record = await self.clients.get(client_id)
+        if record is None:
+            return None
+        return flow_client(record, self.clients.allowed_scopes(record))
+
+    def fresh_login_marker(self) -> FreshLoginMarker:
+        """Signs the "sign in again" marker of ``prompt=login`` (a key derived
+        from the key-encryption key)."""
+        from keyturn.oauth.fresh_login import FreshLoginMarker
+
+        if self._key_encryptor is None:
+            raise RuntimeError("Keyturn.start() has not been called")
+        return FreshLoginMarker(self._key_encryptor.derive_key("oauth fresh login v1"), self.clock)
 
     # --- mail and account recovery (wave 2, #14) -----------------------------------
 

@@ -154,6 +154,20 @@ class Settings(BaseSettings):
     max_header_count: int = Field(100, ge=16, le=1000)
     audit_log_file: Path | None = None
 
+    # --- oauth clients (wave 2) ---
+    # The resource-owner password grant (RFC 9700 section 2.4: it MUST NOT be
+    # used): off unless asked for, and then only for clients registered with the
+    # `password` grant, or without a client_id for keyturn's own first-party use.
+    password_grant: bool = False
+
+    # --- OAuth authorization code flow (wave 2, #12 part B) ---
+    # Seconds an authorization code may be redeemed (SPEC: at most 60).
+    authorization_code_ttl: int = Field(60, ge=1, le=60)
+    # Seconds a pushed request's request_uri stays usable (RFC 9126: 5 to 600).
+    par_ttl: int = Field(60, ge=1, le=600)
+    # Seconds a redeemed or expired code is kept so that a replay is still seen.
+    code_replay_window: int = Field(3600, ge=60, le=30 * 86_400)
+
     # --- mail and account recovery (wave 2, #14) -----------------------------------
     # Without smtp_url mail is written as .eml files into mail_outbox_dir (0700).
     smtp_url: SecretStr | None = Field(None, repr=False)

@@ -7,6 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from tests.support import Run
 
 from keyturn.oauth.clients import hash_client_secret
@@ -121,3 +122,133 @@ def test_a_malformed_scope_is_one_line_error(run: Run, database_url: str) -> Non
             return len(await keyturn.clients.list())
 
     assert asyncio.run(count()) == 0
+
+
+def _add(run: Run, database_url: str, *args: str) -> dict[str, object]:
+    result = run("client", "add", *args, "--json", "--database-url", database_url)
+    assert result.exit_code == 0, result.stderr
+    body: dict[str, object] = json.loads(result.stdout)
+    return body
+
+
+def _show(run: Run, database_url: str, client_id: str) -> dict[str, object]:
+    result = run("client", "show", client_id, "--json", "--database-url", database_url)
+    assert result.exit_code == 0, result.stderr
+    body: dict[str, object] = json.loads(result.stdout)
+    return body
+
+
+def test_add_with_every_spec_option_then_show(run: Run, database_url: str) -> None:
+    """Every SPEC "Clients" option of client add is stored and shown by client show,
+    never with the secret (#12)."""
+    created = _add(
+        run,
+        database_url,
+        "notes-web",
+        "--confidential",
+        "--first-party",
+        "--redirect-uri",
+        "https://notes.example/cb",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--post-logout-redirect-uri",
+        "https://notes.example/bye",
+        "--grant",
+        "authorization_code",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "notes:read",
+        "--backchannel-logout-uri",
+        "https://notes.example/bc",
+        "--id-token-alg",
+        "EdDSA",
+    )
+    assert isinstance(created["client_secret"], str)
+    shown = _show(run, database_url, str(created["client_id"]))
+    assert shown == {
+        "client_id": created["client_id"],
+        "name": "notes-web",
+        "type": "confidential",
+        "first_party": True,
+        "redirect_uris": ["https://notes.example/cb", "http://127.0.0.1/cb"],
+        "post_logout_redirect_uris": ["https://notes.example/bye"],
+        "grant_types": ["authorization_code", "client_credentials"],
+        "allowed_scopes": ["openid", "profile", "email", "offline_access", "notes:read"],
+        "backchannel_logout_uri": "https://notes.example/bc",
+        "id_token_alg": "EdDSA",
+        "created_at": shown["created_at"],
+    }
+    plain = run("client", "show", str(created["client_id"]), "--database-url", database_url)
+    assert plain.exit_code == 0 and "https://notes.example/cb" in plain.stdout
+    assert str(created["client_secret"]) not in plain.stdout
+
+
+def test_defaults_are_public_code_and_refresh(run: Run, database_url: str) -> None:
+    """Without options: public, not first-party, grants authorization_code and
+    refresh_token (SPEC "Clients" defaults); --public says the same explicitly."""
+    for args in ((), ("--public",)):
+        created = _add(run, database_url, "spa", "--redirect-uri", "https://spa.example/cb", *args)
+        assert created["client_secret"] is None
+        shown = _show(run, database_url, str(created["client_id"]))
+        assert shown["type"] == "public" and shown["first_party"] is False
+        assert shown["grant_types"] == ["authorization_code", "refresh_token"]
+
+
+def test_list_shows_every_client_oldest_first(run: Run, database_url: str) -> None:
+    """client list prints one line per client (id, type, grants, name), and
+    --json the same records as show --json."""
+    first = _add(run, database_url, "first", "--redirect-uri", "https://a.example/cb")
+    second = _add(run, database_url, "second", "--confidential", "--grant", "client_credentials")
+    listed = run("client", "list", "--database-url", database_url)
+    assert listed.exit_code == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(str(first["client_id"])) and "public" in lines[0]
+    assert "confidential" in lines[1] and "client_credentials" in lines[1]
+    as_json = run("client", "list", "--json", "--database-url", database_url)
+    ids = [each["client_id"] for each in json.loads(as_json.stdout)]
+    assert ids == [first["client_id"], second["client_id"]]
+
+
+def test_remove_deletes_and_unknown_ids_fail_in_one_line(run: Run, database_url: str) -> None:
+    """client remove deletes the client (show then fails); an unknown id is one
+    line on stderr and a non-zero exit, for show and remove alike."""
+    created = _add(run, database_url, "gone")
+    client_id = str(created["client_id"])
+    removed = run("client", "remove", client_id, "--database-url", database_url)
+    assert removed.exit_code == 0, removed.stderr
+    for command in ("show", "remove"):
+        result = run("client", command, client_id, "--database-url", database_url)
+        assert result.exit_code == 1
+        assert result.stderr.count("\n") == 1 and "no client has id" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("--redirect-uri", "http://app.example/cb"), "must use https"),
+        (("--redirect-uri", "https://app.example/cb#x"), "fragment"),
+        (("--redirect-uri", "https://*.example/cb"), "wildcard"),
+        (("--grant", "client_credentials"), "needs a confidential client"),
+        (("--backchannel-logout-uri", "ftp://x.example/"), "back-channel logout URI"),
+    ],
+)
+def test_invalid_registrations_are_one_line_errors(
+    run: Run, database_url: str, args: tuple[str, ...], reason: str
+) -> None:
+    """Bad redirect URIs, client_credentials for a public client and a bad
+    back-channel URI fail with one line naming the rule; nothing is stored."""
+    result = run("client", "add", "bad", *args, "--database-url", database_url)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and reason in result.stderr
+    assert "Traceback" not in result.stderr
+    listed = run("client", "list", "--json", "--database-url", database_url)
+    assert json.loads(listed.stdout) == []
+
+
+def test_unknown_grant_or_alg_is_a_usage_error(run: Run, database_url: str) -> None:
+    """--grant and --id-token-alg accept only the SPEC values (usage error, exit 2)."""
+    for args in (("--grant", "implicit"), ("--id-token-alg", "HS256")):
+        result = run("client", "add", "bad", *args, "--database-url", database_url)
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1

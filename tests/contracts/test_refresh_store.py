@@ -342,3 +342,23 @@ async def test_concurrent_sign_ins_keep_the_cap(storage: Storage) -> None:
     )
     listed = await storage.refresh.list_families(user.id)
     assert sum(f.revoked_at is None for f in listed) == 3
+
+
+async def test_revoke_for_sessions_ends_only_that_sessions_families(storage: Storage) -> None:
+    """Families opened from a browser session keep its handle and are revoked with
+    it; other sessions' and password-grant families stay live."""
+    user = await add_user(storage)
+    from_session = dataclasses.replace(make_family(user), session_id="S" * 16)
+    other_session = dataclasses.replace(make_family(user, T0 + 1), session_id="T" * 16)
+    password = make_family(user, T0 + 2)
+    for family in (from_session, other_session, password):
+        await storage.refresh.create_family(family, make_token(family))
+    assert (await storage.refresh.get_family(from_session.id)) == from_session
+    revoked = await storage.refresh.revoke_for_sessions(["S" * 16, "U" * 16], T0 + 10)
+    assert [family.id for family in revoked] == [from_session.id]
+    assert revoked[0].revoked_at == T0 + 10
+    assert (await storage.refresh.revoke_for_sessions(["S" * 16], T0 + 20)) == []
+    assert (await storage.refresh.revoke_for_sessions([], T0 + 20)) == []
+    for live in (other_session, password):
+        family = await storage.refresh.get_family(live.id)
+        assert family is not None and family.revoked_at is None

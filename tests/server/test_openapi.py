@@ -11,7 +11,7 @@ from tests.server.conftest import MakeClient
 
 from keyturn.settings import Settings
 
-KEYTURN_OPERATIONS = 18 + 6  # + the six recovery endpoints (mail, #14)
+KEYTURN_OPERATIONS = 19 + 6  # + POST /oauth/par (#12), the six recovery endpoints (mail, #14)
 
 
 async def _schema(make_client: MakeClient, settings: Settings | None = None) -> dict[str, Any]:

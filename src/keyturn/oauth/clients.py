@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from keyturn.clock import Clock
 from keyturn.errors import InvalidClient, InvalidRequest
+from keyturn.oauth.registration import check_metadata
 from keyturn.settings import DEFAULT_SCOPES
 from keyturn.stores.protocols import ClientStore
 from keyturn.stores.records import Client
@@ -75,20 +76,43 @@ class Clients:
         self.default_scopes = scope_list(default_scopes)
 
     async def add(
-        self, name: str, *, confidential: bool = False, scopes: Iterable[str] = ()
+        self,
+        name: str,
+        *,
+        confidential: bool = False,
+        scopes: Iterable[str] = (),
+        first_party: bool = False,
+        redirect_uris: Iterable[str] = (),
+        post_logout_redirect_uris: Iterable[str] = (),
+        grant_types: Iterable[str] | None = None,
+        backchannel_logout_uri: str | None = None,
+        id_token_alg: str | None = None,
     ) -> NewClient:
         """Register a client named ``name`` (a label for operators), allowed the
-        default scopes plus ``scopes``.
+        default scopes plus ``scopes`` (SPEC "Clients"; the rules for the other
+        values are :func:`keyturn.oauth.registration.check_metadata`'s).
+        ``grant_types`` None: ``authorization_code`` and ``refresh_token``.
 
         Raises:
             InvalidRequest: the name is empty or longer than 200 characters, or a
                 scope is not a valid scope value (:class:`InvalidScope`).
+            InvalidRedirectUri: a redirect or post-logout URI breaks a rule.
+            InvalidClientMetadata: a grant or algorithm keyturn does not know,
+                ``client_credentials`` for a public client, a bad back-channel URI.
             StoreUnavailable: the store cannot be reached.
         """
         name = name.strip()
         if not name or len(name) > _MAX_NAME or not name.isprintable():
             raise InvalidRequest("a client name is 1 to 200 printable characters")
         allowed = scope_list([*self.default_scopes, *scopes])
+        metadata = check_metadata(
+            confidential=confidential,
+            redirect_uris=redirect_uris,
+            post_logout_redirect_uris=post_logout_redirect_uris,
+            grant_types=grant_types,
+            backchannel_logout_uri=backchannel_logout_uri,
+            id_token_alg=id_token_alg,
+        )
         secret = secrets.token_urlsafe(32) if confidential else None
         client = Client(
             id=str(uuid.uuid4()),
@@ -96,18 +120,36 @@ class Clients:
             confidential=confidential,
             created_at=self.clock.now(),
             secret_hash=hash_client_secret(secret) if secret is not None else None,
-            allowed_scopes=allowed,
+            registered_scopes=allowed,
+            first_party=first_party,
+            redirect_uris=metadata.redirect_uris,
+            post_logout_redirect_uris=metadata.post_logout_redirect_uris,
+            registered_grants=metadata.grant_types,
+            backchannel_logout_uri=metadata.backchannel_logout_uri,
+            id_token_alg=metadata.id_token_alg,
         )
         await self.store.add(client)
         return NewClient(client, secret)
+
+    async def remove(self, client_id: str) -> bool:
+        """Delete the client ``client_id``; whether there was one. Its refresh
+        tokens stop working at once (a refresh names a client that no longer
+        exists); its outstanding access tokens run out within their lifetime.
+
+        Raises:
+            StoreUnavailable: the store cannot be reached.
+        """
+        if not isinstance(client_id, str) or _ID_FORMAT.fullmatch(client_id) is None:
+            return False
+        return await self.store.remove(client_id)
 
     def allowed_scopes(self, client: Client | None) -> tuple[str, ...]:
         """What ``client`` may ask for: its own allowlist, or the default scopes
         for keyturn's first-party use (``client`` None) and for clients
         registered before clients had scopes."""
-        if client is None or client.allowed_scopes is None:
+        if client is None or client.registered_scopes is None:
             return self.default_scopes
-        return client.allowed_scopes
+        return client.registered_scopes
 
     async def check_scope(self, scope: str, client_id: str | None) -> None:
         """Refuse a normalized ``scope`` that the client ``client_id`` (None:

@@ -1,6 +1,7 @@
 """Housekeeping that keeps the stores small: expired sessions, stale throttle
-counters, dead refresh tokens, old revocation entries, long-retired keys and
-delivered fan-out changes are deleted periodically, not on the request path."""
+counters, dead refresh tokens, old revocation entries, long-retired keys,
+delivered fan-out changes, and old authorization codes and pushed requests are
+deleted periodically, not on the request path."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from keyturn.errors import StoreUnavailable
+from keyturn.stores.wave2 import Wave2Stores
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
@@ -39,6 +41,9 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         "keys": await keyturn.storage.keys.delete_expired(now - keyturn.keys.window - 86_400),
         # Delivered rows of the polling fan-out bus's change table (SQLite).
         "changes": await keyturn.fanout.sweep(now),
+        # --- OAuth code flow (wave 2, #12): codes past their replay window, PAR
+        # requests past their expiry.
+        "oauth": await _purge_code_flow(keyturn),
     }
     if keyturn.has_mail:  # mail (#14): expired account tokens, old outbox jobs
         swept["account_tokens"] = await keyturn.mail.recovery.tokens.sweep(now=now)
@@ -46,6 +51,13 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
             sent_before=now - SENT_JOB_RETENTION, dead_before=now - DEAD_JOB_RETENTION
         )
     return swept
+
+
+async def _purge_code_flow(keyturn: Keyturn) -> int:
+    if not isinstance(getattr(keyturn.storage, "wave2", None), Wave2Stores):
+        return 0  # a custom storage without the wave-2 stores: nothing to purge
+    codes = await keyturn.authorization_codes.purge()
+    return codes + await keyturn.authorization.pushed.purge()
 
 
 async def sweep_forever(keyturn: Keyturn, *, interval: float = DEFAULT_INTERVAL) -> None:

@@ -309,6 +309,16 @@ class RefreshStore(Protocol):
         """
         ...
 
+    async def revoke_for_sessions(self, session_ids: list[str], now: float) -> list[RefreshFamily]:
+        """Revoke every unrevoked family opened from one of these browser
+        sessions (``session_id``, the sessions' public handles), as
+        :meth:`revoke_family` does: the families die with their session.
+
+        Returns:
+            The families revoked by this call.
+        """
+        ...
+
     async def sweep(self, now: float) -> int:
         """Delete families past their absolute cap (with their tokens) and tokens
         past their own expiry, and wipe kept responses whose window is over.
@@ -357,6 +367,10 @@ class ClientStore(Protocol):
 
     async def list(self) -> list[Client]:
         """Every client, oldest first."""
+        ...
+
+    async def remove(self, client_id: str) -> bool:
+        """Delete the client with this id; whether there was one."""
         ...
 
 

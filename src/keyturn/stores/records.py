@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "WAVE1_GRANT_TYPES",
     "Client",
     "RefreshFamily",
     "RefreshToken",
@@ -20,6 +21,10 @@ __all__ = [
     "User",
     "normalize_email_key",
 ]
+
+#: What a client registered before clients had grant types (migration 0009)
+#: may use: what every client could in wave 1.
+WAVE1_GRANT_TYPES: tuple[str, ...] = ("password", "refresh_token")
 
 
 def normalize_email_key(email: str) -> str:
@@ -89,6 +94,10 @@ class RefreshFamily:
     ``id`` of its ``"kind": "token"`` row in ``GET /auth/sessions``). The family
     ends at ``expires_at`` however often it is refreshed (the absolute cap), or
     when ``revoked_at`` is set.
+
+    ``session_id`` is the public handle of the browser session the family came
+    from (the authorization code flow), None for the password grant: ending that
+    session ends the family.
     """
 
     id: str
@@ -101,6 +110,7 @@ class RefreshFamily:
     ip: str | None = None
     user_agent: str | None = None
     revoked_at: float | None = None
+    session_id: str | None = None
 
     def is_live(self, now: float) -> bool:
         """True while neither revoked nor past the absolute cap at ``now``."""
@@ -153,12 +163,27 @@ class Revocation:
 
 @dataclass(frozen=True, slots=True)
 class Client:
-    """An OAuth client. ``secret_hash`` (SHA-256 hex of a 256-bit random secret)
-    is set for confidential clients only.
+    """An OAuth client (SPEC "Clients"). ``secret_hash`` (SHA-256 hex of a
+    256-bit random secret) is set for confidential clients only.
 
-    ``allowed_scopes`` are the scope values the client may ask for. None for a
-    client registered before clients had their own (wave 1, migration 0007): the
-    server's ``default_scopes`` apply to it, as to keyturn's own first-party use.
+    Two fields are None for a client registered before they existed, and then
+    mean "as in wave 1", so such a client keeps working unchanged:
+
+    * ``registered_scopes``: the scope values the client may ask for. None
+      (before migration 0007): the server's ``default_scopes`` apply, as to
+      keyturn's own first-party use (:meth:`keyturn.oauth.clients.Clients.allowed_scopes`).
+    * ``registered_grants``: the grant types it may use. None (before migration
+      0009): :data:`WAVE1_GRANT_TYPES`, the password and refresh grants.
+
+    :attr:`allowed_scopes` and :attr:`grant_types` read them with those
+    fallbacks, so the record is an
+    :class:`~keyturn.oauth.request.AuthorizationClient` as it is.
+
+    ``redirect_uris`` and ``post_logout_redirect_uris`` are stored exactly as
+    registered (validated by :mod:`keyturn.oauth.redirects`); ``first_party``
+    clients skip the consent screen; ``backchannel_logout_uri`` and
+    ``id_token_alg`` (None: the algorithm of the signing key) are for OpenID
+    Connect.
     """
 
     id: str
@@ -166,4 +191,27 @@ class Client:
     confidential: bool
     created_at: float
     secret_hash: str | None = field(default=None, repr=False)
-    allowed_scopes: tuple[str, ...] | None = None
+    registered_scopes: tuple[str, ...] | None = None
+    first_party: bool = False
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    registered_grants: tuple[str, ...] | None = None
+    backchannel_logout_uri: str | None = None
+    id_token_alg: str | None = None
+
+    @property
+    def public(self) -> bool:
+        """Whether the client has no secret (SPA, mobile or CLI app)."""
+        return not self.confidential
+
+    @property
+    def allowed_scopes(self) -> tuple[str, ...]:
+        """The registered scope allowlist; empty for a client from before
+        per-client scopes (the server's default scopes apply to it: ask
+        :meth:`keyturn.oauth.clients.Clients.allowed_scopes`, which knows them)."""
+        return () if self.registered_scopes is None else self.registered_scopes
+
+    @property
+    def grant_types(self) -> tuple[str, ...]:
+        """The grant types the client may use (wave-1 clients: password and refresh)."""
+        return WAVE1_GRANT_TYPES if self.registered_grants is None else self.registered_grants

@@ -141,8 +141,14 @@ class RefreshFamilies:
         scope: str,
         ip: str | None,
         user_agent: str | None,
+        family_id: str | None = None,
+        session_id: str | None = None,
     ) -> IssuedFamily:
         """Open a family for a user who just signed in, with its first token.
+
+        ``family_id`` fixes the family's handle (an authorization code's
+        ``grant_id``, so a replayed code names what to revoke before the family
+        even exists); ``session_id`` is the browser session it belongs to.
 
         A user keeps at most ``max_refresh_families_per_user`` live families:
         beyond that the oldest are revoked, with their access tokens (by
@@ -156,7 +162,7 @@ class RefreshFamilies:
         """
         now = self.clock.now()
         family = RefreshFamily(
-            id=secrets.token_urlsafe(_HANDLE_BYTES),
+            id=family_id or secrets.token_urlsafe(_HANDLE_BYTES),
             user_id=user_id,
             client_id=client_id,
             scope=scope,
@@ -165,6 +171,7 @@ class RefreshFamilies:
             expires_at=now + self.settings.refresh_max_age,
             ip=clean_ip(ip),
             user_agent=clean_user_agent(user_agent),
+            session_id=session_id,
         )
         token = _new_token()
         evicted = await self.store.create_family(
@@ -281,6 +288,33 @@ class RefreshFamilies:
         if family is not None:
             await self.revocations.revoke_sids([family.id])
         return family
+
+    async def end_for_sessions(self, session_ids: list[str]) -> list[RefreshFamily]:
+        """Revoke the families opened from these browser sessions (their
+        handles) and deny their access tokens: a session's apps end with it.
+
+        Raises:
+            StoreUnavailable: a store cannot be reached.
+        """
+        revoked = await self.store.revoke_for_sessions(session_ids, self.clock.now())
+        if revoked:
+            await self.revocations.revoke_sids(family.id for family in revoked)
+        return revoked
+
+    async def end_for_client(self, user_id: str, client_id: str) -> list[RefreshFamily]:
+        """Revoke the user's families of one client (its access to the account
+        was withdrawn on ``/account``) and deny their access tokens.
+
+        Raises:
+            StoreUnavailable: a store cannot be reached.
+        """
+        ended = []
+        for family in await self.store.list_families(user_id):
+            if family.client_id == client_id and family.revoked_at is None:
+                revoked = await self.revoke(family.id)
+                if revoked is not None:
+                    ended.append(revoked)
+        return ended
 
     async def end_user_tokens(
         self, user_id: str, *, cutoff: bool = True, keep: str | None = None

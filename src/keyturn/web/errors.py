@@ -42,6 +42,7 @@ from keyturn.errors import (
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
+    RedirectedAuthorizationError,
     StoreUnavailable,
     TooManyAttempts,
     UnsupportedMediaType,
@@ -72,6 +73,9 @@ STATUS_BY_ERROR: Mapping[type[KeyturnError], int] = {
     EmailTaken: 409,
     TooManyAttempts: 429,
     StoreUnavailable: 503,
+    # --- OAuth authorization code flow (wave 2, #12 part B): redirected at
+    # /oauth/authorize; anywhere else (PAR) a plain 400.
+    RedirectedAuthorizationError: 400,
 }
 
 #: Codes for framework HTTP errors that have no KeyturnError of their own.

@@ -1,7 +1,7 @@
 """keyturn inside a host application: :func:`install` and :func:`build_router`.
 
-(Over 300 lines: the middleware stack and every keyturn router, wave 2's included,
-are assembled here in one place, in the order they must run.)
+(Over 300 lines: every router and middleware keyturn adds to a host app is
+listed here, in its order, so the whole stack reads in one place.)
 
 ::
 
@@ -70,11 +70,14 @@ from keyturn.web.middleware import (
 )
 from keyturn.web.pages import account as pages_account
 from keyturn.web.pages import account_mail as pages_account_mail  # mail (#14)
+from keyturn.web.pages import authorize as pages_authorize
+from keyturn.web.pages import connected_apps as pages_connected_apps
 from keyturn.web.pages import recovery as pages_recovery  # mail (#14)
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
 from keyturn.web.routes import health, signins
 from keyturn.web.routes import oauth as routes_oauth
+from keyturn.web.routes import par as routes_par
 from keyturn.web.routes import recovery as routes_recovery  # mail (#14)
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
@@ -111,11 +114,13 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     costs time)."""
     routers = [health.router] if health_checks else []
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
+    routers.append(routes_par.router)
     routers += [routes_recovery.router]  # mail (#14)
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
-        routers += [pages_signin.router, pages_account.router]
+        routers += [pages_signin.router, pages_account.router, pages_authorize.router]
+        routers.append(pages_connected_apps.router)
         routers += [pages_recovery.router, pages_account_mail.router]  # mail (#14)
     return routers
 

@@ -91,3 +91,42 @@ async def test_sweep_loop_survives_an_unreachable_store(
     with pytest.raises(asyncio.CancelledError):
         await task
     await keyturn.close()
+
+
+async def test_sweep_purges_old_codes_and_pushed_requests(keyturn: Keyturn) -> None:
+    """Authorization codes past their replay window and expired PAR requests are
+    deleted by the sweep; a fresh code stays redeemable."""
+    from keyturn.oauth.flow_client import FlowClient
+    from keyturn.oauth.pkce import s256_challenge
+
+    clock = keyturn.clock
+    assert isinstance(clock, FrozenClock)
+    user = await keyturn.accounts.register("a@example.com", PASSWORD)
+    challenge = s256_challenge("v" * 43)
+    issue = {
+        "client_id": "c",
+        "user_id": user.id,
+        "redirect_uri": "https://app.example/cb",
+        "code_challenge": challenge,
+        "scopes": ("openid",),
+        "session_id": "s" * 16,
+        "auth_time": clock.now(),
+    }
+    await keyturn.authorization_codes.issue(**issue)  # type: ignore[arg-type]
+    client = FlowClient(
+        "c", "C", False, True, ("https://app.example/cb",), {"openid"}, {"authorization_code"}
+    )
+    params = {
+        "response_type": "code",
+        "client_id": "c",
+        "redirect_uri": "https://app.example/cb",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    await keyturn.authorization.pushed.push(client, params)
+    clock.advance(keyturn.settings.code_replay_window + 61)
+    fresh = await keyturn.authorization_codes.issue(**issue)  # type: ignore[arg-type]
+    removed = await sweep_once(keyturn)
+    assert removed["oauth"] == 2
+    assert await keyturn.authorization_codes.store.get(fresh.record.code_hash) is not None
+    await keyturn.close()

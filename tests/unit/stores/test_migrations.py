@@ -159,7 +159,7 @@ async def _wave_one_client_survives_0007(engine: AsyncEngine) -> None:
         )
     assert "0007" in await upgrade(engine)
     found = await SqlClientStore(engine).get("wave-1")
-    assert found == Client("wave-1", "old app", False, 1.0, allowed_scopes=None)
+    assert found == Client("wave-1", "old app", False, 1.0, registered_scopes=None)
 
 
 async def test_sqlite_wave_one_clients_keep_working_after_0007(tmp_path: Path) -> None:
@@ -180,6 +180,84 @@ async def test_postgres_wave_one_clients_keep_working_after_0007(
     engine = create_engine_for(postgres_database_url)
     try:
         await _wave_one_client_survives_0007(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _wave_one_client_survives_0009(engine: AsyncEngine) -> None:
+    """Migrate to 0008, store a scoped client as 0007 allowed, then upgrade to head:
+    the client keeps its scopes, gets the wave-1 grants and no redirect URIs."""
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade_to, "0008")
+        await connection.execute(
+            sa.text(
+                "INSERT INTO oauth_clients"
+                " (id, name, confidential, secret_hash, created_at, allowed_scopes)"
+                " VALUES ('wave-1', 'old app', true, :hash, 1.0, 'openid notes:read')"
+            ),
+            {"hash": "a" * 64},
+        )
+    assert "0009" in await upgrade(engine)
+    found = await SqlClientStore(engine).get("wave-1")
+    assert found == Client(
+        "wave-1",
+        "old app",
+        True,
+        1.0,
+        secret_hash="a" * 64,
+        registered_scopes=("openid", "notes:read"),
+    )
+    assert found.grant_types == ("password", "refresh_token")
+
+
+async def test_sqlite_wave_one_clients_keep_working_after_0009(tmp_path: Path) -> None:
+    """0009 adds the wave-2 client fields; a client registered before it keeps its
+    secret and scopes and gets the wave-1 grants (#12)."""
+    engine = create_engine_for(sqlite_url(tmp_path / "k.db"))
+    try:
+        await _wave_one_client_survives_0009(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_postgres_wave_one_clients_keep_working_after_0009(
+    postgres_database_url: str,
+) -> None:
+    """The same upgrade on PostgreSQL (#12)."""
+    engine = create_engine_for(postgres_database_url)
+    try:
+        await _wave_one_client_survives_0009(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_0009_downgrades_cleanly(tmp_path: Path) -> None:
+    """0009 can be undone: downgrading to 0008 drops exactly its columns."""
+    from alembic import command
+
+    engine = create_engine_for(sqlite_url(tmp_path / "k.db"))
+    try:
+        await upgrade(engine)
+
+        def down(connection: Connection) -> list[str]:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0008")
+            return [
+                column["name"] for column in sa.inspect(connection).get_columns("oauth_clients")
+            ]
+
+        async with engine.begin() as connection:
+            columns = await connection.run_sync(down)
+        assert columns == [
+            "id",
+            "name",
+            "confidential",
+            "secret_hash",
+            "created_at",
+            "allowed_scopes",
+        ]
     finally:
         await engine.dispose()
 

@@ -123,6 +123,17 @@ class MemoryRefreshStore:
                 revoked.append(done)
         return revoked
 
+    async def revoke_for_sessions(self, session_ids: list[str], now: float) -> list[RefreshFamily]:
+        wanted = set(session_ids)
+        mine = [f for f in self._families.values() if f.session_id in wanted]
+        revoked = []
+        for family in sorted(mine, key=lambda f: (f.created_at, f.id)):
+            if family.revoked_at is None:
+                done = await self.revoke_family(family.id, now)
+                assert done is not None
+                revoked.append(done)
+        return revoked
+
     async def sweep(self, now: float) -> int:
         deleted = 0
         for family in [f for f in self._families.values() if f.expires_at <= now]:
@@ -191,3 +202,6 @@ class MemoryClientStore:
 
     async def list(self) -> list[Client]:
         return sorted(self._by_id.values(), key=lambda c: (c.created_at, c.id))
+
+    async def remove(self, client_id: str) -> bool:
+        return self._by_id.pop(client_id, None) is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,13 +21,40 @@ def _from_row(row: sa.RowMapping) -> Client:
         confidential=bool(row["confidential"]),
         created_at=float(row["created_at"]),
         secret_hash=row["secret_hash"],
-        allowed_scopes=_scopes_from_text(row["allowed_scopes"]),
+        registered_scopes=_optional_words(row["allowed_scopes"]),
+        first_party=bool(row["first_party"]),
+        redirect_uris=tuple(row["redirect_uris"].split()),
+        post_logout_redirect_uris=tuple(row["post_logout_redirect_uris"].split()),
+        registered_grants=_optional_words(row["grant_types"]),
+        backchannel_logout_uri=row["backchannel_logout_uri"],
+        id_token_alg=row["id_token_alg"],
     )
 
 
-def _scopes_from_text(text: str | None) -> tuple[str, ...] | None:
-    """The stored form of ``allowed_scopes`` (space-separated; NULL stays None)."""
+def _optional_words(text: str | None) -> tuple[str, ...] | None:
+    """A space-separated column; NULL (a client from before the column) stays None."""
     return None if text is None else tuple(text.split())
+
+
+def _words(values: tuple[str, ...] | None) -> str | None:
+    return None if values is None else " ".join(values)
+
+
+def _to_row(client: Client) -> dict[str, Any]:
+    return {
+        "id": client.id,
+        "name": client.name,
+        "confidential": client.confidential,
+        "secret_hash": client.secret_hash,
+        "created_at": client.created_at,
+        "allowed_scopes": _words(client.registered_scopes),
+        "first_party": client.first_party,
+        "redirect_uris": " ".join(client.redirect_uris),
+        "post_logout_redirect_uris": " ".join(client.post_logout_redirect_uris),
+        "grant_types": _words(client.registered_grants),
+        "backchannel_logout_uri": client.backchannel_logout_uri,
+        "id_token_alg": client.id_token_alg,
+    }
 
 
 class SqlClientStore:
@@ -35,19 +64,9 @@ class SqlClientStore:
         self._engine = engine
 
     async def add(self, client: Client) -> None:
-        values = {
-            "id": client.id,
-            "name": client.name,
-            "confidential": client.confidential,
-            "secret_hash": client.secret_hash,
-            "created_at": client.created_at,
-            "allowed_scopes": (
-                None if client.allowed_scopes is None else " ".join(client.allowed_scopes)
-            ),
-        }
         try:
             async with connect(self._engine, write=True) as connection:
-                await connection.execute(oauth_clients.insert().values(**values))
+                await connection.execute(oauth_clients.insert().values(**_to_row(client)))
         except sa_exc.IntegrityError:
             raise AlreadyExists(f"client {client.id!r} already exists") from None
 
@@ -62,3 +81,9 @@ class SqlClientStore:
         async with connect(self._engine) as connection:
             result = await connection.execute(query)
             return [_from_row(row) for row in result.mappings()]
+
+    async def remove(self, client_id: str) -> bool:
+        statement = oauth_clients.delete().where(oauth_clients.c.id == client_id)
+        async with connect(self._engine, write=True) as connection:
+            result = await connection.execute(statement)
+        return bool(result.rowcount)

@@ -38,6 +38,7 @@ def _family_from_row(row: sa.RowMapping) -> RefreshFamily:
         ip=row["ip"],
         user_agent=row["user_agent"],
         revoked_at=None if row["revoked_at"] is None else float(row["revoked_at"]),
+        session_id=row["session_id"],
     )
 
 
@@ -53,6 +54,7 @@ def _family_values(family: RefreshFamily) -> dict[str, Any]:
         "ip": family.ip,
         "user_agent": family.user_agent,
         "revoked_at": family.revoked_at,
+        "session_id": family.session_id,
     }
 
 
@@ -204,6 +206,11 @@ class SqlRefreshStore:
 
     async def revoke_for_user(self, user_id: str, now: float) -> list[RefreshFamily]:
         return await self._revoke(_families.c.user_id == user_id, now)
+
+    async def revoke_for_sessions(self, session_ids: list[str], now: float) -> list[RefreshFamily]:
+        if not session_ids:
+            return []
+        return await self._revoke(_families.c.session_id.in_(session_ids), now)
 
     async def _revoke(self, condition: sa.ColumnElement[bool], now: float) -> list[RefreshFamily]:
         async with connect(self._engine, write=True) as connection:

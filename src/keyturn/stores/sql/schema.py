@@ -89,6 +89,8 @@ refresh_families = sa.Table(
     sa.Column("ip", sa.String(64), nullable=True),
     sa.Column("user_agent", sa.String(512), nullable=True),
     sa.Column("revoked_at", sa.Float, nullable=True),
+    # The browser session (public handle) an authorization code came from.
+    sa.Column("session_id", sa.String(64), nullable=True, index=True),
 )
 
 refresh_tokens = sa.Table(
@@ -135,6 +137,15 @@ oauth_clients = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     # Space-separated scope values; NULL: a wave-1 client, the default scopes apply.
     sa.Column("allowed_scopes", sa.Text, nullable=True),
+    # Migration 0009 (SPEC "Clients"). URIs are validated (printable ASCII, no
+    # spaces) and stored space-separated, as registered.
+    sa.Column("first_party", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("redirect_uris", sa.Text, nullable=False, server_default=""),
+    sa.Column("post_logout_redirect_uris", sa.Text, nullable=False, server_default=""),
+    # Space-separated grant types; NULL: a wave-1 client (password and refresh).
+    sa.Column("grant_types", sa.Text, nullable=True),
+    sa.Column("backchannel_logout_uri", sa.Text, nullable=True),
+    sa.Column("id_token_alg", sa.String(8), nullable=True),
 )
 
 # The sign-in throttle's fixed-window counters (keyturn.stores.sql.throttle).

@@ -30,6 +30,7 @@ from keyturn.web.dependencies import (
     user_agent,
 )
 from keyturn.web.pages.common import ACCOUNT, redirect_to, redirect_to_login, render_page
+from keyturn.web.pages.connected_apps import connected_apps
 
 router = APIRouter(include_in_schema=False)
 
@@ -116,6 +117,7 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
         sessions=rows,
         others=sum(1 for row in rows if not row["current"]),
         csrf_token=session_csrf_token(secret),
+        connected_apps=await connected_apps(keyturn, principal.subject),
         email_verified=principal.email_verified,  # mail (#14)
     )
 

@@ -34,18 +34,25 @@ from keyturn.web.authn.cookies import PRE_SESSION_COOKIE, read_cookie, set_pre_s
 from keyturn.web.authn.origins import check_same_origin
 from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
 from keyturn.web.pages.common import ACCOUNT, base_path, form_field, not_found_page, render_page
+from keyturn.web.pages.redirect_csp import csp_for_next
 from keyturn.web.routes.signin import attach_session, sign_in
 
 router = APIRouter(include_in_schema=False)
 
 #: ``?next=/somewhere``: where to go after signing in (see :func:`safe_next`).
 NextQuery = Annotated[str | None, Query(alias="next")]
+#: ``?login_hint=a@example.com``: the address an OAuth client expects (prefilled).
+LoginHintQuery = Annotated[str | None, Query()]
 
 #: The one message for an unknown address, a wrong password and a disabled account.
 SIGN_IN_FAILED = InvalidCredentials.default_detail
 THROTTLED = "Too many failed attempts. Please wait a while before you try again."
 REGISTER_THROTTLED = "Too many registrations. Please wait a while before you try again."
 FORM_EXPIRED = "This form has expired or was sent from another site. Please try again."
+
+
+#: An authorization request coming back from sign-in may be long (state, nonce).
+_MAX_NEXT = 8192
 
 
 def safe_next(value: str | None) -> str | None:
@@ -56,7 +63,7 @@ def safe_next(value: str | None) -> str | None:
     host, backslashes, control characters (browsers drop tabs and newlines, so
     ``/\\t/host`` would become ``//host``), and very long values.
     """
-    if not value or len(value) > 2000 or not value.startswith("/"):
+    if not value or len(value) > _MAX_NEXT or not value.startswith("/"):
         return None
     if value.startswith("//") or "\\" in value:
         return None
@@ -97,6 +104,9 @@ def _credentials_page(
 ) -> HTMLResponse:
     """The sign-in or registration form, with its login-CSRF cookie (re)set."""
     token = _pre_session_token(request)
+    csp = csp_for_next(base_path(request), safe_next(next_path))
+    if csp is not None:  # the answer redirects to an OAuth client (#12)
+        headers = {**(headers or {}), "Content-Security-Policy": csp}
     response = render_page(
         request,
         template,
@@ -154,9 +164,11 @@ def _registration_open(request: Request) -> bool:
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, next_path: NextQuery = None) -> HTMLResponse:
-    """The sign-in form."""
-    return _credentials_page(request, "login.html", next_path=next_path)
+async def login_form(
+    request: Request, next_path: NextQuery = None, login_hint: LoginHintQuery = None
+) -> HTMLResponse:
+    """The sign-in form; ``login_hint`` (from an OAuth client) prefills the e-mail."""
+    return _credentials_page(request, "login.html", next_path=next_path, email=login_hint or "")
 
 
 @router.post("/login")

@@ -1,7 +1,8 @@
 """The OAuth 2.0 style endpoints (SPEC "OAuth 2.0 style endpoints"): ``/oauth/*``.
 
-- ``POST /oauth/token``: the ``password`` and ``refresh_token`` grants (RFC 6749
-  sections 4.3 and 6);
+- ``POST /oauth/token``: the ``authorization_code``, ``refresh_token`` and
+  ``client_credentials`` grants and, with ``--password-grant``, the ``password``
+  grant (RFC 6749 sections 4.1.3, 6, 4.4 and 4.3);
 - ``POST /oauth/revoke``: token revocation (RFC 7009);
 - ``POST /oauth/introspect``: token introspection for confidential clients
   (RFC 7662).
@@ -25,6 +26,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from keyturn.errors import (
+    InvalidClient,
     InvalidCredentials,
     InvalidRequest,
     KeyturnError,
@@ -56,15 +58,39 @@ from keyturn.web.routes.refresh_cookie import (
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
+    from keyturn.settings import Settings
     from keyturn.tokens.grants import TokenResponse
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
 
 #: The endpoints that authenticate with client credentials or a token in the body,
 #: never with the session cookie: exempt from the session CSRF check.
-OAUTH_PATHS: tuple[str, ...] = ("/oauth/token", "/oauth/revoke", "/oauth/introspect")
+OAUTH_PATHS: tuple[str, ...] = (
+    "/oauth/token",
+    "/oauth/revoke",
+    "/oauth/introspect",
+    "/oauth/par",  # client-authenticated (RFC 9126), never the cookie
+)
 
 TOKEN_TYPE_HINTS = frozenset({"access_token", "refresh_token"})
+
+#: The grant types ``POST /oauth/token`` implements, in the order the RFC 8414
+#: metadata lists them; :func:`enabled_grant_types` drops the password grant
+#: unless ``--password-grant`` is set.
+TOKEN_GRANT_TYPES: tuple[str, ...] = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "password",
+)
+
+
+def enabled_grant_types(settings: Settings) -> tuple[str, ...]:
+    """The grant types this server answers (``grant_types_supported``); any other
+    is ``unsupported_grant_type``."""
+    return tuple(
+        grant for grant in TOKEN_GRANT_TYPES if grant != "password" or settings.password_grant
+    )
 
 
 def _token_json(response: Any) -> JSONResponse:
@@ -81,11 +107,14 @@ _COOKIE_FIELD = {REFRESH_COOKIE_FIELD: {"enum": ["true", "false"]}}
     "/token",
     openapi_extra=form_request(
         {
-            "grant_type": {"enum": ["password", "refresh_token"]},
+            "grant_type": {"enum": list(TOKEN_GRANT_TYPES)},
             "username": {},
             "password": {},
             "scope": {},
             "refresh_token": {},
+            "code": {},
+            "redirect_uri": {},
+            "code_verifier": {},
             **_CLIENT_FIELDS,
             **_COOKIE_FIELD,
         },
@@ -94,13 +123,14 @@ _COOKIE_FIELD = {REFRESH_COOKIE_FIELD: {"enum": ["true", "false"]}}
     responses=oauth_responses(400, 401, 403, 429, _200=answer("Tokens.", ACCESS_TOKEN)),
 )
 async def token(request: Request) -> Response:
-    """The token endpoint: ``grant_type=password`` and ``grant_type=refresh_token``;
-    ``refresh_cookie=true`` moves the refresh token into the SPA cookie."""
+    """The token endpoint: ``grant_type=refresh_token``, ``client_credentials``
+    and (with ``--password-grant``) ``password``; ``refresh_cookie=true`` moves
+    the refresh token into the SPA cookie."""
     from_cookie = False
     try:
         form = await read_form(request)
         grant_type = required(form, "grant_type")
-        if grant_type not in ("password", "refresh_token"):
+        if grant_type not in enabled_grant_types(get_keyturn(request).settings):
             raise UnsupportedGrantType()
         to_cookie = wants_refresh_cookie(request, form)
         presented = form.get("refresh_token")
@@ -113,6 +143,14 @@ async def token(request: Request) -> Response:
         await get_keyturn(request).keys.reload_if_stale()
         if grant_type == "password":
             issued = await _password_grant(request, form, client_id)
+        elif grant_type == "authorization_code":
+            issued = await _code_grant(request, form, client_id)
+        elif grant_type == "client_credentials":
+            if client_id is None:
+                raise InvalidClient()
+            issued = await get_keyturn(request).grants.client_credentials_grant(
+                client_id, scope=form.get("scope", ""), ip=client_ip(request)
+            )
         else:
             keyturn: Keyturn = get_keyturn(request)
             issued = await keyturn.grants.refresh_grant(
@@ -130,6 +168,29 @@ async def token(request: Request) -> Response:
         if from_cookie and exc.code == "invalid_grant":  # dead: stop sending it
             clear_refresh_cookie(response, path=refresh_cookie_path(request.scope, TOKEN_ENDPOINT))
         return response
+
+
+async def _code_grant(
+    request: Request, form: dict[str, str], client_id: str | None
+) -> TokenResponse:
+    """The authorization code grant: the client is authenticated (or, public,
+    named by ``client_id``); PKCE's ``code_verifier`` is the rest of the proof."""
+    code, redirect_uri = required(form, "code"), required(form, "redirect_uri")
+    if client_id is None:
+        raise InvalidClient()  # a public client names itself with client_id
+    keyturn: Keyturn = get_keyturn(request)
+    client = await keyturn.flow_client(client_id)
+    if client is None:
+        raise InvalidClient()
+    return await keyturn.code_grant.exchange(
+        code,
+        client_id=client_id,
+        grant_types=client.grant_types,
+        redirect_uri=redirect_uri,
+        code_verifier=form.get("code_verifier", ""),
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
 
 
 async def _password_grant(

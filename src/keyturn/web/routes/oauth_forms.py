@@ -25,7 +25,14 @@ from keyturn.web.dependencies import get_keyturn
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
 
-__all__ = ["FORM_MEDIA_TYPE", "authenticate_client", "basic_credentials", "read_form", "required"]
+__all__ = [
+    "FORM_MEDIA_TYPE",
+    "authenticate_client",
+    "basic_credentials",
+    "read_form",
+    "read_pairs",
+    "required",
+]
 
 FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
 
@@ -45,8 +52,34 @@ _KNOWN_PARAMETERS = frozenset(
         "token",
         "token_type_hint",
         "refresh_cookie",
+        # the authorization_code grant (wave 2, #12 part B)
+        "code",
+        "redirect_uri",
+        "code_verifier",
     }
 )
+
+
+async def read_pairs(request: Request) -> list[tuple[str, str]]:
+    """The urlencoded body as ``(name, value)`` pairs in order, repeats kept
+    (``POST /oauth/par`` validates them as an authorization request).
+
+    Raises:
+        InvalidRequest: another content type, invalid UTF-8, or too many fields.
+    """
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() != FORM_MEDIA_TYPE:
+        raise InvalidRequest(f"The request body must be {FORM_MEDIA_TYPE}.")
+    body = await request.body()
+    try:
+        return urllib.parse.parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            max_num_fields=_MAX_FIELDS,
+            errors="strict",
+        )
+    except ValueError:  # invalid UTF-8 (raw or percent-encoded), too many fields
+        raise InvalidRequest("The request body is not a valid form.") from None
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -59,19 +92,7 @@ async def read_form(request: Request) -> dict[str, str]:
         InvalidRequest: another content type, invalid UTF-8, too many fields, or a
             repeated known parameter.
     """
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != FORM_MEDIA_TYPE:
-        raise InvalidRequest(f"The request body must be {FORM_MEDIA_TYPE}.")
-    body = await request.body()
-    try:
-        pairs = urllib.parse.parse_qsl(
-            body.decode("utf-8"),
-            keep_blank_values=True,
-            max_num_fields=_MAX_FIELDS,
-            errors="strict",
-        )
-    except ValueError:  # invalid UTF-8 (raw or percent-encoded), too many fields
-        raise InvalidRequest("The request body is not a valid form.") from None
+    pairs = await read_pairs(request)
     form: dict[str, str] = {}
     seen: set[str] = set()
     for name, value in pairs:
