@@ -17,6 +17,10 @@ from keyturn.stores.sql import create_engine_for, metadata
 from keyturn.stores.sql.migrate import alembic_config, current_revision, upgrade
 
 
+#: The revision 0010 follows (main's head when #14 was merged in).
+BEFORE = "0012"
+
+
 def _migrate(connection: Connection, revision: str, *, down: bool = False) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
@@ -37,7 +41,7 @@ def _diff(connection: Connection) -> list[object]:
 
 async def _round_trip(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        await connection.run_sync(_migrate, "0008")
+        await connection.run_sync(_migrate, BEFORE)
         await connection.execute(
             sa.text(
                 "INSERT INTO users (id, email, email_key, password_hash, roles, disabled,"
@@ -54,8 +58,8 @@ async def _round_trip(engine: AsyncEngine) -> None:
                 " expires_at) VALUES ('h', 'u1', 'password_reset', 1.0, 2.0)"
             )
         )
-        await connection.run_sync(_migrate, "0008", down=True)
-    assert await current_revision(engine) == "0008"
+        await connection.run_sync(_migrate, BEFORE, down=True)
+    assert await current_revision(engine) == BEFORE
     async with engine.connect() as connection:
         assert "account_tokens" not in await connection.run_sync(_tables)
         assert "email_verified" not in await connection.run_sync(_columns, "users")
