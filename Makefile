@@ -6,12 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: serve test lint typecheck docs pytest services bench clean
+.PHONY: serve test lint typecheck docs pytest services interop-deps bench clean
 
 serve: $(VENV)/.installed-runtime
 	$(BIN)/keyturn serve
 
-test: $(VENV)/.installed-dev services lint typecheck docs pytest
+test: $(VENV)/.installed-dev services interop-deps lint typecheck docs pytest
 
 $(VENV)/bin/python:
 	./scripts/make-venv.sh $(PYTHON) $(VENV)
@@ -27,6 +27,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 
 services:
 	./scripts/install-test-services.sh
+
+# node clients of the interop tests (openid-client, tests/interop/node)
+interop-deps:
+	./scripts/install-node-deps.sh
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks examples docs/hooks

@@ -31,6 +31,7 @@ from keyturn.oauth.codes import AuthorizationCodes
 from keyturn.stores.protocols import UserStore
 from keyturn.stores.records import User
 from keyturn.tokens.access import TokenIssuer
+from keyturn.tokens.dpop_binding import DpopBinding, token_type
 from keyturn.tokens.grants import TokenResponse
 from keyturn.tokens.refresh import RefreshFamilies
 
@@ -86,11 +87,14 @@ class CodeGrant:
         code_verifier: str,
         ip: str | None = None,
         user_agent: str | None = None,
+        dpop: DpopBinding | None = None,
     ) -> TokenResponse:
         """Redeem ``code`` for the authenticated client ``client_id``.
 
         Returns ``access_token``, ``expires_in``, ``scope`` and, when
-        ``grant_types`` has ``refresh_token``, a refresh token.
+        ``grant_types`` has ``refresh_token``, a refresh token. ``dpop`` (a
+        verified proof) binds the access token and, for a public client, the
+        refresh family to the proof's key (RFC 9449 section 5).
 
         Raises:
             InvalidGrant: unknown, expired, used or another client's code, a
@@ -117,6 +121,7 @@ class CodeGrant:
             user_agent=user_agent,
             family_id=grant.grant_id,
             session_id=grant.session_id,
+            dpop_jkt=dpop.family_jkt if dpop is not None else None,
         )
         family = issued.family  # its id is grant.grant_id: a replay names it without a write
         if self.families.revocations.is_sid_revoked(family.id):
@@ -134,6 +139,7 @@ class CodeGrant:
             scope=scope,
             client_id=client_id,
             auth_time=grant.auth_time,
+            jkt=dpop.jkt if dpop is not None else None,
         )
         self._remember_user(user)
         self.audit.record(
@@ -158,6 +164,7 @@ class CodeGrant:
             refresh_expires_in=(
                 max(0, int(min(now + refresh_ttl, family.expires_at) - now)) if refresh else None
             ),
+            token_type=token_type(dpop),
         )
 
     async def _revoke_replayed(

@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from keyturn.stores.sql import create_engine_for, metadata
 from keyturn.stores.sql.migrate import alembic_config, current_revision, upgrade
 
-
 #: The revision 0010 follows (main's head when #14 was merged in).
-BEFORE = "0012"
+BEFORE = "0013"
 
 
 def _migrate(connection: Connection, revision: str, *, down: bool = False) -> None:

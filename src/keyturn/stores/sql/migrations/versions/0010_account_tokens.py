@@ -2,7 +2,7 @@
 ``users.email_verified`` (#14).
 
 Revision ID: 0010
-Revises: 0012 (re-chained after the merge of #12; assigned 0008)
+Revises: 0013 (re-chained onto main's head at each merge; assigned 0008)
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | None = None
 depends_on: str | None = None
 
