@@ -559,3 +559,29 @@ class MultiFactorRequired(InsufficientUserAuthentication):
     def __init__(self, acr_values: str, detail: str | None = None) -> None:
         super().__init__(0, detail)
         self.acr_values = acr_values
+
+
+# --- mail and account recovery (wave 2, #14) ------------------------------------------
+
+
+class InvalidResetToken(InvalidRequest):
+    """A password-reset token is unknown, expired, already used, superseded by a
+    newer one, or its account changed its password since (one answer for all)."""
+
+    code = "invalid_reset_token"
+    default_detail = "This password reset link is invalid or has expired."
+
+
+class InvalidVerificationToken(InvalidRequest):
+    """An e-mail verification or e-mail change link is unknown, expired or used."""
+
+    code = "invalid_verification_token"
+    default_detail = "This confirmation link is invalid or has expired."
+
+
+class EmailNotVerified(Forbidden):
+    """``--require-verified-email``: the password was right, but the account's
+    address is not verified yet."""
+
+    code = "email_not_verified"
+    default_detail = "Please confirm your e-mail address first: follow the link we sent you."

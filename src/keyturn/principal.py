@@ -42,3 +42,5 @@ class Principal:
     #: How the user signed in (RFC 8176 ``amr``: ``pwd``, ``otp``, ``hwk``,
     #: ``swk``, ``mfa``); empty when unknown (a token issued without the claim).
     amr: tuple[str, ...] = ()
+    #: Has the user followed a link mailed to ``email``? (#14)
+    email_verified: bool = False

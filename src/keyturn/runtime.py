@@ -56,6 +56,11 @@ if TYPE_CHECKING:
     from keyturn.oauth.fresh_login import FreshLoginMarker
     from keyturn.tokens.code_grant import CodeGrant
 
+if TYPE_CHECKING:  # mail (wave 2, #14)
+    from keyturn.mail.mailer import Mailer
+    from keyturn.recovery.service import Recovery
+    from keyturn.recovery.wiring import MailRuntime
+
 
 class Keyturn:
     """Everything one keyturn instance needs, wired together.
@@ -81,6 +86,7 @@ class Keyturn:
         throttle_storage: LimitsStorage | None = None,
         key_encryptor: KeyEncryptor | None = None,
         bus: ChangeBus | None = None,
+        mailer: Mailer | None = None,
     ) -> None:
         self.settings = settings
         #: The fan-out bus to use instead of the one chosen from the settings
@@ -116,6 +122,9 @@ class Keyturn:
         self._code_grant: CodeGrant | None = None
         self._dpop: DpopVerifier | None = None  # DPoP (wave 2, #16)
         self._mfa: tuple[MfaAuth, MfaFactors] | None = None  # mfa (wave 2)
+        # --- mail (wave 2, #14): tests pass a MemoryMailer.
+        self._mailer = mailer
+        self._mail: MailRuntime | None = None
         #: The ``.kek`` file :meth:`start` just created (SQLite default), else None.
         self.generated_kek_file: Path | None = None
 
@@ -133,6 +142,8 @@ class Keyturn:
         await self._start_fanout()
         await self._load_keys()
         await self._start_revocations()
+        if self.has_mail:  # built now, so that password changes reach it (mail, #14)
+            self.mail  # noqa: B018
         # Before the first sign-in, so no failure is ever faster than the
         # slowest one (#10 item 6); if the store is down now, the first
         # sign-in calibrates instead.
@@ -175,6 +186,7 @@ class Keyturn:
         self._authorization = self._authorization_codes = self._code_grant = None
         self._dpop = None
         self._mfa = None
+        self._mail = None
         self._started = False
         if self._storage is not None and self._owns_storage:
             await self._storage.close()
@@ -568,6 +580,50 @@ class Keyturn:
         """Enrol, list and remove second factors (:mod:`keyturn.accounts.mfa_factors`)."""
         return self._mfa_services()[1]
 
+    # --- mail and account recovery (wave 2, #14) -----------------------------------
+
+    @property
+    def has_mail(self) -> bool:
+        """Whether the storage carries the outbox and account tokens (keyturn's
+        own storages do; a custom one may not, and then has no mail)."""
+        return getattr(self.storage, "wave2", None) is not None
+
+    @property
+    def mail(self) -> MailRuntime:
+        """The mailer, the outbox dispatcher and the recovery flows."""
+        if self._mail is None:
+            if self._key_encryptor is None:
+                raise RuntimeError("Keyturn.start() has not been called")
+            from keyturn.recovery.wiring import MailRuntime
+            from keyturn.stores.wave2 import wave2_stores
+
+            stores = wave2_stores(self.storage)
+            throttle = self.throttle
+            self._mail = MailRuntime(
+                self.settings,
+                self.clock,
+                outbox=stores.outbox,
+                tokens=stores.account_tokens,
+                encryptor=self._key_encryptor,
+                auth=self.auth,
+                throttle_storage=throttle.storage,
+                throttle_clock=throttle.clock,
+                audit=self.audit,
+                mailer=self._mailer,
+            )
+            # A reset also ends half-finished two-step sign-ins (#15): an mfa_token
+            # earned with the old password must not be finished after it.
+            self._mail.recovery.reset_hooks.append(self._end_pending_sign_ins)
+        return self._mail
+
+    async def _end_pending_sign_ins(self, user_id: str) -> None:
+        await self.mfa_auth.end_pending_sign_ins(user_id)
+
+    @property
+    def recovery(self) -> Recovery:
+        """Password reset, e-mail verification and e-mail change."""
+        return self.mail.recovery
+
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
         """An ASGI lifespan: ``FastAPI(lifespan=kt.lifespan)`` or
@@ -589,9 +645,14 @@ class Keyturn:
         if owned:
             await self.start()
         sweeper = asyncio.create_task(sweep_forever(self), name="keyturn-sweeper")
+        mail = self.mail if self.has_mail else None
+        if mail is not None:
+            mail.start()  # the outbox dispatcher (mail, #14)
         try:
             yield
         finally:
+            if mail is not None:
+                await mail.stop()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper

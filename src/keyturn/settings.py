@@ -190,6 +190,27 @@ class Settings(BaseSettings):
     # Most proofs the in-process jti replay cache holds (without --redis-url).
     dpop_replay_cache_entries: int = Field(100_000, ge=1000, le=10_000_000)
 
+    # --- mail and account recovery (wave 2, #14) -----------------------------------
+    # Without smtp_url mail is written as .eml files into mail_outbox_dir (0700).
+    smtp_url: SecretStr | None = Field(None, repr=False)
+    mail_from: str = "keyturn <no-reply@localhost>"
+    mail_outbox_dir: Path = Path("keyturn-outbox")
+    smtp_timeout: float = Field(10.0, gt=0, le=120)
+    mail_max_attempts: int = Field(8, ge=1, le=100)
+    mail_retry_base: float = Field(10.0, gt=0)
+    mail_retry_max: float = Field(900.0, gt=0)
+    outbox_poll_interval: float = Field(5.0, gt=0, le=3600)
+    outbox_lease: float = Field(120.0, ge=10)
+    outbox_batch_size: int = Field(10, ge=1, le=1000)
+    password_reset_ttl: int = Field(1800, ge=60, le=86_400)
+    email_verify_ttl: int = Field(86_400, ge=60)
+    email_change_ttl: int = Field(3600, ge=60, le=86_400)
+    require_verified_email: bool = False
+    # Forgot-password requests per typed address and per client, in the window.
+    reset_max_per_address: int = Field(5, ge=1, le=1000)
+    reset_max_per_client: int = Field(20, ge=1, le=10_000)
+    reset_window: int = Field(3600, ge=60)
+
     # --- validation ------------------------------------------------------------------
 
     @field_validator("trusted_proxies", "cors_origins", "default_scopes", mode="before")
@@ -253,6 +274,32 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _valid_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # --- mail (wave 2, #14) ---
+        if value is not None:
+            from keyturn.errors import ConfigurationError
+            from keyturn.mail.url import SmtpUrl
+
+            try:
+                SmtpUrl.parse(value.get_secret_value())
+            except ConfigurationError as exc:
+                raise ValueError(exc.detail) from None
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _valid_mail_from(cls, value: str) -> str:
+        from keyturn.errors import ConfigurationError
+        from keyturn.mail.compose import parse_mail_from
+
+        try:
+            parse_mail_from(value)
+        except ConfigurationError as exc:
+            raise ValueError(exc.detail) from None
+        return value
+
     @field_validator("issuer", "audience")
     @classmethod
     def _valid_http_url(cls, value: str | None) -> str | None:
@@ -270,6 +317,9 @@ class Settings(BaseSettings):
             raise ValueError("remember_idle_timeout must not exceed remember_max_age")
         if self.refresh_token_ttl > self.refresh_max_age:
             raise ValueError("refresh_token_ttl must not exceed refresh_max_age")
+        # --- mail (wave 2, #14) ---
+        if self.mail_retry_base > self.mail_retry_max:
+            raise ValueError("mail_retry_base must not exceed mail_retry_max")
         return self
 
     # --- derived values --------------------------------------------------------------

@@ -250,3 +250,36 @@ async def test_only_argon2_hashes_mean_no_legacy_hashes(users: UserStore) -> Non
     """#10 item 6: a store without imported hashes reports none (no extra work at start-up)."""
     await users.add(make_user())
     assert await users.slowest_legacy_hashes() == []
+
+
+# --- mail (#14): e-mail verification and change -----------------------------------------
+
+
+async def test_email_verified_is_stored_and_read_back(users: UserStore) -> None:
+    """A new account is unverified; set_email_verified sticks (#14)."""
+    user = make_user()
+    await users.add(user)
+    assert (await users.get(user.id)).email_verified is False  # type: ignore[union-attr]
+    await users.set_email_verified(user.id, True)
+    assert (await users.get(user.id)).email_verified is True  # type: ignore[union-attr]
+    with pytest.raises(UserNotFound):
+        await users.set_email_verified("missing", True)
+
+
+async def test_set_email_moves_the_lookup_key_and_refuses_a_taken_address(
+    users: UserStore,
+) -> None:
+    """After set_email the account is found by its new address only; another
+    account's address is EmailTaken and changes nothing (#14)."""
+    alice, bob = make_user("alice@example.com"), make_user("bob@example.com")
+    await users.add(alice)
+    await users.add(bob)
+    await users.set_email(alice.id, "Alice.New@example.com", verified=True)
+    moved = await users.get_by_email("alice.new@example.com")
+    assert moved is not None and moved.id == alice.id and moved.email_verified
+    assert moved.email == "Alice.New@example.com"
+    assert await users.get_by_email("alice@example.com") is None
+    with pytest.raises(EmailTaken):
+        await users.set_email(alice.id, "BOB@example.com", verified=True)
+    still = await users.get(alice.id)
+    assert still is not None and still.email == "Alice.New@example.com"

@@ -54,6 +54,8 @@ AUTHENTICATED = frozenset(
         ("POST", "/auth/password"),
         ("POST", "/auth/reauthenticate"),
         ("POST", "/auth/token"),
+        ("POST", "/auth/email"),  # mail (#14)
+        ("POST", "/auth/email/verify/resend"),  # mail (#14)
     }
 )
 
@@ -245,6 +247,9 @@ def map_case(context: Any, case: Case) -> Case:
     elif label == ("POST", "/auth/password"):
         body["current_password"] = credentials.password
         body["new_password"] = "fuzz-" + secrets.token_urlsafe(18)
+    elif label == ("POST", "/auth/email"):  # mail (#14): reaches the 202
+        body["current_password"] = credentials.password
+        body["new_email"] = f"fuzz-new-{secrets.token_hex(4)}@example.com"
     else:
         return case
     case.body = body

@@ -20,6 +20,7 @@ import pytest
 from fastapi import FastAPI
 
 from keyturn.accounts.passwords import PasswordHasher
+from keyturn.mail.mailer import MemoryMailer
 from keyturn.runtime import Keyturn
 from keyturn.settings import Settings
 from keyturn.stores.memory import MemoryStorage
@@ -42,6 +43,7 @@ def make_keyturn(server_settings: Settings) -> Callable[..., Keyturn]:
         options: dict[str, object] = {
             "storage": MemoryStorage(),
             "hasher": PasswordHasher(memory_kib=1024, time_cost=1, allow_weak_parameters=True),
+            "mailer": MemoryMailer(),  # mail (#14): nothing written to ./keyturn-outbox
         }
         options.update(overrides)
         return Keyturn(settings or server_settings, **options)  # type: ignore[arg-type]

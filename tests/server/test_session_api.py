@@ -350,12 +350,14 @@ async def test_malformed_login_bodies_are_400(client: httpx.AsyncClient, body: b
 async def test_whoami_describes_the_session_and_returns_its_csrf_token(
     client: httpx.AsyncClient,
 ) -> None:
-    """whoami gives sub/email/roles/via/session_id/expires_at and the CSRF token header."""
+    """whoami gives sub/email/email_verified/roles/via/session_id/expires_at and the
+    CSRF token header."""
     secret, token = await signed_in(client)
     response = await client.get("/auth/whoami")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"sub", "email", "roles", "via", "session_id", "expires_at"}
+    keys = {"sub", "email", "email_verified", "roles", "via", "session_id", "expires_at"}
+    assert set(body) == keys and body["email_verified"] is False
     assert body["via"] == "session" and body["email"] == "a@example.com"
     assert body["expires_at"].endswith("Z")
     assert response.headers["x-csrf-token"] == token

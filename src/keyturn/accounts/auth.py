@@ -21,6 +21,7 @@ from keyturn.accounts.throttle import LoginThrottle, throttle_key
 from keyturn.audit import AuditLog
 from keyturn.clock import Clock
 from keyturn.errors import (
+    EmailNotVerified,
     Forbidden,
     InvalidCredentials,
     NotAuthenticated,
@@ -193,6 +194,8 @@ class AuthService:
         Raises:
             TooManyAttempts: too many recent failures for this account or client.
             InvalidCredentials: wrong e-mail or password, or a disabled account.
+            EmailNotVerified: ``--require-verified-email`` and the address is not
+                verified (after a correct password).
             StoreUnavailable: a store the sign-in needs is unreachable.
         """
         key = throttle_key(email)
@@ -228,6 +231,17 @@ class AuthService:
             raise
         if not defer_success:
             await self.throttle.record_success(key)
+        # --- mail (#14): the password is checked first, so this says nothing
+        # to someone who does not know it.
+        if (
+            self.settings.require_verified_email
+            and not user.email_verified
+            and via != "reauthenticate"
+        ):
+            self.audit.record(
+                "sign_in", outcome="refused", user_id=user.id, ip=ip, reason="email_not_verified"
+            )
+            raise EmailNotVerified()
         return user
 
     async def register(

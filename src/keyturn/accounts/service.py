@@ -22,6 +22,7 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from keyturn.accounts.emails import normalize_email
 from keyturn.accounts.legacy_hashes import hash_format
@@ -33,7 +34,19 @@ from keyturn.fanout.instance import FanOut
 from keyturn.stores.protocols import UserStore
 from keyturn.stores.records import User
 
-__all__ = ["Accounts"]
+__all__ = ["AccountListener", "Accounts"]
+
+
+class AccountListener(Protocol):
+    """Hears of account events other domains react to (mail, #14)."""
+
+    async def registered(self, user: User) -> None:
+        """A new account was created."""
+        ...
+
+    async def password_changed(self, user: User) -> None:
+        """``user``'s password was changed by its owner (not by a reset link)."""
+        ...
 
 
 class Accounts:
@@ -72,6 +85,9 @@ class Accounts:
         self._sleep = sleep
         self._calibrated = False
         self._calibrating = asyncio.Lock()
+        #: Called after a password change or reset, and after a registration
+        #: (mail, #14: end reset links, send the notice, send the verification).
+        self.listeners: builtins.list[AccountListener] = []
 
     async def calibrate_failure_floor(self) -> float:
         """Set the failure floor from the slowest verification a failed sign-in
@@ -113,6 +129,8 @@ class Accounts:
             roles=tuple(roles),
         )
         await self.users.add(user)
+        for listener in self.listeners:
+            await listener.registered(user)
         return user
 
     async def import_user(
@@ -209,7 +227,10 @@ class Accounts:
         new_hash = await self.hasher.hash(new_password)
         await self.users.set_password_hash(user.id, new_hash)
         await self._changed(user.id, "password")
-        return dataclasses.replace(user, password_hash=new_hash)
+        changed = dataclasses.replace(user, password_hash=new_hash)
+        for listener in self.listeners:
+            await listener.password_changed(changed)
+        return changed
 
     async def set_disabled(self, email: str, disabled: bool) -> User:
         """Disable or re-enable the account with this e-mail (operator action).
@@ -230,6 +251,10 @@ class Accounts:
         await self.users.set_disabled(user.id, disabled)
         await self._changed(user.id, "disabled" if disabled else "enabled")
         return dataclasses.replace(user, disabled=disabled)
+
+    async def changed(self, user_id: str, reason: str) -> None:
+        """Publish that the account changed (every instance drops its cached copy)."""
+        await self._changed(user_id, reason)
 
     async def _changed(self, user_id: str, reason: str) -> None:
         if self.fanout is not None:

@@ -15,6 +15,7 @@ from keyturn.cli.bench import bench
 from keyturn.cli.clients import client
 from keyturn.cli.console import fail
 from keyturn.cli.keys import key
+from keyturn.cli.mail import mail  # mail (#14)
 from keyturn.cli.serve import migrate, serve
 from keyturn.cli.sessions import session
 from keyturn.cli.tokens import token
@@ -36,6 +37,7 @@ cli.add_command(key)
 cli.add_command(token)
 cli.add_command(client)
 cli.add_command(bench)
+cli.add_command(mail)  # mail (#14)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,7 +29,8 @@ def _help_for(name: str) -> str:
     field = Settings.model_fields[name]
     env = f"KEYTURN_{name.upper()}"
     default = field.default if field.default_factory is None else None
-    if name in ("database_url", "redis_url", "key_encryption_key") or default in (None, []):
+    secret = ("database_url", "redis_url", "key_encryption_key", "smtp_url")
+    if name in secret or default in (None, []):
         return f"[env {env}]"
     if isinstance(default, bool):
         return f"[env {env}; default {'on' if default else 'off'}]"

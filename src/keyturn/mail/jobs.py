@@ -63,15 +63,20 @@ async def enqueue_mail(
     to: str,
     context: Mapping[str, ContextValue],
     clock: Clock,
+    tag_key: bytes | None = None,
 ) -> OutboxJob:
     """Queue one message; call ``dispatcher.wake()`` afterwards for prompt delivery.
+
+    ``tag_key`` keys the recipient hash of the log line (pass the handler's, so
+    the "queued" and "sent" lines of one message carry the same tag).
 
     Raises:
         StoreUnavailable: the outbox store cannot be reached (SQL store).
     """
     sealed = sealer.seal(encode_mail_job(kind, to, context))
     job = await store.enqueue(MAIL_JOB_KIND, sealed, now=clock.now())
-    logger.info("mail: queued %s for %s (job %s)", kind.value, recipient_tag(to), job.id)
+    tag = recipient_tag(to, key=tag_key)
+    logger.info("mail: queued %s for %s (job %s)", kind.value, tag, job.id)
     return job
 
 

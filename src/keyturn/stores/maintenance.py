@@ -20,6 +20,9 @@ logger = logging.getLogger("keyturn.maintenance")
 #: Seconds between sweeps: expired rows are harmless (every read checks expiry),
 #: so this only bounds how much dead data accumulates.
 DEFAULT_INTERVAL = 300.0
+#: Delivered outbox jobs are kept a week, given-up ones a month (for operators).
+SENT_JOB_RETENTION = 7 * 86_400.0
+DEAD_JOB_RETENTION = 30 * 86_400.0
 
 
 async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
@@ -29,7 +32,7 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         StoreUnavailable: a store could not be reached.
     """
     now = keyturn.clock.now()
-    return {
+    swept = {
         "sessions": await keyturn.sessions.sweep(),
         "throttle": await keyturn.throttle.sweep(),
         "tokens": await keyturn.refresh_families.sweep() + await keyturn.revocations.sweep(),
@@ -43,6 +46,12 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         "oauth": await _purge_code_flow(keyturn),
         "mfa": await _sweep_mfa(keyturn, now),  # mfa (wave 2)
     }
+    if keyturn.has_mail:  # mail (#14): expired account tokens, old outbox jobs
+        swept["account_tokens"] = await keyturn.mail.recovery.tokens.sweep(now=now)
+        swept["outbox"] = await keyturn.mail.outbox.purge(
+            sent_before=now - SENT_JOB_RETENTION, dead_before=now - DEAD_JOB_RETENTION
+        )
+    return swept
 
 
 async def _purge_code_flow(keyturn: Keyturn) -> int:

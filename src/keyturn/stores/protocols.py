@@ -86,6 +86,25 @@ class UserStore(Protocol):
         """
         ...
 
+    # --- mail (wave 2, #14) ---
+    async def set_email_verified(self, user_id: str, verified: bool) -> None:
+        """Record whether the account's address is verified.
+
+        Raises:
+            UserNotFound: no account has this id.
+        """
+        ...
+
+    async def set_email(self, user_id: str, email: str, *, verified: bool) -> None:
+        """Move the account to ``email`` (already validated), with its
+        ``email_verified`` flag.
+
+        Raises:
+            UserNotFound: no account has this id.
+            EmailTaken: another account has this address.
+        """
+        ...
+
     async def slowest_legacy_hashes(self) -> builtins.list[str]:
         """The most expensive stored hash of each imported format, at most one
         each: bcrypt (and Django's ``bcrypt$``-prefixed bcrypt) by cost, Django

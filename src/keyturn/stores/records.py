@@ -44,6 +44,8 @@ class User:
     roles: tuple[str, ...] = ()
     disabled: bool = False
     email_key: str = field(default="")
+    #: Has the user followed a link mailed to ``email``? (#14)
+    email_verified: bool = False
 
     def __post_init__(self) -> None:
         if not self.email_key:

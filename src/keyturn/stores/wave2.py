@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from keyturn.oauth.store import CodeStore, ConsentStore, PushedRequestStore
     from keyturn.outbox.store import OutboxStore
+    from keyturn.recovery.store import AccountTokenStore  # mail (#14)
 
 __all__ = ["Wave2Stores", "memory_wave2_stores", "sql_wave2_stores", "wave2_stores"]
 
@@ -48,6 +49,8 @@ class Wave2Stores:
     codes: CodeStore
     pushed_requests: PushedRequestStore
     consents: ConsentStore
+    # --- mail (#14) ---
+    account_tokens: AccountTokenStore
 
 
 def memory_wave2_stores() -> Wave2Stores:
@@ -55,6 +58,7 @@ def memory_wave2_stores() -> Wave2Stores:
     from keyturn.mfa import memory as mfa
     from keyturn.oauth import memory as oauth
     from keyturn.outbox.memory import MemoryOutboxStore
+    from keyturn.recovery.memory import MemoryAccountTokenStore  # mail (#14)
 
     return Wave2Stores(
         outbox=MemoryOutboxStore(),
@@ -67,6 +71,7 @@ def memory_wave2_stores() -> Wave2Stores:
         codes=oauth.MemoryCodeStore(),
         pushed_requests=oauth.MemoryPushedRequestStore(),
         consents=oauth.MemoryConsentStore(),
+        account_tokens=MemoryAccountTokenStore(),  # mail (#14)
     )
 
 
@@ -74,6 +79,7 @@ def sql_wave2_stores(engine: AsyncEngine) -> Wave2Stores:
     """The SQL stores over ``engine`` (shared by every instance on the database)."""
     from keyturn.stores.sql import mfa_store as mfa
     from keyturn.stores.sql import oauth_store as oauth
+    from keyturn.stores.sql.account_token_store import SqlAccountTokenStore  # mail (#14)
     from keyturn.stores.sql.outbox_store import SqlOutboxStore
 
     return Wave2Stores(
@@ -87,6 +93,7 @@ def sql_wave2_stores(engine: AsyncEngine) -> Wave2Stores:
         codes=oauth.SqlCodeStore(engine),
         pushed_requests=oauth.SqlPushedRequestStore(engine),
         consents=oauth.SqlConsentStore(engine),
+        account_tokens=SqlAccountTokenStore(engine),  # mail (#14)
     )
 
 

@@ -125,6 +125,7 @@ class BearerAuthenticator:
             scopes=claims.scopes,
             auth_time=float(claims.auth_time) if claims.auth_time is not None else None,
             amr=claims.amr,
+            email_verified=user.email_verified,
         )
         return claims, principal
 

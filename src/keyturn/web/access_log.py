@@ -75,4 +75,9 @@ def log_config() -> dict[str, Any]:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = config["loggers"].setdefault(name, {})
         logger["filters"] = [*logger.get("filters", []), "redact_credentials"]
+    # Mail (#14): every handler also cuts the query off any URL a line holds
+    # (keyturn.mail.redact), so no secret link reaches a log by any logger.
+    config["filters"]["redact_urls"] = {"()": "keyturn.mail.redact.RedactingFilter"}
+    for handler in config.get("handlers", {}).values():
+        handler["filters"] = [*handler.get("filters", []), "redact_urls"]
     return config

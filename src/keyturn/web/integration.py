@@ -69,9 +69,11 @@ from keyturn.web.middleware import (
     SecurityHeadersMiddleware,
 )
 from keyturn.web.pages import account as pages_account
+from keyturn.web.pages import account_mail as pages_account_mail  # mail (#14)
 from keyturn.web.pages import account_mfa as pages_account_mfa
 from keyturn.web.pages import authorize as pages_authorize
 from keyturn.web.pages import connected_apps as pages_connected_apps
+from keyturn.web.pages import recovery as pages_recovery  # mail (#14)
 from keyturn.web.pages import second_step as pages_second_step
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
@@ -80,8 +82,10 @@ from keyturn.web.routes import mfa as routes_mfa
 from keyturn.web.routes import mfa_factors as routes_mfa_factors
 from keyturn.web.routes import oauth as routes_oauth
 from keyturn.web.routes import par as routes_par
+from keyturn.web.routes import recovery as routes_recovery  # mail (#14)
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
+from keyturn.web.routes.recovery import RECOVERY_PATHS  # mail (#14)
 from keyturn.web.routes.whoami import WHOAMI_PATH
 
 if TYPE_CHECKING:
@@ -116,12 +120,14 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
     routers.append(routes_par.router)
     routers += [routes_mfa.router, routes_mfa_factors.router]  # mfa (wave 2)
+    routers += [routes_recovery.router]  # mail (#14)
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
         routers += [pages_signin.router, pages_account.router, pages_authorize.router]
         routers.append(pages_connected_apps.router)
         routers += [pages_second_step.router, pages_account_mfa.router]  # mfa (wave 2)
+        routers += [pages_recovery.router, pages_account_mail.router]  # mail (#14)
     return routers
 
 
@@ -282,7 +288,7 @@ def install(
         keyturn=keyturn,
         whoami_route=None if host_middleware_inside else _whoami_route(app.router, prefix),
         csrf_exempt_paths=tuple(
-            prefix + path for path in (*LOGIN_PATHS, *routes_oauth.OAUTH_PATHS)
+            prefix + path for path in (*LOGIN_PATHS, *routes_oauth.OAUTH_PATHS, *RECOVERY_PATHS)
         ),
         prefix=prefix,
         metrics=installed_metrics,

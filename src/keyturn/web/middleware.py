@@ -47,6 +47,10 @@ AUTH_PATH_PREFIXES: tuple[str, ...] = (
     "/logout",
     "/register",
     "/account",
+    # mail (#14): pages whose URL or form carries an account token
+    "/password",
+    "/verify-email",
+    "/email",
 )
 
 

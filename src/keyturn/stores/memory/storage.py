@@ -63,6 +63,22 @@ class MemoryUserStore:
     async def set_disabled(self, user_id: str, disabled: bool) -> None:
         self._replace(user_id, disabled=disabled)
 
+    async def set_email_verified(self, user_id: str, verified: bool) -> None:
+        self._replace(user_id, email_verified=verified)
+
+    async def set_email(self, user_id: str, email: str, *, verified: bool) -> None:
+        user = self._by_id.get(user_id)
+        if user is None:
+            raise UserNotFound()
+        key = normalize_email_key(email)
+        if self._id_by_email.get(key, user_id) != user_id:
+            raise EmailTaken()
+        del self._id_by_email[user.email_key]
+        self._id_by_email[key] = user_id
+        self._by_id[user_id] = dataclasses.replace(
+            user, email=email, email_key=key, email_verified=verified
+        )
+
     async def slowest_legacy_hashes(self) -> builtins.list[str]:
         slowest: dict[str, tuple[int, str]] = {}
         for user in self._by_id.values():

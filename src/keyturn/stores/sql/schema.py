@@ -33,6 +33,8 @@ users = sa.Table(
     sa.Column("roles", sa.Text, nullable=False),  # JSON array of strings
     sa.Column("disabled", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # Mail (#14, migration 0010): has the user followed a link sent to ``email``?
+    sa.Column("email_verified", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 sessions = sa.Table(
@@ -324,6 +326,19 @@ oauth_consents = sa.Table(
     sa.PrimaryKeyConstraint("user_id", "client_id"),
 )
 
+# --- account tokens (wave 2, #14; migration 0010) ---------------------------------
+account_tokens = sa.Table(
+    "account_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # SHA-256 hex of the secret
+    _user_fk(index=False),
+    sa.Column("purpose", sa.String(16), nullable=False),
+    sa.Column("new_email", sa.String(320), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+    sa.Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
+)
+
 #: Every wave-2 table (the contract tests scan their rows for secrets in the clear).
 WAVE2_TABLES = (
     outbox_jobs,
@@ -336,4 +351,5 @@ WAVE2_TABLES = (
     oauth_codes,
     oauth_par_requests,
     oauth_consents,
+    account_tokens,  # mail (#14)
 )

@@ -36,6 +36,7 @@ def _user_from_row(row: sa.RowMapping) -> User:
         roles=tuple(json.loads(row["roles"])),
         disabled=bool(row["disabled"]),
         created_at=float(row["created_at"]),
+        email_verified=bool(row["email_verified"]),
     )
 
 
@@ -55,6 +56,7 @@ class SqlUserStore:
             "roles": json.dumps(list(user.roles)),
             "disabled": user.disabled,
             "created_at": user.created_at,
+            "email_verified": user.email_verified,
         }
         try:
             async with connect(self._engine, write=True) as connection:
@@ -79,6 +81,16 @@ class SqlUserStore:
 
     async def set_disabled(self, user_id: str, disabled: bool) -> None:
         await self._update(user_id, disabled=disabled)
+
+    async def set_email_verified(self, user_id: str, verified: bool) -> None:
+        await self._update(user_id, email_verified=verified)
+
+    async def set_email(self, user_id: str, email: str, *, verified: bool) -> None:
+        key = normalize_email_key(email)
+        try:
+            await self._update(user_id, email=email, email_key=key, email_verified=verified)
+        except sa_exc.IntegrityError:
+            raise EmailTaken() from None
 
     async def slowest_legacy_hashes(self) -> builtins.list[str]:
         # Plain SQL both SQLite and PostgreSQL run: a bcrypt cost is always two

@@ -233,5 +233,6 @@ class CredentialResolver:
                 expires_at=session.ends_at,
                 auth_time=session.auth_time,
                 amr=session.amr,
+                email_verified=user.email_verified,  # mail (#14)
             )
         scope[PRINCIPAL_KEY] = principal

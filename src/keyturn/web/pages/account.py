@@ -120,6 +120,7 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
         csrf_token=session_csrf_token(secret),
         connected_apps=await connected_apps(keyturn, principal.subject),
         mfa=await mfa_section(request, principal),  # mfa (wave 2): _mfa.html
+        email_verified=principal.email_verified,  # mail (#14)
     )
 
 

@@ -24,6 +24,7 @@ from keyturn.csrf import (
 )
 from keyturn.errors import (
     CsrfFailed,
+    EmailNotVerified,
     EmailTaken,
     Forbidden,
     InvalidCredentials,
@@ -152,6 +153,16 @@ async def _signed_in(
             next_path=next_path,
             remember=remember,
             headers={"Retry-After": str(exc.retry_after)},
+        )
+    except EmailNotVerified as exc:  # --require-verified-email (#14): said on the page
+        return _credentials_page(
+            request,
+            template,
+            status=403,
+            error=exc.detail,
+            email=email,
+            next_path=next_path,
+            remember=remember,
         )
     if outcome.pending is not None:
         page = second_step_page(

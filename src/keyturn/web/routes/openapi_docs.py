@@ -234,6 +234,7 @@ WHOAMI = _object(
     {
         "sub": _STRING,
         "email": _STRING,
+        "email_verified": {"type": "boolean"},
         "roles": {"type": "array", "items": _STRING},
         "via": {"enum": ["session", "token"]},
         "session_id": _NULLABLE_STRING,

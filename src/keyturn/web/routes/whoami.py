@@ -67,6 +67,7 @@ def _body(principal: Principal) -> dict[str, Any]:
     return {
         "sub": principal.subject,
         "email": principal.email,
+        "email_verified": principal.email_verified,  # mail (#14)
         "roles": list(principal.roles),
         "via": principal.via,
         "session_id": principal.session_id,
