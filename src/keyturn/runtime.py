@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from limits.aio.storage import MemoryStorage as LimitsMemoryStorage
 from limits.aio.storage import Storage as LimitsStorage
@@ -28,14 +28,14 @@ from keyturn.accounts.service import Accounts
 from keyturn.accounts.throttle import LoginThrottle
 from keyturn.audit import EMAIL_HASH_KEY_PURPOSE, AuditLog
 from keyturn.clock import Clock, SystemClock
-from keyturn.errors import StoreUnavailable
+from keyturn.errors import ConfigurationError, StoreUnavailable
 from keyturn.fanout.changes import ChangeBus
 from keyturn.fanout.instance import FanOut
 from keyturn.keys.encryption import KeyEncryptor, kek_for
 from keyturn.keys.rotation import KeyManager
 from keyturn.oauth.clients import Clients
 from keyturn.sessions.manager import SessionManager
-from keyturn.settings import Settings
+from keyturn.settings import Settings, SigningAlgorithm
 from keyturn.stores.protocols import Storage
 from keyturn.tokens.access import TokenIssuer, TokenVerifier
 from keyturn.tokens.bearer import BearerAuthenticator
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from keyturn.oauth.codes import AuthorizationCodes
     from keyturn.oauth.flow_client import FlowClient
     from keyturn.oauth.fresh_login import FreshLoginMarker
+    from keyturn.oauth.id_token import IdTokenClaims
     from keyturn.tokens.code_grant import CodeGrant
 
 
@@ -490,8 +491,27 @@ class Keyturn:
                 remember_user=self.bearer.remember_user,
                 audit=self.audit,
                 clock=self.clock,
+                issuer_url=self.settings.public_issuer,
+                sign_id_token=self._sign_id_token,
             )
         return self._code_grant
+
+    async def _sign_id_token(self, claims: IdTokenClaims, alg: str, access_token: str) -> str:
+        """Sign an ID token with the newest ``alg`` key, making one first if the
+        ring has none (the RS256 key beside the access-token key)."""
+        from keyturn.oauth.id_token import sign_id_token
+
+        if alg not in ("RS256", "ES256", "EdDSA"):
+            raise ConfigurationError(f"ID tokens cannot be signed with {alg!r}")
+        await self.keys.ensure(cast("SigningAlgorithm", alg))
+        return sign_id_token(
+            claims,
+            self.keys.ring,
+            alg=alg,
+            now=self.clock.now(),
+            ttl=self.settings.access_token_ttl,
+            access_token=access_token,
+        )
 
     async def _session_alive(self, handle: str) -> bool:
         session = await self.storage.sessions.get_by_handle(handle)

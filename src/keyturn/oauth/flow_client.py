@@ -27,6 +27,8 @@ class FlowClient:
     redirect_uris: Sequence[str]
     allowed_scopes: Collection[str]
     grant_types: Collection[str]
+    #: The ID token's signing algorithm (OIDC); RS256 unless registered otherwise.
+    id_token_alg: str = "RS256"  # noqa: S105 (an algorithm name)
 
 
 def flow_client(record: Client, allowed_scopes: Collection[str]) -> FlowClient:
@@ -41,4 +43,5 @@ def flow_client(record: Client, allowed_scopes: Collection[str]) -> FlowClient:
         redirect_uris=record.redirect_uris,
         allowed_scopes=frozenset(allowed_scopes),
         grant_types=frozenset(record.grant_types),
+        id_token_alg=record.id_token_alg or "RS256",
     )

@@ -161,6 +161,7 @@ async def _code_grant(
         grant_types=client.grant_types,
         redirect_uri=redirect_uri,
         code_verifier=form.get("code_verifier", ""),
+        id_token_alg=client.id_token_alg,
         ip=client_ip(request),
         user_agent=user_agent(request),
     )
