@@ -31,7 +31,14 @@ from keyturn.keys.records import ALGORITHMS
 from keyturn.keys.ring import KeyRing
 from keyturn.mfa.amr import acr_for
 
-__all__ = ["DEFAULT_ID_TOKEN_ALG", "IdTokenClaims", "at_hash", "sign_id_token"]
+__all__ = [
+    "DEFAULT_ID_TOKEN_ALG",
+    "ID_TOKEN_TYPE",
+    "IdTokenClaims",
+    "at_hash",
+    "registry_for",
+    "sign_id_token",
+]
 
 #: The algorithm of an ID token when the client registered none (SPEC, OIDC Core 15.1).
 DEFAULT_ID_TOKEN_ALG: Final = "RS256"  # noqa: S105 (an algorithm name)
@@ -40,6 +47,18 @@ ID_TOKEN_TYPE: Final = "JWT"  # noqa: S105 (a media type)
 _REGISTRIES: Final[dict[str, jws.JWSRegistry]] = {
     alg: jws.JWSRegistry(algorithms=[alg]) for alg in ALGORITHMS if alg != "HS256"
 }
+
+
+def registry_for(alg: str) -> jws.JWSRegistry:
+    """joserfc's registry allowing exactly ``alg`` (asymmetric algorithms only).
+
+    Raises:
+        ConfigurationError: ``alg`` is not RS256, ES256 or EdDSA.
+    """
+    try:
+        return _REGISTRIES[alg]
+    except KeyError:
+        raise ConfigurationError(f"ID tokens cannot be signed with {alg!r}") from None
 
 
 def at_hash(access_token: str, alg: str) -> str:

@@ -68,11 +68,13 @@ from keyturn.web.middleware import (
 from keyturn.web.pages import account as pages_account
 from keyturn.web.pages import authorize as pages_authorize
 from keyturn.web.pages import connected_apps as pages_connected_apps
+from keyturn.web.pages import logout as pages_logout
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
 from keyturn.web.routes import health, signins
 from keyturn.web.routes import oauth as routes_oauth
 from keyturn.web.routes import par as routes_par
+from keyturn.web.routes import userinfo as routes_userinfo
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
 
@@ -107,11 +109,13 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     routers = [health.router] if health_checks else []
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
     routers.append(routes_par.router)
+    routers.append(routes_userinfo.router)  # OpenID Connect (#13)
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
         routers += [pages_signin.router, pages_account.router, pages_authorize.router]
         routers.append(pages_connected_apps.router)
+        routers.append(pages_logout.router)  # RP-initiated logout (#13)
     return routers
 
 
