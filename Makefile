@@ -56,6 +56,7 @@ bench: $(VENV)/.installed-dev $(VENV)/.installed-bench
 	./scripts/install-bench-tools.sh
 	$(BIN)/python benchmarks/bench_all.py $(BENCH_STRICT) \
 		claim.py \
+		workers.py \
 		"token_endpoint.py --profile" \
 		"soak.py --duration $(BENCH_SOAK_SECONDS)" \
 		passwords.py \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the load generator the HTTP benchmarks use is installed: Debian's
-# `wrk` (and `taskset` from util-linux, normally present, to pin it to a CPU).
+# `wrk` (and `taskset` from util-linux, normally present, to pin it to a CPU;
+# `ss` from iproute2 to tell worker processes apart).
 # Installs Debian packages when run as root; otherwise says what is missing and
 # exits 0: the benchmarks then fall back to a (clearly labelled, slower) Python
 # load generator.
@@ -8,6 +9,7 @@ set -euo pipefail
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)  # benchmarks/workers.py: which worker owns a socket
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi

@@ -5,7 +5,8 @@
   carry the session's CSRF token; keyturn's middleware refuses a cookie-
   authenticated POST without it before this code runs.
 - The JSON API (``/api/notes``) takes a bearer token from ``/oauth/token`` (the
-  mobile/CLI client in ``client.py``) or the session cookie (with the
+  mobile/CLI client in ``client.py``, signed in with the authorization code flow:
+  its client_id is ``GET /api/cli-client``) or the session cookie (with the
   ``X-CSRF-Token`` header for writes), and checks the ``notes:read`` and
   ``notes:write`` scopes.
 - Everything keyturn serves (``/login``, ``/auth/*``, ``/oauth/*``, the JWKS
@@ -30,6 +31,9 @@ from keyturn.web import install, optional_principal, require
 from keyturn.web.dependencies import session_secret
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: The CLI client's registration (see ensure_cli_client).
+CLI_CLIENT = "notes-cli"
+CLI_REDIRECT = "http://127.0.0.1/callback"
 MAX_TITLE = 200
 MAX_BODY = 10_000
 
@@ -143,7 +147,33 @@ def create_app(settings: Settings, notes_db: Path) -> FastAPI:
         if not await notes.delete(principal.subject, note_id):
             raise NotFound("No such note.")
 
+    # --- the CLI client's registration --------------------------------------------
+
+    @app.get("/api/cli-client")
+    async def cli_client() -> dict[str, str]:
+        """The ``client_id`` of the notes CLI (a public, first-party OAuth client
+        with the loopback redirect URI), registered on first use. A real native
+        app has its client_id built in; publishing it here saves the example a
+        setup step."""
+        return {"client_id": await ensure_cli_client(kt)}
+
     return app
+
+
+async def ensure_cli_client(kt: Keyturn) -> str:
+    """The id of the ``notes-cli`` client, registering it if there is none: public
+    (PKCE is its proof), first-party (no consent page), ``http://127.0.0.1/callback``
+    on any port (RFC 8252 section 7.3), the notes scopes."""
+    for client in await kt.clients.list():
+        if client.name == CLI_CLIENT and client.redirect_uris == (CLI_REDIRECT,):
+            return client.id
+    created = await kt.clients.add(
+        CLI_CLIENT,
+        first_party=True,
+        redirect_uris=[CLI_REDIRECT],
+        scopes=["notes:read", "notes:write"],
+    )
+    return created.client.id
 
 
 def csrf_token(request: Request) -> str:

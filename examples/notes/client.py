@@ -1,11 +1,16 @@
 """A mobile/CLI client of the notes app, speaking only HTTP.
 
-What a native app does with keyturn's tokens, one step per line of output:
+What a native app does with keyturn, one step per line of output:
 
 1. (with ``--register``) create the account: ``POST /auth/register``;
-2. sign in with the OAuth 2.0 password grant: ``POST /oauth/token``
-   (``grant_type=password``, ``scope=notes:read notes:write``): an access token
-   (a JWT, short-lived) and a refresh token (opaque, single use);
+2. sign in **in the browser**, with the OAuth 2.1 authorization code flow for
+   native apps (RFC 8252): listen on ``http://127.0.0.1:<free port>/callback``,
+   open ``/oauth/authorize`` (PKCE ``S256``, ``state``) in the system browser, where
+   the user signs in on keyturn's own page; the browser comes back to the
+   listener with the code, which the client exchanges at ``POST /oauth/token``
+   (``grant_type=authorization_code``, the ``code_verifier``) for an access token
+   (a JWT, short-lived) and a refresh token (opaque, single use). The client never
+   sees the password;
 3. create a note and list the notes: ``POST``/``GET /api/notes`` with
    ``Authorization: Bearer``;
 4. refresh: ``POST /oauth/token`` (``grant_type=refresh_token``) returns a new
@@ -18,18 +23,27 @@ Run against a running notes app (``make example-notes``)::
 
     python -m examples.notes.client --url http://127.0.0.1:8000 --email me@example.com --register
 
-The password is read from ``NOTES_PASSWORD`` or prompted for; it never goes on
-the command line, where other users of the machine could see it. Exit status 0
-when every step behaved as described, 1 otherwise.
+``--no-browser`` only prints the sign-in URL (open it yourself). The password is
+needed only to create the account with ``--register``: it is read from
+``NOTES_PASSWORD`` or prompted for, never taken from the command line, where other
+users of the machine could see it. Exit status 0 when every step behaved as
+described, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
+import hashlib
 import os
+import secrets
 import sys
+import threading
+import webbrowser
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
@@ -55,13 +69,103 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def run(http: httpx.Client, email: str, password: str, *, register: bool, title: str) -> None:
+class _Callback(BaseHTTPRequestHandler):
+    """The loopback listener: takes the one redirect the browser brings back."""
+
+    received: dict[str, str]
+    done: threading.Event
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path != "/callback":
+            self.send_error(404)
+            return
+        type(self).received = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        body = b"Signed in. You can close this window and go back to the terminal."
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        type(self).done.set()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+def sign_in_in_browser(
+    http: httpx.Client, email: str, *, open_browser: bool, timeout: float
+) -> dict[str, Any]:
+    """The authorization code flow with PKCE over a loopback redirect (see the
+    module doc); returns the token response.
+
+    Raises:
+        StepFailed: no code came back in time, or the answer was not the expected one.
+    """
+    client_id = expect(http.get("/api/cli-client"), 200, "client id")["client_id"]
+    handler = type("Callback", (_Callback,), {"received": {}, "done": threading.Event()})
+    listener = HTTPServer(("127.0.0.1", 0), handler)
+    redirect_uri = f"http://127.0.0.1:{listener.server_address[1]}/callback"
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    state = secrets.token_urlsafe(16)
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": SCOPES,
+        "state": state,
+        "code_challenge": challenge.rstrip(b"=").decode(),
+        "code_challenge_method": "S256",
+        "login_hint": email,
+    }
+    url = f"{str(http.base_url).rstrip('/')}/oauth/authorize?{urlencode(query)}"
+    thread = threading.Thread(target=listener.serve_forever, daemon=True)
+    thread.start()
+    try:
+        say(f"sign in: open {url}")
+        if open_browser:
+            webbrowser.open(url)
+        if not handler.done.wait(timeout):
+            raise StepFailed(f"sign in: no answer from the browser within {timeout:.0f} s")
+    finally:
+        listener.shutdown()
+        listener.server_close()
+    answer = handler.received
+    if answer.get("state") != state:
+        raise StepFailed("sign in: the state that came back is not ours")
+    if answer.get("iss") != str(http.base_url).rstrip("/"):
+        raise StepFailed(f"sign in: unexpected issuer {answer.get('iss')!r}")
+    if "code" not in answer:
+        raise StepFailed(f"sign in: {answer.get('error')}: {answer.get('error_description')}")
+    grant = {
+        "grant_type": "authorization_code",
+        "code": answer["code"],
+        "redirect_uri": redirect_uri,
+        "client_id": client_id,
+        "code_verifier": verifier,
+    }
+    pair: dict[str, Any] = expect(http.post("/oauth/token", data=grant), 200, "code exchange")
+    pair["client_id"] = client_id
+    return pair
+
+
+def run(
+    http: httpx.Client,
+    email: str,
+    password: str | None,
+    *,
+    register: bool,
+    title: str,
+    open_browser: bool = True,
+    timeout: float = 300.0,
+) -> None:
     """The whole flow (see the module doc).
 
     Raises:
         StepFailed: a step got an unexpected answer.
     """
-    if register:
+    if register and password is not None:
         response = http.post("/auth/register", json={"email": email, "password": password})
         if response.status_code == 409:
             say(f"register: {email} already exists, signing in")
@@ -69,8 +173,8 @@ def run(http: httpx.Client, email: str, password: str, *, register: bool, title:
             created = expect(response, 201, "register")
             say(f"register: created {created['email']} (id {created['id']})")
 
-    grant = {"grant_type": "password", "username": email, "password": password, "scope": SCOPES}
-    pair = expect(http.post("/oauth/token", data=grant), 200, "password grant")
+    pair = sign_in_in_browser(http, email, open_browser=open_browser, timeout=timeout)
+    client_id = pair.pop("client_id")
     say(
         f"token: {pair['token_type']} access token for {pair['expires_in']} s, "
         f"scope {pair.get('scope', '')!r}, refresh token received"
@@ -87,7 +191,11 @@ def run(http: httpx.Client, email: str, password: str, *, register: bool, title:
     if not any(n["id"] == created["id"] for n in listed):
         raise StepFailed(f"list: note {created['id']} is missing")
 
-    refresh = {"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}
+    refresh = {
+        "grant_type": "refresh_token",
+        "refresh_token": pair["refresh_token"],
+        "client_id": client_id,
+    }
     renewed = expect(http.post("/oauth/token", data=refresh), 200, "refresh")
     if renewed["refresh_token"] == pair["refresh_token"]:
         raise StepFailed("refresh: the refresh token was not rotated")
@@ -102,7 +210,11 @@ def run(http: httpx.Client, email: str, password: str, *, register: bool, title:
     refused = http.get("/api/notes", headers=bearer(renewed["access_token"]))
     expect(refused, 401, "list after logout")
     say("after logout: the access token is refused (401)")
-    again = {"grant_type": "refresh_token", "refresh_token": renewed["refresh_token"]}
+    again = {
+        "grant_type": "refresh_token",
+        "refresh_token": renewed["refresh_token"],
+        "client_id": client_id,
+    }
     error = expect(http.post("/oauth/token", data=again), 400, "refresh after logout")
     say(f"after logout: the refresh token is refused ({error['error']})")
 
@@ -123,12 +235,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--register", action="store_true", help="create the account first")
     parser.add_argument("--title", default="Hello from the CLI client", help="the note's title")
+    parser.add_argument(
+        "--no-browser", action="store_true", help="only print the sign-in URL, open nothing"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for the sign-in (300)"
+    )
     args = parser.parse_args(argv)
 
-    password = os.environ.get("NOTES_PASSWORD") or getpass.getpass(f"password for {args.email}: ")
+    password = None
+    if args.register:
+        password = os.environ.get("NOTES_PASSWORD") or getpass.getpass(
+            f"new password for {args.email}: "
+        )
     with httpx.Client(base_url=args.url, timeout=30) as http:
         try:
-            run(http, args.email, password, register=args.register, title=args.title)
+            run(
+                http,
+                args.email,
+                password,
+                register=args.register,
+                title=args.title,
+                open_browser=not args.no_browser,
+                timeout=args.timeout,
+            )
         except StepFailed as exc:
             print(f"failed: {exc}", file=sys.stderr)
             return 1

@@ -320,3 +320,49 @@ async def test_the_code_is_bound_to_the_session_user(
         "/auth/whoami", headers={"Authorization": f"Bearer {body['access_token']}"}
     )
     assert whoami.json()["email"] == EMAIL
+
+
+async def test_login_page_lets_its_form_redirect_to_the_client(
+    browser: httpx.AsyncClient, spa: RegisteredClient
+) -> None:
+    """The sign-in page of an authorization request adds the client's origin to CSP
+    form-action (browsers check the redirects after a form); other pages keep 'self'."""
+    first = await authorize(browser, authorize_params(spa, pkce()))
+    page = await browser.get(first.headers["location"])
+    assert "form-action 'self' https://app.example;" in page.headers["content-security-policy"]
+    plain = await browser.get("/login")
+    assert "form-action 'self';" in plain.headers["content-security-policy"]
+    elsewhere = await browser.get("/login", params={"next": "/account"})
+    assert "form-action 'self';" in elsewhere.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("how", ["password change", "user disabled"])
+async def test_ending_every_session_ends_the_apps_tokens(
+    lite_app: FastAPI, browser: httpx.AsyncClient, spa: RegisteredClient, how: str
+) -> None:
+    """A password change or a disabled account ends the refresh families that the
+    code flow opened, with their access tokens."""
+    csrf = await login(browser)
+    proof = pkce()
+    code = await get_code(browser, authorize_params(spa, proof))
+    body = (await exchange(browser, spa, code, proof.verifier)).json()
+    if how == "password change":
+        response = await browser.post(
+            "/auth/password",
+            json={"current_password": PASSWORD, "new_password": "another long passphrase"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert response.status_code == 204, response.text
+    else:
+        await lite_app.state.keyturn.auth.disable_user(EMAIL)
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+    assert (await browser.get("/auth/whoami", headers=bearer)).status_code == 401
+    stale = await browser.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": body["refresh_token"],
+            "client_id": spa.id,
+        },
+    )
+    assert stale.json()["error"] == "invalid_grant"

@@ -92,6 +92,13 @@ class Connection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
+    def local_port(self) -> int | None:
+        """This side's port while connected (so the server's socket can be
+        found, e.g. which worker owns it), else None."""
+        if self._writer is None:
+            return None
+        return int(self._writer.get_extra_info("sockname")[1])
+
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._reader is None or self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(

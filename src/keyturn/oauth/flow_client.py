@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from keyturn.stores.records import Client
-
-__all__ = ["FlowClient", "flow_client"]
+__all__ = ["ClientRecord", "FlowClient", "flow_client"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,25 @@ class FlowClient:
     id_token_alg: str = "RS256"  # noqa: S105 (an algorithm name)
 
 
-def flow_client(record: Client, allowed_scopes: Collection[str]) -> FlowClient:
+class ClientRecord(Protocol):
+    """The stored client record's fields the flow reads
+    (:class:`keyturn.stores.records.Client` has them)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def confidential(self) -> bool: ...
+    @property
+    def first_party(self) -> bool: ...
+    @property
+    def redirect_uris(self) -> tuple[str, ...]: ...
+    @property
+    def grant_types(self) -> tuple[str, ...]: ...
+
+
+def flow_client(record: ClientRecord, allowed_scopes: Collection[str]) -> FlowClient:
     """A stored client record as the code flow sees it, with the scopes
     :meth:`keyturn.oauth.clients.Clients.allowed_scopes` gives it (the
     server's default scopes for a wave-1 client)."""

@@ -16,7 +16,8 @@ before a sign-out never puts the session back into the cache.
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from keyturn.fanout.cache import TrustedCache
 from keyturn.fanout.instance import FanOut
@@ -27,10 +28,16 @@ __all__ = ["CachedSession", "SessionCache", "ValidatedSession"]
 
 @dataclass(frozen=True)
 class ValidatedSession:
-    """A live session and its (enabled) user, as last read from the store."""
+    """A live session and its (enabled) user, as last read from the store.
+
+    ``memo`` holds what callers derive from this read and may reuse until the
+    session is read again (the web layer keeps the caller's principal and its
+    whoami answer there): a new read is a new object, so nothing outlives it.
+    """
 
     session: Session
     user: User
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(slots=True)

@@ -147,8 +147,7 @@ class CodeGrant:
             # offline_access outlives the browser session (OIDC Core section 11).
             session_id=None if OFFLINE_ACCESS_SCOPE in grant.scopes else grant.session_id,
         )
-        family = issued.family
-        await self.codes.mark_issued(grant, family.id)
+        family = issued.family  # its id is grant.grant_id: a replay names it without a write
         if self.families.revocations.is_sid_revoked(family.id):
             # A replay of this code won the race to revoke: end what we just opened.
             await self.families.revoke(family.id)

@@ -77,6 +77,7 @@ from keyturn.web.routes import par as routes_par
 from keyturn.web.routes import userinfo as routes_userinfo
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
+from keyturn.web.routes.whoami import WHOAMI_PATH
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
@@ -191,6 +192,23 @@ def _endpoints(routers: Iterable[APIRouter]) -> frozenset[object]:
     return frozenset(found)
 
 
+def _whoami_route(router: APIRouter, prefix: str) -> APIRoute | None:
+    """keyturn's own ``GET /auth/whoami`` route under ``prefix``, if it is served
+    and the middleware may answer for it: the first route on that path (no host
+    route shadows it) and without dependencies (the host app's global
+    ``dependencies=`` must run for it)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.path == prefix + WHOAMI_PATH:
+            if (
+                route.endpoint is routes_auth.whoami
+                and "GET" in (route.methods or ())
+                and not route.dependencies
+            ):
+                return route
+            return None
+    return None
+
+
 def install(
     app: FastAPI,
     keyturn: Keyturn,
@@ -247,10 +265,17 @@ def install(
     parts = _routers(pages=pages, health_checks=health_checks, metrics=metrics)
     install_error_handlers(app, endpoints=None if all_errors else _endpoints(parts))
 
+    # Middleware the host added before this call sits inside keyturn's and must
+    # see every request, whoami included: then whoami is left to its route.
+    host_middleware_inside = bool(app.user_middleware)
+    router = build_router(pages=pages, health_checks=health_checks, metrics=metrics)
+    _add_routes(app.router, router, prefix=prefix)
+
     # add_middleware prepends: the last added is the outermost.
     app.add_middleware(
         AuthnMiddleware,
         keyturn=keyturn,
+        whoami_route=None if host_middleware_inside else _whoami_route(app.router, prefix),
         csrf_exempt_paths=tuple(
             prefix + path for path in (*LOGIN_PATHS, *routes_oauth.OAUTH_PATHS)
         ),
@@ -276,8 +301,6 @@ def install(
     if settings.trusted_proxies:
         app.add_middleware(ForwardedProtoMiddleware, trusted_proxies=settings.trusted_proxies)
 
-    router = build_router(pages=pages, health_checks=health_checks, metrics=metrics)
-    _add_routes(app.router, router, prefix=prefix)
     paths = [prefix + route.path for route in router.routes if hasattr(route, "path")]
     install_openapi(app, prefix, paths, keyturn)
     if pages:

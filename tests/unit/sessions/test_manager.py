@@ -297,6 +297,21 @@ async def test_stale_entry_is_reread(env: Env) -> None:
     assert env.sessions.calls["get"] == 1 and env.users.calls["get"] == 1
 
 
+async def test_what_is_derived_from_a_read_lives_only_as_long_as_it(env: Env) -> None:
+    """Cache hits return the same read (its memo, where the web layer keeps the
+    principal and whoami's answer, is reused); a re-read is a new read with an
+    empty memo, so nothing derived from the old one survives it."""
+    issued = await env.manager.create(await env.user())
+    first = await env.manager.validate(issued.secret)
+    first.memo["derived"] = "from the first read"
+    env.clock.advance(0.01)
+    assert await env.manager.validate(issued.secret) is first
+    env.clock.advance(2.5)
+    again = await env.manager.validate(issued.secret)
+    assert again is not first and again.memo == {}
+    assert again.user == first.user and again.session.handle == first.session.handle
+
+
 async def test_concurrent_requests_share_one_refresh(env: Env) -> None:
     """32 requests arriving together on a stale entry cause one store read, not 32."""
     issued = await env.manager.create(await env.user())

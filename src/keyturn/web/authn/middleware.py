@@ -35,6 +35,7 @@ from keyturn.web.authn.origins import check_websocket_origin
 from keyturn.web.authn.resolver import BearerResolver, CredentialResolver
 from keyturn.web.authn.scope import KEYTURN_KEY, METRICS_KEY, PREFIX_KEY, SESSION_SCOPE_KEY
 from keyturn.web.errors import error_response
+from keyturn.web.routes.whoami import WHOAMI_PATH, send_whoami
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
@@ -74,6 +75,9 @@ class AuthnMiddleware:
             CSRF check because they defend against login CSRF themselves.
         prefix: where keyturn's routes are mounted, put on the scope for them.
         metrics: the installation's metrics (sign-in counters), put on the scope.
+        whoami_route: keyturn's ``GET /auth/whoami`` route when it is served
+            under ``prefix``: a signed-in ``GET`` of it is then answered here,
+            once the caller is resolved (:mod:`keyturn.web.routes.whoami`).
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class AuthnMiddleware:
         csrf_exempt_paths: Sequence[str] = LOGIN_PATHS,
         prefix: str = "",
         metrics: Metrics | None = None,
+        whoami_route: object | None = None,
     ) -> None:
         self.app = app
         self.keyturn = keyturn
@@ -93,6 +98,8 @@ class AuthnMiddleware:
         self.resolver = CredentialResolver(keyturn, bearer=bearer)
         self.csrf_exempt_paths = frozenset(csrf_exempt_paths)
         self.allowed_origins = allowed_origins(keyturn.settings)
+        self.whoami_route = whoami_route
+        self.whoami_path = prefix + WHOAMI_PATH if whoami_route is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,6 +123,13 @@ class AuthnMiddleware:
             return
         except Disconnected:
             return  # the client went away while we read its body
+        if (
+            scope["path"] == self.whoami_path
+            and scope["method"] == "GET"
+            and not scope.get("root_path")
+            and await send_whoami(scope, send, self.whoami_route)
+        ):
+            return
         await self.app(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -41,6 +41,7 @@ from keyturn.web.authn.scope import (
     PRINCIPAL_KEY,
     SESSION_SCOPE_KEY,
     TOKEN_CLAIMS_KEY,
+    VALIDATED_SESSION_KEY,
     bearer_token,
     header,
     query_tokens,
@@ -94,6 +95,7 @@ class CredentialResolver:
         """
         scope[PRINCIPAL_KEY] = None
         scope[SESSION_SCOPE_KEY] = None
+        scope.pop(VALIDATED_SESSION_KEY, None)
         scope[CREDENTIAL_KEY] = None
         token = bearer_token(scope)
         exposed = query_tokens(scope)
@@ -156,14 +158,18 @@ class CredentialResolver:
         except NotAuthenticated as exc:
             scope[AUTH_ERROR_KEY] = exc
             return
-        session, user = validated.session, validated.user
         scope[SESSION_SCOPE_KEY] = secret
-        scope[PRINCIPAL_KEY] = Principal(
-            subject=user.id,
-            email=user.email,
-            roles=tuple(user.roles),
-            via="session",
-            session_id=session.handle,
-            expires_at=session.ends_at,
-            auth_time=session.auth_time,
-        )
+        scope[VALIDATED_SESSION_KEY] = validated
+        principal: Principal | None = validated.memo.get("principal")
+        if principal is None:  # a pure function of the read: built once per read
+            session, user = validated.session, validated.user
+            principal = validated.memo["principal"] = Principal(
+                subject=user.id,
+                email=user.email,
+                roles=tuple(user.roles),
+                via="session",
+                session_id=session.handle,
+                expires_at=session.ends_at,
+                auth_time=session.auth_time,
+            )
+        scope[PRINCIPAL_KEY] = principal

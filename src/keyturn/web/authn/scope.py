@@ -23,6 +23,7 @@ __all__ = [
     "SAFE_METHODS",
     "SESSION_SCOPE_KEY",
     "TOKEN_CLAIMS_KEY",
+    "VALIDATED_SESSION_KEY",
     "bearer_token",
     "header",
     "query_token",
@@ -34,6 +35,8 @@ __all__ = [
 PRINCIPAL_KEY: Final = "keyturn.principal"
 #: The session secret when the caller came with a valid session cookie, else None.
 SESSION_SCOPE_KEY: Final = "keyturn.session_secret"
+#: The :class:`~keyturn.sessions.cache.ValidatedSession` behind a session caller, else absent.
+VALIDATED_SESSION_KEY: Final = "keyturn.validated_session"
 #: What the request *presented*: ``"session"``, ``"bearer"`` or None.
 CREDENTIAL_KEY: Final = "keyturn.credential"
 #: The error that made a presented credential fail, for a precise 401 later.

@@ -23,14 +23,13 @@ caller's sign-in is its ``sid``: the refresh family (or, for a token minted by
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from keyturn import csrf
-from keyturn.clock import isoformat
-from keyturn.csrf import allowed_origins, session_csrf_token
+from keyturn.csrf import allowed_origins
 from keyturn.errors import (
     Forbidden,
     InvalidCredentials,
@@ -74,6 +73,7 @@ from keyturn.web.routes.openapi_docs import (
     json_request,
 )
 from keyturn.web.routes.signin import attach_session, sign_in
+from keyturn.web.routes.whoami import whoami_answer
 
 if TYPE_CHECKING:
     from keyturn.tokens.claims import AccessTokenClaims
@@ -123,30 +123,22 @@ def _token_claims(request: Request) -> AccessTokenClaims:
     openapi_extra=BEARER_OR_SESSION,
     responses=error_responses(401, _200=answer("The caller.", WHOAMI)),
 )
-async def whoami(request: Request) -> JSONResponse:
+async def whoami(request: Request) -> Response:
     """Who the caller is; cookie callers also get their CSRF token in a header,
     so a reloaded single-page app can recover it without a new sign-in. For a
     token caller ``session_id`` is the token's ``sid`` and ``expires_at`` its
-    ``exp``."""
+    ``exp``. A signed-in ``GET`` is answered by the middleware before it gets here
+    (:mod:`keyturn.web.routes.whoami`), with the same bytes."""
     # No Depends(): FastAPI's dependency solving cost more than the whole
     # credential check on this, the most frequent authenticated call.
-    principal = require_principal(request)
-    headers: dict[str, str] = {}
-    secret = session_secret(request)
-    if principal.via == "session" and secret is not None:
-        headers[CSRF_RESPONSE_HEADER] = session_csrf_token(secret)
-    body: dict[str, Any] = {
-        "sub": principal.subject,
-        "email": principal.email,
-        "roles": list(principal.roles),
-        "via": principal.via,
-        "session_id": principal.session_id,
-        "expires_at": isoformat(principal.expires_at),
-    }
-    if principal.via == "token":
-        claims = _token_claims(request)
-        body["session_id"], body["expires_at"] = claims.sid, isoformat(claims.exp)
-    return JSONResponse(body, headers=headers)
+    require_principal(request)
+    answer = whoami_answer(request.scope)
+    if answer is None:
+        raise InvalidToken("no_claims")
+    content, headers = answer
+    response = Response(content)
+    response.raw_headers = list(headers)
+    return response
 
 
 @router.post(
