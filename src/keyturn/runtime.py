@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from keyturn.oauth.codes import AuthorizationCodes
     from keyturn.oauth.flow_client import FlowClient
     from keyturn.oauth.fresh_login import FreshLoginMarker
-    from keyturn.oauth.id_token import IdTokenClaims
+    from keyturn.oidc.id_token import IdTokenClaims
     from keyturn.tokens.code_grant import CodeGrant
 
 
@@ -499,7 +499,7 @@ class Keyturn:
     async def _sign_id_token(self, claims: IdTokenClaims, alg: str, access_token: str) -> str:
         """Sign an ID token with the newest ``alg`` key, making one first if the
         ring has none (the RS256 key beside the access-token key)."""
-        from keyturn.oauth.id_token import sign_id_token
+        from keyturn.oidc.id_token import sign_id_token
 
         if alg not in ("RS256", "ES256", "EdDSA"):
             raise ConfigurationError(f"ID tokens cannot be signed with {alg!r}")

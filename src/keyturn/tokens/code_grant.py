@@ -13,7 +13,7 @@ is the family. A family is opened even for a client without the
 token of a code has one handle to revoke.
 
 With ``openid`` among the granted scopes the answer carries an ID token
-(:mod:`keyturn.oauth.id_token`) signed with the client's ``id_token_alg``, whose
+(:mod:`keyturn.oidc.id_token`) signed with the client's ``id_token_alg``, whose
 ``sid`` is the browser session; the session is remembered as one the client
 holds an ID token in (for back-channel logout). A code granted
 ``offline_access`` opens a family that is *not* rooted in the browser session:
@@ -36,7 +36,7 @@ from keyturn.audit import AuditLog
 from keyturn.clock import Clock
 from keyturn.errors import CodeReplayed, InvalidGrant
 from keyturn.oauth.codes import AuthorizationCodes
-from keyturn.oauth.id_token import IdTokenClaims
+from keyturn.oidc.id_token import IdTokenClaims
 from keyturn.stores.protocols import UserStore
 from keyturn.stores.records import User
 from keyturn.tokens.access import TokenIssuer

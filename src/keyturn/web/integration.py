@@ -1,5 +1,8 @@
 """keyturn inside a host application: :func:`install` and :func:`build_router`.
 
+(Over 300 lines: every router and middleware keyturn adds to a host app is
+listed here, in its order, so the whole stack reads in one place.)
+
 ::
 
     from fastapi import Depends, FastAPI
@@ -71,10 +74,9 @@ from keyturn.web.pages import connected_apps as pages_connected_apps
 from keyturn.web.pages import logout as pages_logout
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
-from keyturn.web.routes import health, signins
+from keyturn.web.routes import health, signins, userinfo
 from keyturn.web.routes import oauth as routes_oauth
 from keyturn.web.routes import par as routes_par
-from keyturn.web.routes import userinfo as routes_userinfo
 from keyturn.web.routes import wellknown as routes_wellknown
 from keyturn.web.routes.openapi_docs import install_openapi
 from keyturn.web.routes.whoami import WHOAMI_PATH
@@ -109,14 +111,12 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     costs time)."""
     routers = [health.router] if health_checks else []
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
-    routers.append(routes_par.router)
-    routers.append(routes_userinfo.router)  # OpenID Connect (#13)
+    routers += [routes_par.router, userinfo.router]
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
         routers += [pages_signin.router, pages_account.router, pages_authorize.router]
-        routers.append(pages_connected_apps.router)
-        routers.append(pages_logout.router)  # RP-initiated logout (#13)
+        routers += [pages_connected_apps.router, pages_logout.router]
     return routers
 
 

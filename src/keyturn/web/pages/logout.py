@@ -1,5 +1,5 @@
 """RP-initiated logout: ``GET|POST /oauth/logout`` (SPEC "OpenID Connect",
-RP-Initiated Logout 1.0); the checks are :mod:`keyturn.oauth.logout`'s.
+RP-Initiated Logout 1.0); the checks are :mod:`keyturn.oidc.logout`'s.
 
 - A valid ``id_token_hint`` for the signed-in user ends the keyturn session at
   once (the relying party proved it holds that user's ID token).
@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from keyturn.csrf import check_session_csrf, session_csrf_token
 from keyturn.errors import CsrfFailed, InvalidRequest
-from keyturn.oauth.logout import LogoutRequest, check_logout_request
+from keyturn.oidc.logout import LogoutRequest, check_logout_request
 from keyturn.web.authn.cookies import clear_session_cookie
 from keyturn.web.dependencies import (
     OptionalPrincipal,

@@ -107,7 +107,7 @@ async def openid_configuration(request: Request) -> JSONResponse:
     """OpenID Provider metadata (OIDC Discovery 1.0): the RFC 8414 document plus
     the authorization, userinfo and end-session endpoints, ID token algorithms,
     subject types and the back-channel logout flags."""
-    from keyturn.oauth.discovery import openid_configuration as provider_metadata
+    from keyturn.oidc.discovery import openid_configuration as provider_metadata
 
     settings = get_keyturn(request).settings
     issuer = settings.public_issuer

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from joserfc import jws
@@ -29,10 +29,28 @@ from joserfc.errors import JoseError
 
 from keyturn.errors import ConfigurationError, InvalidRequest, InvalidToken
 from keyturn.keys.ring import KeyRing
-from keyturn.oauth.id_token import ID_TOKEN_TYPE, registry_for
-from keyturn.stores.records import Client
+from keyturn.oidc.id_token import ID_TOKEN_TYPE, registry_for
 
-__all__ = ["IdTokenHint", "LogoutRequest", "check_logout_request", "read_id_token_hint"]
+
+class LogoutClient(Protocol):
+    """The client record's fields logout reads
+    (:class:`keyturn.stores.records.Client` has them)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def post_logout_redirect_uris(self) -> tuple[str, ...]: ...
+
+
+__all__ = [
+    "IdTokenHint",
+    "LogoutClient",
+    "LogoutRequest",
+    "check_logout_request",
+    "read_id_token_hint",
+]
 
 _MAX_HINT = 16_384
 
@@ -53,7 +71,7 @@ class LogoutRequest:
     query) is None when the browser stays at keyturn afterwards."""
 
     hint: IdTokenHint | None
-    client: Client | None
+    client: LogoutClient | None
     redirect_uri: str | None
     post_logout_redirect_uri: str | None
     state: str | None
@@ -111,7 +129,7 @@ async def check_logout_request(
     *,
     ring: KeyRing,
     issuer: str,
-    lookup_client: Callable[[str], Awaitable[Client | None]],
+    lookup_client: Callable[[str], Awaitable[LogoutClient | None]],
 ) -> LogoutRequest:
     """Check the parameters of a logout request. An invalid hint is dropped
     (the user is then asked to confirm), never an error.
