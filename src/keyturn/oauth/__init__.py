@@ -3,8 +3,12 @@
 Owns: the registered clients, their scope allowlists and client authentication
 (``clients``, wave 1); redirect URI rules (``redirects``), PKCE S256 (``pkce``), authorization
 request parsing (``request``), authorization responses (``response``), codes
-(``codes``), PAR (``par``), consent (``consent``); records and store Protocols in
-``store``, memory reference stores in ``memory``. The code-flow modules import
+(``codes``), PAR (``par``), consent (``consent``); the authorization endpoint's
+decisions that tie them together (``authorize``, with ``flow_client`` and the
+``prompt=login`` marker ``fresh_login``); records and store Protocols in
+``store``, memory reference stores in ``memory``. Wired (#12): the HTTP side is
+``keyturn.web.pages.authorize`` and ``keyturn.web.routes.par``, the code grant
+``keyturn.tokens.code_grant``. The code-flow modules import
 only keyturn.errors and keyturn.clock from the rest of keyturn; ``clients`` also
 the store Protocols, settings and keyturn.tokens.scopes. Never Starlette/FastAPI.
 
