@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from limits.aio.storage import MemoryStorage as LimitsMemoryStorage
 from limits.aio.storage import Storage as LimitsStorage
@@ -28,14 +28,15 @@ from keyturn.accounts.service import Accounts
 from keyturn.accounts.throttle import LoginThrottle
 from keyturn.audit import EMAIL_HASH_KEY_PURPOSE, AuditLog
 from keyturn.clock import Clock, SystemClock
-from keyturn.errors import ConfigurationError, StoreUnavailable
+from keyturn.errors import StoreUnavailable
 from keyturn.fanout.changes import ChangeBus
 from keyturn.fanout.instance import FanOut
 from keyturn.keys.encryption import KeyEncryptor, kek_for
 from keyturn.keys.rotation import KeyManager
 from keyturn.oauth.clients import Clients
+from keyturn.sessions.listeners import SessionListeners
 from keyturn.sessions.manager import SessionManager
-from keyturn.settings import Settings, SigningAlgorithm
+from keyturn.settings import Settings
 from keyturn.stores.protocols import Storage
 from keyturn.tokens.access import TokenIssuer, TokenVerifier
 from keyturn.tokens.bearer import BearerAuthenticator
@@ -51,7 +52,8 @@ if TYPE_CHECKING:
     from keyturn.oauth.codes import AuthorizationCodes
     from keyturn.oauth.flow_client import FlowClient
     from keyturn.oauth.fresh_login import FreshLoginMarker
-    from keyturn.oidc.id_token import IdTokenClaims
+    from keyturn.oidc.wiring import OidcRuntime
+    from keyturn.outbox.dispatcher import Dispatcher
     from keyturn.tokens.code_grant import CodeGrant
 
 
@@ -112,6 +114,10 @@ class Keyturn:
         self._authorization: AuthorizationEndpoint | None = None
         self._authorization_codes: AuthorizationCodes | None = None
         self._code_grant: CodeGrant | None = None
+        # --- OpenID Connect (wave 2, #13) and the outbox dispatcher it shares.
+        self._oidc: OidcRuntime | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._dispatcher_holders = 0
         #: The ``.kek`` file :meth:`start` just created (SQLite default), else None.
         self.generated_kek_file: Path | None = None
 
@@ -169,6 +175,7 @@ class Keyturn:
         self._revocations = self._refresh_families = self._clients = None
         self._bearer = self._grants = self._token_revoker = self._introspector = None
         self._authorization = self._authorization_codes = self._code_grant = None
+        self._oidc = self._dispatcher = None
         self._started = False
         if self._storage is not None and self._owns_storage:
             await self._storage.close()
@@ -257,7 +264,10 @@ class Keyturn:
                 storage.users,
                 self.settings,
                 self.clock,
-                listener=SessionTokens(self.revocations, lambda: self.refresh_families),
+                listener=SessionListeners(
+                    SessionTokens(self.revocations, lambda: self.refresh_families),
+                    lambda: self.oidc.backchannel if self.has_oidc else None,  # OIDC (#13)
+                ),
                 fanout=self.fanout,
             )
         return self._sessions
@@ -492,26 +502,52 @@ class Keyturn:
                 audit=self.audit,
                 clock=self.clock,
                 issuer_url=self.settings.public_issuer,
-                sign_id_token=self._sign_id_token,
+                sign_id_token=self.oidc.sign_id_token if self.has_oidc else None,
+                id_token_sent=self.oidc.id_token_sent if self.has_oidc else None,
             )
         return self._code_grant
 
-    async def _sign_id_token(self, claims: IdTokenClaims, alg: str, access_token: str) -> str:
-        """Sign an ID token with the newest ``alg`` key, making one first if the
-        ring has none (the RS256 key beside the access-token key)."""
-        from keyturn.oidc.id_token import sign_id_token
+    # --- OpenID Connect (wave 2, #13) ---------------------------------------------
 
-        if alg not in ("RS256", "ES256", "EdDSA"):
-            raise ConfigurationError(f"ID tokens cannot be signed with {alg!r}")
-        await self.keys.ensure(cast("SigningAlgorithm", alg))
-        return sign_id_token(
-            claims,
-            self.keys.ring,
-            alg=alg,
-            now=self.clock.now(),
-            ttl=self.settings.access_token_ttl,
-            access_token=access_token,
-        )
+    @property
+    def has_oidc(self) -> bool:
+        """Whether the storage carries the wave-2 stores OIDC needs (keyturn's own
+        storages do; a custom one may not: then no ID tokens)."""
+        return getattr(self.storage, "wave2", None) is not None
+
+    @property
+    def outbox_dispatcher(self) -> Dispatcher:
+        """This instance's one outbox dispatcher (back-channel logout; mail
+        registers on the same one when it is wired)."""
+        if self._dispatcher is None:
+            from keyturn.outbox.dispatcher import Dispatcher
+            from keyturn.stores.wave2 import wave2_stores
+
+            self._dispatcher = Dispatcher(wave2_stores(self.storage).outbox, clock=self.clock)
+        return self._dispatcher
+
+    @property
+    def oidc(self) -> OidcRuntime:
+        """ID-token signing, the ID-token session records, back-channel logout."""
+        if self._oidc is None:
+            if self._key_encryptor is None:
+                raise RuntimeError("Keyturn.start() has not been called")
+            from keyturn.oidc.wiring import OidcRuntime
+            from keyturn.stores.wave2 import wave2_stores
+
+            stores = wave2_stores(self.storage)
+            self._oidc = OidcRuntime(
+                self.settings,
+                self.clock,
+                keys=self.keys,
+                clients=self.clients.get,
+                id_token_sessions=stores.id_token_sessions,
+                outbox=stores.outbox,
+                dispatcher=self.outbox_dispatcher,
+                encryptor=self._key_encryptor,
+                audit=self.audit,
+            )
+        return self._oidc
 
     async def _session_alive(self, handle: str) -> bool:
         session = await self.storage.sessions.get_by_handle(handle)
@@ -560,9 +596,19 @@ class Keyturn:
         if owned:
             await self.start()
         sweeper = asyncio.create_task(sweep_forever(self), name="keyturn-sweeper")
+        dispatcher = self.outbox_dispatcher if self.has_oidc else None
+        if dispatcher is not None:
+            self.oidc  # noqa: B018 (registers the back-channel handler first)
+            self._dispatcher_holders += 1  # one app may nest another's lifespan
+            if self._dispatcher_holders == 1:
+                dispatcher.start()
         try:
             yield
         finally:
+            if dispatcher is not None:
+                self._dispatcher_holders -= 1
+                if self._dispatcher_holders == 0:
+                    await dispatcher.stop(grace=10.0)
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         WebAuthnChallengeStore,
     )
     from keyturn.oauth.store import CodeStore, ConsentStore, PushedRequestStore
+    from keyturn.oidc.store import IdTokenSessionStore
     from keyturn.outbox.store import OutboxStore
 
 __all__ = ["Wave2Stores", "memory_wave2_stores", "sql_wave2_stores", "wave2_stores"]
@@ -48,12 +49,14 @@ class Wave2Stores:
     codes: CodeStore
     pushed_requests: PushedRequestStore
     consents: ConsentStore
+    id_token_sessions: IdTokenSessionStore  # OpenID Connect (#13)
 
 
 def memory_wave2_stores() -> Wave2Stores:
     """The in-process references (one process only: tests, embedded dev)."""
     from keyturn.mfa import memory as mfa
     from keyturn.oauth import memory as oauth
+    from keyturn.oidc.store import MemoryIdTokenSessionStore
     from keyturn.outbox.memory import MemoryOutboxStore
 
     return Wave2Stores(
@@ -67,6 +70,7 @@ def memory_wave2_stores() -> Wave2Stores:
         codes=oauth.MemoryCodeStore(),
         pushed_requests=oauth.MemoryPushedRequestStore(),
         consents=oauth.MemoryConsentStore(),
+        id_token_sessions=MemoryIdTokenSessionStore(),
     )
 
 
@@ -74,6 +78,7 @@ def sql_wave2_stores(engine: AsyncEngine) -> Wave2Stores:
     """The SQL stores over ``engine`` (shared by every instance on the database)."""
     from keyturn.stores.sql import mfa_store as mfa
     from keyturn.stores.sql import oauth_store as oauth
+    from keyturn.stores.sql.oidc_store import SqlIdTokenSessionStore
     from keyturn.stores.sql.outbox_store import SqlOutboxStore
 
     return Wave2Stores(
@@ -87,6 +92,7 @@ def sql_wave2_stores(engine: AsyncEngine) -> Wave2Stores:
         codes=oauth.SqlCodeStore(engine),
         pushed_requests=oauth.SqlPushedRequestStore(engine),
         consents=oauth.SqlConsentStore(engine),
+        id_token_sessions=SqlIdTokenSessionStore(engine),
     )
 
 

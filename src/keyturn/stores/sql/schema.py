@@ -320,6 +320,18 @@ oauth_consents = sa.Table(
     sa.PrimaryKeyConstraint("user_id", "client_id"),
 )
 
+# --- OpenID Connect (wave 2, #13) ---
+#: Which clients received an ID token in which browser session (back-channel logout).
+oidc_id_token_sessions = sa.Table(
+    "oidc_id_token_sessions",
+    metadata,
+    sa.Column("session_handle", sa.String(64), nullable=False),  # public handle, no secret
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.PrimaryKeyConstraint("session_handle", "client_id"),
+)
+
 #: Every wave-2 table (the contract tests scan their rows for secrets in the clear).
 WAVE2_TABLES = (
     outbox_jobs,
@@ -332,4 +344,5 @@ WAVE2_TABLES = (
     oauth_codes,
     oauth_par_requests,
     oauth_consents,
+    oidc_id_token_sessions,
 )
