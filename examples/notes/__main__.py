@@ -4,9 +4,10 @@ keyturn's own settings come from ``KEYTURN_*`` variables as usual (for example
 ``KEYTURN_REVOCATION_MODE``); by default its database is ``DIR/keyturn.db`` and
 the notes live in ``DIR/notes.sqlite``, and keyturn's password grant may hand out
 the notes and reports scopes besides the standard ones (``--default-scopes``,
-unless ``KEYTURN_DEFAULT_SCOPES`` says otherwise). The issuer, which the ``reports``
-service must be told, is ``http://HOST:PORT`` unless ``KEYTURN_ISSUER`` says
-otherwise.
+unless ``KEYTURN_DEFAULT_SCOPES`` says otherwise); the password grant is on
+for the CLI client unless ``KEYTURN_PASSWORD_GRANT`` says otherwise. The
+issuer, which the ``reports`` service must be told, is ``http://HOST:PORT``
+unless ``KEYTURN_ISSUER`` says otherwise.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def main(argv: list[str] | None = None) -> None:
         overrides["database_url"] = f"sqlite+aiosqlite:///{args.data_dir / 'keyturn.db'}"
     if "KEYTURN_DEFAULT_SCOPES" not in os.environ:
         overrides["default_scopes"] = list(SCOPES)
+    if "KEYTURN_PASSWORD_GRANT" not in os.environ:
+        # The notes CLI client (examples/notes/client.py) still signs in with the
+        # password grant, which keyturn leaves off by default (#12); it moves to
+        # the browser with a loopback redirect and PKCE (RFC 8252) in #12 part B.
+        overrides["password_grant"] = True
     try:
         settings = load_settings(**overrides)
     except ConfigurationError as exc:

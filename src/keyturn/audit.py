@@ -77,6 +77,8 @@ EVENTS: Final = frozenset(
         "refresh_reuse_detected",
         "token_revoked",
         "client_added",
+        "client_removed",
+        "client_token_issued",
     }
 )
 

@@ -523,3 +523,11 @@ class InvalidClientMetadata(InvalidRequest):
 
     code = "invalid_client_metadata"
     default_detail = "The client metadata is not acceptable."
+
+
+class GrantNotAllowed(InvalidRequest):
+    """The authenticated client is not registered for this grant type: RFC 6749
+    section 5.2 ``unauthorized_client`` at the token endpoint (400)."""
+
+    code = "unauthorized_client"
+    default_detail = "The client is not allowed to use this grant type."

@@ -21,6 +21,11 @@ class Principal:
     the sign-in or re-authentication of a session, the sign-in behind a
     token (its ``auth_time`` claim). None when unknown (a token issued
     without the claim), which counts as not fresh.
+
+    ``client_id`` is set when the caller is an OAuth client acting for itself
+    (a ``client_credentials`` token): ``subject`` is then the client's id,
+    there is no user (``email`` is empty) and no sign-in (``session_id`` is
+    empty).
     """
 
     subject: str
@@ -31,3 +36,4 @@ class Principal:
     expires_at: float
     scopes: tuple[str, ...] = ()
     auth_time: float | None = None
+    client_id: str | None = None

@@ -444,6 +444,7 @@ class Keyturn:
                 users=self.storage.users,
                 settings=self.settings,
                 clock=self.clock,
+                clients=self.storage.clients,
             )
         return self._introspector
 

@@ -106,7 +106,8 @@ def spa_server(
     origin, handler = spa_origin
     servers = LiveServers(tmp_path_factory.mktemp("spa-live"))
     try:
-        server = servers("--refresh-cookie", "--cors-origins", origin)
+        # The SPA page signs in with the password grant, off by default (#12).
+        server = servers("--refresh-cookie", "--cors-origins", origin, "--password-grant")
         server.add_user(EMAIL, PASSWORD)
         handler.html = (
             "<!doctype html><title>SPA</title><script>"

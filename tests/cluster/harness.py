@@ -87,6 +87,8 @@ class Cluster:
             # Every test registers from 127.0.0.1, some on six threads at once.
             "KEYTURN_REGISTER_MAX_PER_CLIENT": "1000",
             "KEYTURN_REGISTER_MAX_GLOBAL": "100000",
+            # grant_response() gets tokens from the password grant, off by default (#12).
+            "KEYTURN_PASSWORD_GRANT": "true",
         }
         serve_args = [
             "--redis-url",

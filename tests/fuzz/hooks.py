@@ -9,7 +9,8 @@ environment variables that tests/fuzz/test_schemathesis.py sets:
   Basic credentials ``POST /oauth/introspect`` gets.
 
 :class:`Accounts` keeps one signed-in account: a session cookie with its CSRF token
-and a bearer access token from the password grant. Every authenticated case gets
+and a bearer access token bound to that session (``POST /auth/token``; the
+password grant is off by default). Every authenticated case gets
 one of the two (chosen per case), checked with ``GET /auth/whoami`` first: the
 fuzzer signs out, ends every sign-in and rotates sessions, so a dead credential is
 replaced by a fresh sign-in. Each account talks from its own loopback address
@@ -121,11 +122,17 @@ class Accounts:
             login = client.post(
                 "/auth/login", json={"email": self.email, "password": self.password}
             )
+            if login.status_code != 200:
+                return None
+            # The session's own token: the password grant is off by default (#12).
             grant = client.post(
-                "/oauth/token",
-                data={"grant_type": "password", "username": self.email, "password": self.password},
+                "/auth/token",
+                headers={
+                    "Cookie": f"{SESSION_COOKIE}={login.cookies[SESSION_COOKIE]}",
+                    "X-CSRF-Token": login.json()["csrf_token"],
+                },
             )
-        if login.status_code != 200 or grant.status_code != 200:
+        if grant.status_code != 200:
             return None
         self.sign_ins += 1
         return Credentials(

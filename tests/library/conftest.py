@@ -45,6 +45,8 @@ def make_kt(clock: FrozenClock) -> Callable[..., Keyturn]:
         settings.setdefault("database_url", "sqlite+aiosqlite:///:memory:")
         # The scopes the tests' password grants ask for (keyturn's own --default-scopes).
         settings.setdefault("default_scopes", [*DEFAULT_SCOPES, "notes:read", "notes:write"])
+        # The tests get their tokens from the password grant, off by default (#12).
+        settings.setdefault("password_grant", True)
         return Keyturn(
             Settings(**settings),
             storage=MemoryStorage(),

@@ -31,7 +31,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One live server with one account for the module (starting one costs seconds)."""
     servers = LiveServers(tmp_path_factory.mktemp("interop"))
     try:
-        started = servers()
+        # Tokens come from the password grant here, so it is turned on (#12: off by default).
+        started = servers("--password-grant")
         started.add_user(EMAIL, PASSWORD)
         yield started
     finally:
@@ -39,8 +40,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 def confidential_client(server: LiveServer) -> tuple[str, str]:
-    """``keyturn client add NAME --confidential --json``: (client_id, client_secret)."""
-    result = server.cli("client", "add", "interop", "--confidential", "--json")
+    """``keyturn client add NAME --confidential --grant password --grant refresh_token
+    --json``: (client_id, client_secret)."""
+    result = server.cli(
+        "client",
+        "add",
+        "interop",
+        "--confidential",
+        "--grant",
+        "password",
+        "--grant",
+        "refresh_token",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     created = json.loads(result.stdout)
     return created["client_id"], created["client_secret"]

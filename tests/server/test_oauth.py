@@ -170,9 +170,9 @@ async def test_malformed_bodies_are_invalid_request(
     assert_oauth_error(response, 400, "invalid_request")
 
 
-@pytest.mark.parametrize("grant_type", ["implicit", "client_credentials", "x" * 300])
+@pytest.mark.parametrize("grant_type", ["implicit", "device_code", "x" * 300])
 async def test_other_grant_types_are_unsupported(lite: httpx.AsyncClient, grant_type: str) -> None:
-    """Grant types other than password and refresh_token: 400 unsupported_grant_type."""
+    """Grant types keyturn does not implement: 400 unsupported_grant_type."""
     response = await lite.post("/oauth/token", data={"grant_type": grant_type})
     assert_oauth_error(response, 400, "unsupported_grant_type")
 
@@ -199,7 +199,9 @@ async def test_bad_client_authentication_is_401_invalid_client(
 async def test_confidential_client_authenticates_with_basic(lite: httpx.AsyncClient) -> None:
     """A confidential client's password grant and refresh need its Basic secret;
     the family is bound to it."""
-    new = await keyturn_of(app_of(lite)).clients.add("web", confidential=True)
+    new = await keyturn_of(app_of(lite)).clients.add(
+        "web", grant_types=["password", "refresh_token"], confidential=True
+    )
     assert new.secret is not None
     good = basic(new.client.id, new.secret)
     response = await password_grant(lite, headers=good)
@@ -216,7 +218,9 @@ async def test_confidential_client_authenticates_with_basic(lite: httpx.AsyncCli
 
 async def test_public_client_names_itself_with_client_id(lite: httpx.AsyncClient) -> None:
     """A public client sends client_id (no secret); its token carries the client_id."""
-    new = await keyturn_of(app_of(lite)).clients.add("spa")
+    new = await keyturn_of(app_of(lite)).clients.add(
+        "spa", grant_types=["password", "refresh_token"]
+    )
     pair = await tokens(lite, client_id=new.client.id)
     claims = keyturn_of(app_of(lite)).token_verifier.verify(pair["access_token"])
     assert claims.client_id == new.client.id
@@ -229,7 +233,9 @@ async def test_password_grant_refuses_scopes_outside_the_allowlist(
     --default-scopes, is 400 invalid_scope and not a failed sign-in; allowed
     scopes are granted (#10 item 10c)."""
     keyturn = keyturn_of(app_of(lite))
-    spa = await keyturn.clients.add("spa", scopes=["notes:read"])
+    spa = await keyturn.clients.add(
+        "spa", grant_types=["password", "refresh_token"], scopes=["notes:read"]
+    )
     allowed = await tokens(lite, client_id=spa.client.id, scope="openid notes:read")
     assert allowed["scope"] == "openid notes:read"
     for extra in ({"client_id": spa.client.id, "scope": "notes:write"}, {"scope": "admin"}):
@@ -357,9 +363,13 @@ async def test_another_client_cannot_revoke_a_clients_tokens(client: httpx.Async
     refresh or access token gets 200 and revokes nothing (RFC 7009 section 2.1;
     #10 item 4)."""
     keyturn = keyturn_of(app_of(client))
-    owner = await keyturn.clients.add("gateway", confidential=True)
-    other = await keyturn.clients.add("other", confidential=True)
-    spa = await keyturn.clients.add("spa")
+    owner = await keyturn.clients.add(
+        "gateway", grant_types=["password", "refresh_token"], confidential=True
+    )
+    other = await keyturn.clients.add(
+        "other", grant_types=["password", "refresh_token"], confidential=True
+    )
+    spa = await keyturn.clients.add("spa", grant_types=["password", "refresh_token"])
     assert owner.secret is not None and other.secret is not None
     as_owner, as_other = basic(owner.client.id, owner.secret), basic(other.client.id, other.secret)
     pair = await tokens(client, headers=as_owner)
@@ -383,7 +393,9 @@ async def test_a_confidential_clients_token_needs_its_credentials_to_be_revoked(
     """A confidential client's refresh or access token presented without client
     authentication is 401 invalid_client (RFC 7009 section 2.2.1, "no client
     authentication included") and stays valid (#10 item 4)."""
-    owner = await keyturn_of(app_of(lite)).clients.add("gateway", confidential=True)
+    owner = await keyturn_of(app_of(lite)).clients.add(
+        "gateway", grant_types=["password", "refresh_token"], confidential=True
+    )
     assert owner.secret is not None
     as_owner = basic(owner.client.id, owner.secret)
     pair = await tokens(lite, headers=as_owner)
@@ -401,8 +413,10 @@ async def test_a_client_revokes_its_own_tokens(lite: httpx.AsyncClient) -> None:
     """The owner revokes: a confidential client with its credentials, a public
     client naming itself or, like the refresh grant, naming no client (#10 item 4)."""
     keyturn = keyturn_of(app_of(lite))
-    owner = await keyturn.clients.add("gateway", confidential=True)
-    spa = await keyturn.clients.add("spa")
+    owner = await keyturn.clients.add(
+        "gateway", grant_types=["password", "refresh_token"], confidential=True
+    )
+    spa = await keyturn.clients.add("spa", grant_types=["password", "refresh_token"])
     assert owner.secret is not None
     as_owner = basic(owner.client.id, owner.secret)
     confidential = await tokens(lite, headers=as_owner)
@@ -424,7 +438,9 @@ async def test_a_client_revokes_its_own_tokens(lite: httpx.AsyncClient) -> None:
 async def test_introspection_for_a_confidential_client(client: httpx.AsyncClient) -> None:
     """A confidential client sees an active token's claims, and exactly
     {"active": false} once it is revoked or for garbage."""
-    new = await keyturn_of(app_of(client)).clients.add("api", confidential=True)
+    new = await keyturn_of(app_of(client)).clients.add(
+        "api", grant_types=["password", "refresh_token"], confidential=True
+    )
     assert new.secret is not None
     auth = basic(new.client.id, new.secret)
     pair = await tokens(client, scope="read")
@@ -448,8 +464,10 @@ async def test_introspection_requires_a_confidential_client(
 ) -> None:
     """Anonymous, public-client, wrong-secret and non-Basic callers get 401 invalid_client."""
     clients = keyturn_of(app_of(lite)).clients
-    confidential = await clients.add("api", confidential=True)
-    public = await clients.add("spa")
+    confidential = await clients.add(
+        "api", grant_types=["password", "refresh_token"], confidential=True
+    )
+    public = await clients.add("spa", grant_types=["password", "refresh_token"])
     data = {"token": "anything"}
     headers: dict[str, str] = {}
     if who == "public":

@@ -5,6 +5,8 @@ max_age and login_hint. The code exchange is in ``test_oauth_code_grant``.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -366,3 +368,29 @@ async def test_ending_every_session_ends_the_apps_tokens(
         },
     )
     assert stale.json()["error"] == "invalid_grant"
+
+
+async def test_a_new_user_can_register_on_the_way_and_come_back(
+    browser: httpx.AsyncClient, spa: RegisteredClient
+) -> None:
+    """The sign-in page's "Create one" link keeps the authorization request, and
+    registering there comes back to it with a code."""
+    first = await authorize(browser, authorize_params(spa, pkce()))
+    login_page = await browser.get(first.headers["location"])
+    link = re.search(r'href="(/register\?next=[^"]+)"', login_page.text)
+    assert link, login_page.text
+    register_page = Form((await browser.get(html.unescape(link.group(1)))).text)
+    created = await browser.post(
+        "/register",
+        data={
+            "email": "new@example.com",
+            "password": PASSWORD,
+            "csrf_token": register_page.value("csrf_token") or "",
+            "next": register_page.value("next") or "",
+        },
+        follow_redirects=False,
+    )
+    assert created.status_code == 303
+    assert created.headers["location"].startswith("/oauth/authorize?")
+    final = await browser.get(created.headers["location"], follow_redirects=False)
+    assert "code" in query_of(final.headers["location"])

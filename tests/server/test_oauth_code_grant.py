@@ -8,17 +8,19 @@ The happy path and the race run on SQLite and PostgreSQL (``app``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from tests.server.code_flow_support import (
     RegisteredClient,
+    authorize,
     authorize_params,
     exchange,
     get_code,
     pkce,
+    query_of,
     register_client,
 )
 from tests.server.token_support import (
@@ -229,3 +231,29 @@ async def test_unknown_grant_parameters_are_refused(
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
     assert_invalid_grant(await exchange(browser, spa, "x" * 43, pkce().verifier))
+
+
+async def test_spa_may_take_the_code_grants_refresh_token_as_a_cookie(
+    make_client: MakeClient, build_app: Callable[..., FastAPI], sqlite_url: str
+) -> None:
+    """With --refresh-cookie, a code exchange with refresh_cookie=true sets the
+    HttpOnly refresh cookie and keeps the refresh token out of the body."""
+    app = build_app(sqlite_url, refresh_cookie=True)
+    async with make_client(app=app, base_url=BASE) as browser:
+        response = await browser.post("/auth/register", json={"email": EMAIL, "password": PASSWORD})
+        assert response.status_code == 201
+        await login(browser)
+        spa = await register_client(app, name="SPA")
+        proof = pkce()
+        answered = await authorize(browser, authorize_params(spa, proof))
+        code = query_of(answered.headers["location"])["code"]
+        tokens = await exchange(browser, spa, code, proof.verifier, refresh_cookie="true")
+        assert tokens.status_code == 200, tokens.text
+        body = tokens.json()
+        assert "refresh_token" not in body and "refresh_csrf" in body
+        cookie = next(
+            h
+            for h in tokens.headers.get_list("set-cookie")
+            if h.startswith("__Secure-keyturn_refresh=")
+        )
+        assert "HttpOnly" in cookie and "Path=/oauth/token" in cookie

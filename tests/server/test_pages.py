@@ -364,42 +364,57 @@ async def test_revoking_this_sign_in_from_the_account_page_signs_out(
     assert (await client.get("/account")).status_code == 303
 
 
-async def test_account_lists_token_devices_and_signs_them_out(client: httpx.AsyncClient) -> None:
+async def test_account_lists_token_devices_and_signs_them_out(
+    make_client: MakeClient, make_app: Callable[..., FastAPI]
+) -> None:
     """A sign-in through the password grant (a refresh family) is listed on /account
     beside the browser session, with its own CSRF-protected sign-out button, which
     ends the family: its refresh token and access token stop working (#10 item 10b)."""
-    grant = await client.post(
-        "/oauth/token",
-        data={"grant_type": "password", "username": "a@example.com", "password": PASSWORD},
-        headers={"User-Agent": "curl/8.5.0"},
-    )
-    assert grant.status_code == 200, grant.text
-    pair = grant.json()
-    await submit_login(client)
-    family = next(
-        row["id"] for row in (await client.get("/auth/sessions")).json() if row["kind"] == "token"
-    )
-    page = await client.get("/account")
-    assert page.status_code == 200
-    assert_accessible_page(page)
-    assert f'action="/account/sessions/{family}/revoke"' in page.text
-    assert "curl" in page.text and "App (token)" in page.text and "Browser" in page.text
-    assert "You are not signed in anywhere else." not in page.text
-    bearer = {"Authorization": f"Bearer {pair['access_token']}"}
-    assert (await client.get("/auth/whoami", headers=bearer)).status_code == 200
-    forged = await client.post(f"/account/sessions/{family}/revoke", data={"csrf_token": "x"})
-    assert forged.status_code == 403
-    token = await account_token(client)
-    response = await client.post(f"/account/sessions/{family}/revoke", data={"csrf_token": token})
-    assert response.status_code == 303 and response.headers["location"] == "/account"
-    refused = await client.post(
-        "/oauth/token", data={"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}
-    )
-    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
-    assert (await client.get("/auth/whoami", headers=bearer)).status_code == 401
-    after = await client.get("/account")
-    assert after.status_code == 200 and family not in after.text
-    assert "You are not signed in anywhere else." in after.text
+    # The token device comes from the password grant, off by default (#12).
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", password_grant=True)
+    async with make_client(app=make_app(settings), base_url=BASE) as client:
+        client.headers["User-Agent"] = FIREFOX
+        registered = await client.post(
+            "/auth/register", json={"email": "a@example.com", "password": PASSWORD}
+        )
+        assert registered.status_code == 201
+        grant = await client.post(
+            "/oauth/token",
+            data={"grant_type": "password", "username": "a@example.com", "password": PASSWORD},
+            headers={"User-Agent": "curl/8.5.0"},
+        )
+        assert grant.status_code == 200, grant.text
+        pair = grant.json()
+        await submit_login(client)
+        family = next(
+            row["id"]
+            for row in (await client.get("/auth/sessions")).json()
+            if row["kind"] == "token"
+        )
+        page = await client.get("/account")
+        assert page.status_code == 200
+        assert_accessible_page(page)
+        assert f'action="/account/sessions/{family}/revoke"' in page.text
+        assert "curl" in page.text and "App (token)" in page.text and "Browser" in page.text
+        assert "You are not signed in anywhere else." not in page.text
+        bearer = {"Authorization": f"Bearer {pair['access_token']}"}
+        assert (await client.get("/auth/whoami", headers=bearer)).status_code == 200
+        forged = await client.post(f"/account/sessions/{family}/revoke", data={"csrf_token": "x"})
+        assert forged.status_code == 403
+        token = await account_token(client)
+        response = await client.post(
+            f"/account/sessions/{family}/revoke", data={"csrf_token": token}
+        )
+        assert response.status_code == 303 and response.headers["location"] == "/account"
+        refused = await client.post(
+            "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]},
+        )
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+        assert (await client.get("/auth/whoami", headers=bearer)).status_code == 401
+        after = await client.get("/account")
+        assert after.status_code == 200 and family not in after.text
+        assert "You are not signed in anywhere else." in after.text
 
 
 async def test_sign_out_everywhere_else_keeps_this_sign_in(

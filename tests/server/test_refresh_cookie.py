@@ -359,7 +359,9 @@ async def test_sign_out_through_revoke_leaves_another_clients_family_alone(
     """``refresh_cookie=true`` with a token issued to another client (here: to no
     client, presented by a public client) ends neither the token nor its family
     (#10 item 4)."""
-    spa = await keyturn_of(spa_app).clients.add("other spa")
+    spa = await keyturn_of(spa_app).clients.add(
+        "other spa", grant_types=["password", "refresh_token"]
+    )
     first = await cookie_grant(client)
     value, _ = refresh_cookie(first)
     body = first.json()

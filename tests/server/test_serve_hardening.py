@@ -186,7 +186,7 @@ def test_credentials_in_urls_are_redacted_from_every_log_line(
 def test_a_token_sent_in_the_query_is_dead_afterwards(live_server: LiveServers) -> None:
     """An access token sent as ``?access_token=`` is refused, and then refused as
     a header too: it leaked, so it was revoked (#10 item 9)."""
-    server = live_server()
+    server = live_server("--password-grant")  # the token comes from the password grant
     server.add_user(EMAIL, PASSWORD)
     with server.client() as client:
         grant = client.post(
@@ -237,7 +237,11 @@ def test_workers_get_the_kek_and_database_password_without_the_environment(
     kek = os.environ["KEYTURN_KEY_ENCRYPTION_KEY"]
     password = httpx.URL(postgres_database_url.replace("+asyncpg", "")).password
     assert password
-    env = {"KEYTURN_KEY_ENCRYPTION_KEY": kek, "KEYTURN_ACCESS_TOKEN_TTL": "123"}
+    env = {
+        "KEYTURN_KEY_ENCRYPTION_KEY": kek,
+        "KEYTURN_ACCESS_TOKEN_TTL": "123",
+        "KEYTURN_PASSWORD_GRANT": "true",  # the workers' tokens come from the password grant
+    }
     migrated = run_keyturn("migrate", "--database-url", postgres_database_url)
     assert migrated.returncode == 0, migrated.stderr
     server: LiveServer = live_server(

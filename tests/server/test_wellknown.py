@@ -60,7 +60,13 @@ async def test_metadata_is_built_from_the_issuer(client: httpx.AsyncClient) -> N
     assert body["jwks_uri"] == f"{BASE}/.well-known/jwks.json"
     assert body["revocation_endpoint"] == f"{BASE}/oauth/revoke"
     assert body["introspection_endpoint"] == f"{BASE}/oauth/introspect"
-    assert body["grant_types_supported"] == ["password", "refresh_token"]
+    # token_settings turn --password-grant on (test_password_grant covers it off).
+    assert body["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "password",
+    ]
     assert body["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic"]
     assert "client_secret_basic" in body["token_endpoint_auth_methods_supported"]
 
@@ -78,3 +84,21 @@ async def test_rotation_publishes_the_new_key_and_keeps_the_old(
     assert {kid_of(old), kid_of(new)} <= kids
     assert (await client.get("/auth/whoami", headers=bearer(old))).status_code == 200
     assert (await client.get("/auth/whoami", headers=bearer(new))).status_code == 200
+
+
+async def test_metadata_names_the_client_auth_methods(client: httpx.AsyncClient) -> None:
+    """RFC 8414: the token endpoint takes client_secret_basic, client_secret_post
+    and none (public clients); the code flow's endpoints and rules are named (#12)."""
+    body = (await client.get("/.well-known/oauth-authorization-server")).json()
+    assert body["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
+    assert "client_credentials" in body["grant_types_supported"]
+    # The code flow (#12): the authorization endpoint, PAR, S256 only, iss in the response.
+    assert body["authorization_endpoint"] == f"{BASE}/oauth/authorize"
+    assert body["pushed_authorization_request_endpoint"] == f"{BASE}/oauth/par"
+    assert body["response_types_supported"] == ["code"]
+    assert body["code_challenge_methods_supported"] == ["S256"]
+    assert body["authorization_response_iss_parameter_supported"] is True

@@ -50,6 +50,8 @@ def token_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Setti
         "audit_log_file": tmp_path / "audit.jsonl",
         # The scopes the tests' first-party password grants ask for.
         "default_scopes": [*DEFAULT_SCOPES, "read", "write"],
+        # The tests get their tokens from the password grant, off by default (#12).
+        "password_grant": True,
     }
     options.update(overrides)
     return Settings(**options)

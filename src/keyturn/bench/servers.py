@@ -209,7 +209,7 @@ class ServerProcess:
 
 class KeyturnServer(ServerProcess):
     """``keyturn serve ARGS --database-url URL --port PORT`` (one worker unless
-    ``args`` say otherwise)."""
+    ``args`` say otherwise), with ``--password-grant`` on."""
 
     def __init__(
         self,
@@ -233,6 +233,9 @@ class KeyturnServer(ServerProcess):
             # A benchmark registers all its users from 127.0.0.1.
             "--register-max-per-client",
             "1000",
+            # The token benchmarks sign in with the password grant, which keyturn
+            # leaves off by default (#12): a benchmark server turns it on.
+            "--password-grant",
             *self.args,
             "--host",
             LOOPBACK,

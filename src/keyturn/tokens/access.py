@@ -236,19 +236,25 @@ class TokenVerifier:
         return self._claims(json_object(obj.payload), now)
 
     def _claims(self, payload: dict[str, Any], now: float) -> AccessTokenClaims:
-        """RFC 7519/9068 claim rules, every claim required with its exact JSON type."""
+        """RFC 7519/9068 claim rules, every claim required with its exact JSON type
+        (``sid`` too, except in a client's own token, whose ``sub`` is its
+        ``client_id``: the ``client_credentials`` grant)."""
         iss = typed_claim(payload, "iss", str)
         sub = typed_claim(payload, "sub", str)
         aud = typed_claim(payload, "aud", (str, list))
         exp = typed_claim(payload, "exp", int)
         iat = typed_claim(payload, "iat", int)
         jti = typed_claim(payload, "jti", str)
-        sid = typed_claim(payload, "sid", str)
+        sid = typed_claim(payload, "sid", str, required=False)
         scope = typed_claim(payload, "scope", str, allow_empty=True)
         roles = typed_claim(payload, "roles", list, allow_empty=True)
         nbf = typed_claim(payload, "nbf", int, required=False)
         client_id = typed_claim(payload, "client_id", str, required=False)
         auth_time = typed_claim(payload, "auth_time", int, required=False)
+        if sid is None:  # only a client's own token has no sign-in (client_credentials)
+            if client_id is None or sub != client_id:
+                raise InvalidToken("missing_claim:sid")
+            sid = ""
 
         if iss != self._issuer:
             raise InvalidToken("invalid_claim:iss")

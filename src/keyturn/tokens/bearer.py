@@ -101,6 +101,17 @@ class BearerAuthenticator:
         if self.strict:
             await self.revocations.ensure_fresh()
             self.revocations.check(claims)
+        if claims.for_client:  # client_credentials: the client itself, no user
+            return claims, Principal(
+                subject=claims.sub,
+                email="",
+                roles=(),
+                via="token",
+                session_id="",
+                expires_at=float(claims.exp),
+                scopes=claims.scopes,
+                client_id=claims.client_id,
+            )
         user = await self.user(claims.sub)
         if user is None or user.disabled:
             raise InvalidToken("user")

@@ -26,6 +26,8 @@ class AccessTokenClaims:
     """The claims of a verified (or freshly issued) access token.
 
     ``sid`` is the sign-in the token belongs to (browser session or refresh family);
+    empty for a client's own token (``client_credentials``: ``sub`` and
+    ``client_id`` are the client, there is no sign-in, and the JWT has no ``sid``);
     ``scope`` is space-separated as in RFC 6749; ``aud`` is a tuple when the token
     carried a list. ``auth_time`` (optional in RFC 9068 section 2.2.1) is when the
     user last authenticated for that sign-in; None for tokens issued without it.
@@ -46,6 +48,12 @@ class AccessTokenClaims:
     auth_time: int | None = None
 
     @property
+    def for_client(self) -> bool:
+        """Whether this is a client's own token (``client_credentials``): no
+        user, no sign-in; ``sub`` is the client."""
+        return not self.sid
+
+    @property
     def scopes(self) -> tuple[str, ...]:
         """``scope`` split into its space-separated values."""
         return tuple(self.scope.split())
@@ -59,10 +67,11 @@ class AccessTokenClaims:
             "exp": self.exp,
             "iat": self.iat,
             "jti": self.jti,
-            "sid": self.sid,
             "scope": self.scope,
             "roles": list(self.roles),
         }
+        if self.sid:
+            claims["sid"] = self.sid
         if self.nbf is not None:
             claims["nbf"] = self.nbf
         if self.client_id is not None:

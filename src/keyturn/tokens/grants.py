@@ -1,11 +1,12 @@
 """Token grants: how a caller gets an access token (RFC 6749).
 
-(Over 300 lines: one class, the three ways to get an access token, sharing
+(Over 300 lines: one class, the four ways to get an access token, sharing
 their audit and the bearer cache warm-up.)
 
 Framework-free. :class:`TokenGrants` implements the password grant (section
 4.3), the refresh grant (section 6, with rotation, a grace window and reuse
-detection), and the short token of a browser session; each answers with a
+detection), the client credentials grant (section 4.4), and the short token of
+a browser session; each answers with a
 :class:`TokenResponse`. ``/oauth/token`` and ``POST /auth/token`` call it as
 :attr:`Keyturn.grants <keyturn.runtime.Keyturn.grants>`.
 """
@@ -19,7 +20,13 @@ from typing import Any
 from keyturn.accounts.auth import AuthService
 from keyturn.audit import AuditLog
 from keyturn.clock import Clock
-from keyturn.errors import InvalidGrant, NotAuthenticated
+from keyturn.errors import (
+    GrantNotAllowed,
+    InvalidClient,
+    InvalidGrant,
+    NotAuthenticated,
+    UnsupportedGrantType,
+)
 from keyturn.oauth.clients import Clients
 from keyturn.sessions.cache import ValidatedSession
 from keyturn.settings import Settings
@@ -28,7 +35,7 @@ from keyturn.stores.records import RefreshFamily, User
 from keyturn.tokens.access import TokenIssuer
 from keyturn.tokens.claims import AccessTokenClaims
 from keyturn.tokens.refresh import RefreshFamilies, RefreshReuse
-from keyturn.tokens.scopes import normalize_scope
+from keyturn.tokens.scopes import check_allowed_scope, normalize_scope
 
 __all__ = ["TokenGrants", "TokenResponse"]
 
@@ -59,7 +66,7 @@ class TokenResponse:
         }
         if self.refresh_token is not None:
             body["refresh_token"] = self.refresh_token
-        if self.refresh_token is not None or self.scope:
+        if self.refresh_token is not None or self.scope or self.claims.for_client:
             body["scope"] = self.scope
         if self.id_token is not None:
             body["id_token"] = self.id_token
@@ -137,19 +144,35 @@ class TokenGrants:
         Same rules as a session sign-in: throttle first, one failure for unknown
         address, wrong password or disabled account.
 
+        Off unless ``--password-grant`` (RFC 9700 section 2.4: it MUST NOT be
+        used), and then only for a client registered with the ``password`` grant
+        (wave-1 clients have it) or, with no ``client_id``, keyturn's own
+        first-party use.
+
         The scope must lie within what the client may ask for (its
         ``allowed_scopes``; the default scopes without a client), checked before
         the password is.
 
         Raises:
+            UnsupportedGrantType: ``--password-grant`` is off.
+            GrantNotAllowed: the client is not registered for the password grant.
             InvalidScope: ``scope`` is malformed or outside the client's allowlist.
             InvalidClient: ``client_id`` names no client.
             TooManyAttempts: too many recent failures for this account or client.
             InvalidCredentials: wrong username or password, or a disabled account.
             StoreUnavailable: a store is unreachable.
         """
+        if not self.settings.password_grant:
+            raise UnsupportedGrantType()
         scope = normalize_scope(scope)
-        await self.clients.check_scope(scope, client_id)
+        client = None
+        if client_id is not None:
+            client = await self.clients.get(client_id)
+            if client is None:
+                raise InvalidClient()
+            if "password" not in client.grant_types:
+                raise GrantNotAllowed()
+        check_allowed_scope(scope, self.clients.allowed_scopes(client))
         user = await self.auth.check_credentials(
             username, password, ip=ip, user_agent=user_agent, via="token"
         )
@@ -265,6 +288,34 @@ class TokenGrants:
             scope=family.scope,
             refresh_expires_in=self._refresh_expires_in(family),
         )
+
+    async def client_credentials_grant(
+        self, client_id: str, *, scope: str = "", ip: str | None = None
+    ) -> TokenResponse:
+        """An access token for a client acting for itself (RFC 6749 section 4.4),
+        for an already authenticated ``client_id``: ``sub`` and ``client_id``
+        are the client, no ``sid``, no refresh token, no roles; the scope lies
+        within the client's allowlist (none asked for: an empty scope). In
+        strict mode it is revocable by ``jti`` like any access token.
+
+        Raises:
+            InvalidClient: no such client, or a public one (it cannot authenticate).
+            GrantNotAllowed: the client is not registered for ``client_credentials``.
+            InvalidScope: ``scope`` is malformed or outside the allowlist.
+            StoreUnavailable: the client store is unreachable.
+        """
+        client = await self.clients.get(client_id)
+        if client is None or not client.confidential:
+            raise InvalidClient()
+        if "client_credentials" not in client.grant_types:
+            raise GrantNotAllowed()
+        scope = normalize_scope(scope)
+        check_allowed_scope(scope, self.clients.allowed_scopes(client))
+        token, claims = self._issuer().issue(client.id, sid="", scope=scope, client_id=client.id)
+        self.audit.record(
+            "client_token_issued", client_id=client.id, ip=ip, scope=scope, jti=claims.jti
+        )
+        return TokenResponse(token, claims.exp - claims.iat, claims, scope=scope)
 
     def _refresh_expires_in(self, family: RefreshFamily) -> int:
         """Seconds a refresh token issued now lives: ``refresh_token_ttl``, capped

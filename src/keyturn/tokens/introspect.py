@@ -14,7 +14,7 @@ from typing import Any, Final
 from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
 from keyturn.settings import Settings
-from keyturn.stores.protocols import UserStore
+from keyturn.stores.protocols import ClientStore, UserStore
 from keyturn.stores.records import RefreshFamily, RefreshToken
 from keyturn.tokens.bearer import BearerAuthenticator
 from keyturn.tokens.refresh import RefreshFamilies
@@ -46,11 +46,13 @@ class Introspector:
         users: UserStore,
         settings: Settings,
         clock: Clock,
+        clients: ClientStore | None = None,
     ) -> None:
         self.bearer = bearer
         self.families = families
         self.revocations = revocations
         self.users = users
+        self.clients = clients
         self.settings = settings
         self.clock = clock
 
@@ -74,9 +76,13 @@ class Introspector:
             self.revocations.check(claims)
         except InvalidToken:
             return dict(_INACTIVE)
-        user = await self.bearer.user(claims.sub)
-        if user is None or user.disabled:
-            return dict(_INACTIVE)
+        if claims.for_client:  # client_credentials: alive while its client is
+            if self.clients is None or await self.clients.get(claims.sub) is None:
+                return dict(_INACTIVE)
+        else:
+            user = await self.bearer.user(claims.sub)
+            if user is None or user.disabled:
+                return dict(_INACTIVE)
         answer: dict[str, Any] = {
             "active": True,
             "sub": claims.sub,
@@ -87,8 +93,9 @@ class Introspector:
             "jti": claims.jti,
             "scope": claims.scope,
             "token_type": "access_token",
-            "sid": claims.sid,
         }
+        if claims.sid:
+            answer["sid"] = claims.sid
         if claims.client_id is not None:
             answer["client_id"] = claims.client_id
         return answer

@@ -112,7 +112,7 @@ class TokenRevoker:
             return
         await self.revocations.revoke_jti(claims.jti, claims.exp)
         ended = None
-        if end_family:
+        if end_family and claims.sid:
             owned = await self.families.store.get_family(claims.sid)
             if owned is not None and owned.user_id == claims.sub:
                 ended = await self.families.revoke(owned.id)
@@ -161,7 +161,7 @@ class TokenRevoker:
             StoreUnavailable: a store is unreachable.
         """
         await self.revocations.revoke_jti(claims.jti, claims.exp)
-        family = await self.families.store.get_family(claims.sid)
+        family = await self.families.store.get_family(claims.sid) if claims.sid else None
         if family is not None and family.user_id == claims.sub:
             await self.families.revoke(family.id)
         self.audit.record(

@@ -94,7 +94,8 @@ async def cluster(fast_hasher: PasswordHasher) -> AsyncIterator[Cluster]:
     shared = MemoryStorage()
     hub = MemoryHub(FrozenClock())
     clock = FrozenClock()
-    settings = Settings(staleness_bound=BOUND, cache_ttl=TTL)
+    # The tokens come from the password grant, off by default (#12).
+    settings = Settings(staleness_bound=BOUND, cache_ttl=TTL, password_grant=True)
     views = [Observed(shared) for _ in range(3)]
     keyturns = [
         Keyturn(
@@ -197,7 +198,9 @@ async def test_a_disabled_user_is_refused_even_in_stateless_mode(
     """Stateless mode skips the revocation list, so the pushed user change is what
     makes another instance refuse a disabled user's token at once."""
     shared, hub, clock = MemoryStorage(), MemoryHub(FrozenClock()), FrozenClock()
-    settings = Settings(staleness_bound=BOUND, cache_ttl=TTL, revocation_mode="stateless")
+    settings = Settings(
+        staleness_bound=BOUND, cache_ttl=TTL, revocation_mode="stateless", password_grant=True
+    )
     a, b = (
         Keyturn(
             settings,

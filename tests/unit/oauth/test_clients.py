@@ -166,3 +166,21 @@ def test_a_wave_one_client_cannot_use_the_code_flow() -> None:
             },
             old,
         )
+
+
+def test_metadata_describes_the_code_flow_when_the_code_grant_is_served() -> None:
+    """With authorization_code among the token endpoint's grants, the RFC 8414
+    document names the authorization and PAR endpoints, response type code, PKCE
+    S256 only and the RFC 9207 iss parameter (#12 item 5)."""
+    from keyturn.web.routes.wellknown import authorization_server_metadata
+
+    issuer = "https://id.example"
+    body = authorization_server_metadata(
+        issuer, grant_types=("authorization_code", "refresh_token")
+    )
+    assert body["authorization_endpoint"] == f"{issuer}/oauth/authorize"
+    assert body["pushed_authorization_request_endpoint"] == f"{issuer}/oauth/par"
+    assert body["response_types_supported"] == ["code"]
+    assert body["code_challenge_methods_supported"] == ["S256"]
+    assert body["authorization_response_iss_parameter_supported"] is True
+    assert body["grant_types_supported"] == ["authorization_code", "refresh_token"]

@@ -31,6 +31,8 @@ async def make_keyturn(fast_hasher: PasswordHasher) -> AsyncIterator[MakeKeyturn
     ) -> Keyturn:
         # The scopes the tests' first-party password grants ask for.
         overrides.setdefault("default_scopes", [*DEFAULT_SCOPES, "read", "write"])
+        # These tests get their tokens from the password grant, off by default (#12).
+        overrides.setdefault("password_grant", True)
         settings = Settings(max_sessions_per_user=5, **overrides)
         runtime = Keyturn(
             settings,

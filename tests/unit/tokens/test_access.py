@@ -359,3 +359,40 @@ def test_cache_needs_room_for_one_entry() -> None:
     """A cache bound below one is a programming error."""
     with pytest.raises(ValueError, match="at least 1"):
         VerifiedTokenCache(0)
+
+
+# --- a client's own token (client_credentials, #12) ---------------------------------
+
+
+def test_a_client_token_has_no_sid_and_verifies(
+    keys: dict[SigningAlgorithm, SigningKey], settings: Settings, clock: FrozenClock
+) -> None:
+    """A token whose sub is its client_id may leave sid out (client_credentials);
+    it verifies as a client token."""
+    key = keys["ES256"]
+    token, claims = TokenIssuer(make_ring(settings, clock, key), settings, clock).issue(
+        "svc", sid="", client_id="svc"
+    )
+    assert "sid" not in b64json(token.split(".")[1])
+    verified = TokenVerifier(make_ring(settings, clock, key), settings, clock).verify(token)
+    assert verified == claims and verified.for_client
+
+
+@pytest.mark.parametrize("client_id", [None, "other-client"])
+def test_a_user_token_without_sid_is_refused(
+    keys: dict[SigningAlgorithm, SigningKey],
+    settings: Settings,
+    clock: FrozenClock,
+    client_id: str | None,
+) -> None:
+    """Without sid, a token is refused unless its sub is its client_id: a user's
+    token can never pass as a client's by dropping the claim."""
+    key = keys["ES256"]
+    _, claims = TokenIssuer(make_ring(settings, clock, key), settings, clock).issue(
+        "user-1", sid="fam-1", client_id=client_id
+    )
+    payload = {name: value for name, value in claims.to_dict().items() if name != "sid"}
+    token = _sign(key, {"typ": "at+jwt", "alg": "ES256", "kid": key.kid}, payload)
+    with pytest.raises(InvalidToken) as caught:
+        TokenVerifier(make_ring(settings, clock, key), settings, clock).verify(token)
+    assert caught.value.reason == "missing_claim:sid"

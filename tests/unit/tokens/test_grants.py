@@ -73,7 +73,9 @@ async def test_password_grant_keeps_to_the_clients_scopes(make_keyturn: MakeKeyt
     """A client gets the default scopes plus those it was registered with, and a
     scope outside them is invalid_scope, checked before the password (#10 item 10c)."""
     keyturn = await make_keyturn(default_scopes=["openid", "profile"])
-    app = await keyturn.clients.add("app", scopes=["notes:read"])
+    app = await keyturn.clients.add(
+        "app", grant_types=["password", "refresh_token"], scopes=["notes:read"]
+    )
     assert app.client.allowed_scopes == ("openid", "profile", "notes:read")
     issued = await sign_in(keyturn.grants, scope="openid notes:read", client_id=app.client.id)
     assert issued.scope == issued.claims.scope == "openid notes:read"
@@ -273,8 +275,10 @@ async def test_refresh_of_a_disabled_user_fails(keyturn: Keyturn) -> None:
 async def test_refresh_is_bound_to_its_client(keyturn: Keyturn) -> None:
     """A family issued to one client cannot be refreshed by another (or by none,
     for a confidential client)."""
-    gateway = await keyturn.clients.add("gw", confidential=True)
-    other = await keyturn.clients.add("spa")
+    gateway = await keyturn.clients.add(
+        "gw", grant_types=["password", "refresh_token"], confidential=True
+    )
+    other = await keyturn.clients.add("spa", grant_types=["password", "refresh_token"])
     issued = await sign_in(keyturn.grants, client_id=gateway.client.id)
     assert issued.claims.client_id == gateway.client.id
     with pytest.raises(InvalidGrant):

@@ -13,7 +13,9 @@ from keyturn.runtime import Keyturn
 
 async def test_introspect_active_access_and_refresh_tokens(keyturn: Keyturn) -> None:
     """Live tokens introspect with the RFC 7662 members and their token_type."""
-    client = await keyturn.clients.add("spa", scopes=["read"])
+    client = await keyturn.clients.add(
+        "spa", grant_types=["password", "refresh_token"], scopes=["read"]
+    )
     issued = await sign_in(keyturn.grants, scope="read", client_id=client.client.id)
     access = await keyturn.introspector.introspect(issued.access_token)
     assert access["active"] is True and access["token_type"] == "access_token"

@@ -67,8 +67,12 @@ async def test_revoke_is_bound_to_the_tokens_client(
     """Another client's revoke leaves the token alive (audited as refused); a
     confidential client's token without its client is InvalidClient; its own
     client revokes it (RFC 7009 section 2.1; #10 item 4)."""
-    gateway = await keyturn.clients.add("gw", confidential=True)
-    other = await keyturn.clients.add("other", confidential=True)
+    gateway = await keyturn.clients.add(
+        "gw", grant_types=["password", "refresh_token"], confidential=True
+    )
+    other = await keyturn.clients.add(
+        "other", grant_types=["password", "refresh_token"], confidential=True
+    )
     issued = await sign_in(keyturn.grants, client_id=gateway.client.id)
     for token in (issued.refresh_token, issued.access_token):
         await keyturn.token_revoker.revoke(token, client_id=other.client.id)

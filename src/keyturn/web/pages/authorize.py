@@ -96,8 +96,7 @@ def _consent_page(request: Request, outcome: NeedsConsent) -> HTMLResponse:
     """The consent page; its form may redirect to the client, so CSP's
     ``form-action`` names the redirect URI's origin beside keyturn's own."""
     loaded = outcome.loaded
-    secret = session_secret(request)
-    assert secret is not None  # NeedsConsent only for a signed-in browser
+    secret = session_secret(request) or ""  # NeedsConsent comes only for a signed-in browser
     scopes = [
         {
             "name": scope,
@@ -160,6 +159,13 @@ async def authorize_decision(request: Request, principal: OptionalPrincipal) -> 
         if signed_in is None or decision not in ("allow", "deny"):
             # Signed out meanwhile, or not an answer: start the request over.
             return _redirect(base_path(request) + AUTHORIZE + "?" + urlencode(loaded.to_params()))
+        keyturn.audit.record(
+            "consent_granted" if decision == "allow" else "consent_denied",
+            user_id=signed_in.user_id,
+            session=signed_in.session_id,
+            client_id=loaded.client.id,
+            scope=loaded.request.scope,
+        )
         if decision == "deny":
             return _redirect(await keyturn.authorization.deny(loaded))
         return _redirect(await keyturn.authorization.approve(loaded, signed_in))

@@ -1,7 +1,8 @@
 """The OAuth 2.0 style endpoints (SPEC "OAuth 2.0 style endpoints"): ``/oauth/*``.
 
-- ``POST /oauth/token``: the ``authorization_code``, ``password`` and
-  ``refresh_token`` grants (RFC 6749 sections 4.1.3, 4.3 and 6);
+- ``POST /oauth/token``: the ``authorization_code``, ``refresh_token`` and
+  ``client_credentials`` grants and, with ``--password-grant``, the ``password``
+  grant (RFC 6749 sections 4.1.3, 6, 4.4 and 4.3);
 - ``POST /oauth/revoke``: token revocation (RFC 7009);
 - ``POST /oauth/introspect``: token introspection for confidential clients
   (RFC 7662).
@@ -57,6 +58,7 @@ from keyturn.web.routes.refresh_cookie import (
 
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
+    from keyturn.settings import Settings
     from keyturn.tokens.grants import TokenResponse
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
@@ -76,6 +78,24 @@ OAUTH_PATHS: tuple[str, ...] = (
 
 TOKEN_TYPE_HINTS = frozenset({"access_token", "refresh_token"})
 
+#: The grant types ``POST /oauth/token`` implements, in the order the RFC 8414
+#: metadata lists them; :func:`enabled_grant_types` drops the password grant
+#: unless ``--password-grant`` is set.
+TOKEN_GRANT_TYPES: tuple[str, ...] = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "password",
+)
+
+
+def enabled_grant_types(settings: Settings) -> tuple[str, ...]:
+    """The grant types this server answers (``grant_types_supported``); any other
+    is ``unsupported_grant_type``."""
+    return tuple(
+        grant for grant in TOKEN_GRANT_TYPES if grant != "password" or settings.password_grant
+    )
+
 
 def _token_json(response: Any) -> JSONResponse:
     return JSONResponse(response.to_dict(), headers=dict(OAUTH_NO_STORE))
@@ -91,7 +111,7 @@ _COOKIE_FIELD = {REFRESH_COOKIE_FIELD: {"enum": ["true", "false"]}}
     "/token",
     openapi_extra=form_request(
         {
-            "grant_type": {"enum": ["password", "refresh_token", "authorization_code"]},
+            "grant_type": {"enum": list(TOKEN_GRANT_TYPES)},
             "username": {},
             "password": {},
             "scope": {},
@@ -107,13 +127,14 @@ _COOKIE_FIELD = {REFRESH_COOKIE_FIELD: {"enum": ["true", "false"]}}
     responses=oauth_responses(400, 401, 403, 429, _200=answer("Tokens.", ACCESS_TOKEN)),
 )
 async def token(request: Request) -> Response:
-    """The token endpoint: ``grant_type=password`` and ``grant_type=refresh_token``;
-    ``refresh_cookie=true`` moves the refresh token into the SPA cookie."""
+    """The token endpoint: ``grant_type=refresh_token``, ``client_credentials``
+    and (with ``--password-grant``) ``password``; ``refresh_cookie=true`` moves
+    the refresh token into the SPA cookie."""
     from_cookie = False
     try:
         form = await read_form(request)
         grant_type = required(form, "grant_type")
-        if grant_type not in ("password", "refresh_token", "authorization_code"):
+        if grant_type not in enabled_grant_types(get_keyturn(request).settings):
             raise UnsupportedGrantType()
         to_cookie = wants_refresh_cookie(request, form)
         presented = form.get("refresh_token")
@@ -128,6 +149,12 @@ async def token(request: Request) -> Response:
             issued = await _password_grant(request, form, client_id)
         elif grant_type == "authorization_code":
             issued = await _code_grant(request, form, client_id)
+        elif grant_type == "client_credentials":
+            if client_id is None:
+                raise InvalidClient()
+            issued = await get_keyturn(request).grants.client_credentials_grant(
+                client_id, scope=form.get("scope", ""), ip=client_ip(request)
+            )
         else:
             keyturn: Keyturn = get_keyturn(request)
             issued = await keyturn.grants.refresh_grant(

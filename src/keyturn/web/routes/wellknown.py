@@ -9,12 +9,14 @@ meets an unknown ``kid`` before then refetches the JWKS (rotation signs at once)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from keyturn.web.dependencies import base_path, get_keyturn
+from keyturn.web.routes.oauth import enabled_grant_types
 from keyturn.web.routes.openapi_docs import answer, error_responses
 
 _JWKS = {
@@ -38,34 +40,49 @@ JWKS_PATH: Final = "/.well-known/jwks.json"
 METADATA_PATH: Final = "/.well-known/oauth-authorization-server"
 
 
-def authorization_server_metadata(issuer: str, *, endpoints: str | None = None) -> dict[str, Any]:
+def authorization_server_metadata(
+    issuer: str,
+    *,
+    endpoints: str | None = None,
+    grant_types: Sequence[str] = ("refresh_token",),
+) -> dict[str, Any]:
     """RFC 8414 metadata for ``issuer`` (no trailing slash).
 
-    ``endpoints`` is the URL the endpoints live under (default: ``issuer``).
-    There is no authorization endpoint (no redirect-based grants), so
-    ``response_types_supported`` is empty.
+    ``endpoints`` is the URL the endpoints live under (default: ``issuer``);
+    ``grant_types`` what ``/oauth/token`` answers
+    (:func:`keyturn.web.routes.oauth.enabled_grant_types`: the password grant
+    only with ``--password-grant``). With ``authorization_code`` among them the
+    document also names the authorization endpoint and PAR (RFC 9126), the one
+    response type ``code``, PKCE ``S256`` only (RFC 7636) and the ``iss``
+    authorization response parameter (RFC 9207).
     """
     base = issuer if endpoints is None else endpoints
-    return {
+    client_auth = ["client_secret_basic", "client_secret_post", "none"]
+    metadata: dict[str, Any] = {
         "issuer": issuer,
         "token_endpoint": f"{base}/oauth/token",
         "jwks_uri": f"{base}{JWKS_PATH}",
         "revocation_endpoint": f"{base}/oauth/revoke",
         "introspection_endpoint": f"{base}/oauth/introspect",
-        "grant_types_supported": ["password", "refresh_token"],
+        "grant_types_supported": list(grant_types),
         "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
-        "revocation_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
+        "token_endpoint_auth_methods_supported": client_auth,
+        "revocation_endpoint_auth_methods_supported": client_auth,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
     }
+    if "authorization_code" in grant_types:
+        metadata.update(
+            {
+                "authorization_endpoint": f"{base}/oauth/authorize",
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "code_challenge_methods_supported": ["S256"],
+                "authorization_response_iss_parameter_supported": True,
+                "pushed_authorization_request_endpoint": f"{base}/oauth/par",
+                "require_pushed_authorization_requests": False,
+            }
+        )
+    return metadata
 
 
 @router.get("/jwks.json", responses=error_responses(_200=answer("The public keys.", _JWKS)))
@@ -82,11 +99,14 @@ async def jwks(request: Request) -> JSONResponse:
 )
 async def oauth_metadata(request: Request) -> JSONResponse:
     """RFC 8414 authorization server metadata."""
-    issuer = get_keyturn(request).settings.public_issuer
-    return JSONResponse(
-        authorization_server_metadata(issuer, endpoints=endpoint_base(issuer, base_path(request))),
-        headers=_CACHE_HEADERS,
+    settings = get_keyturn(request).settings
+    issuer = settings.public_issuer
+    document = authorization_server_metadata(
+        issuer,
+        endpoints=endpoint_base(issuer, base_path(request)),
+        grant_types=enabled_grant_types(settings),
     )
+    return JSONResponse(document, headers=_CACHE_HEADERS)
 
 
 def endpoint_base(issuer: str, base: str) -> str:
