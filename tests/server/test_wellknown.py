@@ -45,15 +45,12 @@ async def test_jwks_publishes_public_signing_keys_only(client: httpx.AsyncClient
 
 async def test_metadata_is_built_from_the_issuer(client: httpx.AsyncClient) -> None:
     """Both metadata paths serve URLs under the issuer; the OpenID document carries
-    every RFC 8414 member with the same value (the grant and response types
-    extended for the code flow)."""
+    every RFC 8414 member with the same value."""
     oauth = await client.get("/.well-known/oauth-authorization-server")
     openid = await client.get("/.well-known/openid-configuration")
     assert oauth.status_code == openid.status_code == 200
-    extended = {"grant_types_supported", "response_types_supported"}
     for member, value in oauth.json().items():
-        if member not in extended:
-            assert openid.json()[member] == value, member
+        assert openid.json()[member] == value, member
     body = oauth.json()
     assert body["issuer"] == BASE
     assert body["token_endpoint"] == f"{BASE}/oauth/token"

@@ -44,14 +44,10 @@ def openid_configuration(
     *,
     base: str,
     scopes: Sequence[str],
-    password_grant: bool,
 ) -> dict[str, Any]:
     """The ``/.well-known/openid-configuration`` document: ``oauth_metadata``
     (RFC 8414, from the same issuer) plus the OpenID Provider members; endpoint
-    URLs under ``base``."""
-    grants = ["authorization_code", "refresh_token", "client_credentials"]
-    if password_grant:
-        grants.append("password")
+    URLs under ``base``. The grant types are the RFC 8414 document's."""
     document = dict(oauth_metadata)
     document.update(
         {
@@ -61,7 +57,6 @@ def openid_configuration(
             "pushed_authorization_request_endpoint": f"{base}/oauth/par",
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": grants,
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": list(ID_TOKEN_ALGS),
             "userinfo_signing_alg_values_supported": ["none"],

@@ -133,10 +133,11 @@ async def openid_configuration(request: Request) -> JSONResponse:
     issuer = settings.public_issuer
     base = endpoint_base(issuer, base_path(request))
     document = provider_metadata(
-        authorization_server_metadata(issuer, endpoints=base),
+        authorization_server_metadata(
+            issuer, endpoints=base, grant_types=enabled_grant_types(settings)
+        ),
         base=base,
         scopes=settings.default_scopes,
-        password_grant=settings.password_grant,
     )
     return JSONResponse(document, headers=_CACHE_HEADERS)
 
