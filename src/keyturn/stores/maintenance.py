@@ -41,6 +41,9 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         # --- OAuth code flow (wave 2, #12): codes past their replay window, PAR
         # requests past their expiry.
         "oauth": await _purge_code_flow(keyturn),
+        # --- OpenID Connect (wave 2, #13): ID-token session records older than
+        # any session can live.
+        "oidc": await keyturn.oidc.purge() if keyturn.has_oidc else 0,
     }
 
 
