@@ -11,7 +11,7 @@ from tests.server.conftest import MakeClient
 
 from keyturn.settings import Settings
 
-KEYTURN_OPERATIONS = 19  # + POST /oauth/par (#12)
+KEYTURN_OPERATIONS = 21  # + POST /oauth/par (#12), GET|POST /oauth/userinfo (#13)
 
 
 async def _schema(make_client: MakeClient, settings: Settings | None = None) -> dict[str, Any]:

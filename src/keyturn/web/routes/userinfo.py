@@ -57,11 +57,10 @@ async def _claims(request: Request) -> dict[str, Any]:
     return claims
 
 
-@router.api_route(
-    USERINFO_PATH,
-    methods=["GET", "POST"],
-    responses=error_responses(401, 403, _200=answer("The user's claims.", _USERINFO)),
-)
+_RESPONSES = error_responses(401, 403, _200=answer("The user's claims.", _USERINFO))
+
+
+@router.get(USERINFO_PATH, responses=_RESPONSES)
 async def userinfo(request: Request) -> JSONResponse:
     """The claims the access token's scopes allow (``sub``, and ``email`` /
     ``email_verified`` with the ``email`` scope)."""
@@ -72,3 +71,9 @@ async def userinfo(request: Request) -> JSONResponse:
         response.headers.update(OAUTH_NO_STORE)
         return response
     return JSONResponse(claims, headers=dict(OAUTH_NO_STORE))
+
+
+@router.post(USERINFO_PATH, responses=_RESPONSES)
+async def userinfo_post(request: Request) -> JSONResponse:
+    """The same as ``GET`` (OIDC Core 5.3.1: both methods are supported)."""
+    return await userinfo(request)
