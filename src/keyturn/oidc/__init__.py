@@ -8,6 +8,8 @@ clients hold an ID token in which browser session, logout tokens, and their
 delivery through the outbox).
 
 Imports keyturn.keys (the ring signs and verifies), keyturn.mfa.amr (``acr``),
-keyturn.outbox, the root modules and its own store Protocol; never keyturn.web,
+keyturn.outbox, keyturn.stores.records (the ended ``Session``), the root modules
+and its own store Protocol (``store``; SQL in keyturn.stores.sql.oidc_store;
+``wiring`` also builds the dispatcher's handler); never keyturn.web,
 Starlette or FastAPI. keyturn.tokens.code_grant calls it to add the ID token.
 """
