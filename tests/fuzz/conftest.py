@@ -31,7 +31,15 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
     servers = LiveServers(tmp_path_factory.mktemp("fuzz"))
     try:
         server = servers(*shlex.split(os.environ.get("FUZZ_SERVE_ARGS", "")))
-        added = server.cli("client", "add", "fuzz-introspection", "--confidential", "--json")
+        added = server.cli(
+            "client",
+            "add",
+            "fuzz-introspection",
+            "--confidential",
+            "--json",
+            "--grant",
+            "client_credentials",
+        )
         assert added.returncode == 0, added.stderr
         client = json.loads(added.stdout)
         yield FuzzTarget(server, client["client_id"], client["client_secret"])

@@ -5,7 +5,8 @@ environment variables that tests/fuzz/test_schemathesis.py sets:
 
 - ``FUZZ_BASE_URL``: the server, e.g. ``http://127.0.0.1:PORT``;
 - ``FUZZ_LOG``: a file that gets one ``METHOD PATH STATUS AUTH`` line per call;
-- ``FUZZ_CLIENT_ID``, ``FUZZ_CLIENT_SECRET``: a confidential client, whose HTTP
+- ``FUZZ_CLIENT_ID``, ``FUZZ_CLIENT_SECRET``: a confidential client (with the
+  ``client_credentials`` grant, which ``POST /oauth/token`` cases get), whose HTTP
   Basic credentials ``POST /oauth/introspect`` gets.
 
 :class:`Accounts` keeps one signed-in account: a session cookie with its CSRF token
@@ -19,8 +20,9 @@ address, not the account's. When the fuzzer has locked the account (wrong
 passwords at ``/auth/reauthenticate``), the next sign-in registers a new one.
 
 Half of the positive cases of the password-taking operations get the account's
-real password, and half of those of revocation and introspection its access
-token, so the fuzzer reaches their success paths too.
+real password, half of those of revocation and introspection its access
+token, and half of the ``client_credentials`` token requests the client's
+credentials, so the fuzzer reaches their success paths too.
 """
 
 from __future__ import annotations
@@ -230,6 +232,12 @@ def map_case(context: Any, case: Case) -> Case:
         body.update(email=credentials.email, password=credentials.password)
     elif label == ("POST", "/oauth/token") and body.get("grant_type") == "password":
         body.update(username=credentials.email, password=credentials.password)
+    elif label == ("POST", "/oauth/token") and body.get("grant_type") == "client_credentials":
+        # The password grant is off by default (#12): this is the grant that succeeds.
+        client_id, secret = _CLIENT
+        body.update(client_id=client_id, client_secret=secret)
+        for name in ("scope", "refresh_cookie", "username", "password", "refresh_token"):
+            body.pop(name, None)
     elif label == ("POST", "/auth/reauthenticate"):
         body["password"] = credentials.password
     elif label in (("POST", "/oauth/introspect"), ("POST", "/oauth/revoke")):

@@ -152,3 +152,35 @@ async def test_remote_verifier_against_a_live_server(server: LiveServer) -> None
         with pytest.raises(InvalidToken):
             await strict.verify(pair["access_token"])
         assert (await signature_only.verify(pair["access_token"])).jti == claims.jti
+
+
+async def test_authlib_client_credentials_and_a_downstream_verifier(server: LiveServer) -> None:
+    """Authlib's OAuth2Client gets a client_credentials token with
+    client_secret_basic (#12); a downstream RemoteVerifier, strict (introspection)
+    and signature-only, accepts it without a sid; after RFC 7009 revocation by
+    its client, strict mode refuses it."""
+    result = server.cli(
+        "client", "add", "svc", "--confidential", "--grant", "client_credentials", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    client_id, secret = created["client_id"], created["client_secret"]
+    with OAuth2Client(client_id, secret, timeout=10) as oauth:
+        token = oauth.fetch_token(
+            f"{server.url}/oauth/token", grant_type="client_credentials", scope="openid"
+        )
+    assert "refresh_token" not in token and token["scope"] == "openid"
+    issuer = server.url
+    strict = RemoteVerifier(
+        issuer, audience=issuer, introspection=(client_id, secret), introspection_cache_ttl=0
+    )
+    signature_only = RemoteVerifier(issuer, audience=issuer)
+    async with strict, signature_only:
+        claims = await strict.verify(token["access_token"])
+        assert claims.sub == claims.client_id == client_id and claims.for_client
+        assert (await signature_only.verify(token["access_token"])).jti == claims.jti
+        async with httpx.AsyncClient(base_url=issuer, auth=httpx.BasicAuth(client_id, secret)) as h:
+            revoked = await h.post("/oauth/revoke", data={"token": token["access_token"]})
+            assert revoked.status_code == 200
+        with pytest.raises(InvalidToken):
+            await strict.verify(token["access_token"])
