@@ -60,7 +60,10 @@ async def _claims(request: Request) -> dict[str, Any]:
 _RESPONSES = error_responses(401, 403, _200=answer("The user's claims.", _USERINFO))
 
 
-@router.get(USERINFO_PATH, responses=_RESPONSES)
+# One route serves both methods, so a 405 names both in ``Allow``; the GET and
+# POST routes below it only document the two operations (FastAPI gives a
+# two-method route one duplicated operationId) and are shadowed by it.
+@router.api_route(USERINFO_PATH, methods=["GET", "POST"], include_in_schema=False)
 async def userinfo(request: Request) -> JSONResponse:
     """The claims the access token's scopes allow (``sub``, and ``email`` /
     ``email_verified`` with the ``email`` scope)."""
@@ -71,6 +74,13 @@ async def userinfo(request: Request) -> JSONResponse:
         response.headers.update(OAUTH_NO_STORE)
         return response
     return JSONResponse(claims, headers=dict(OAUTH_NO_STORE))
+
+
+@router.get(USERINFO_PATH, responses=_RESPONSES)
+async def userinfo_get(request: Request) -> JSONResponse:
+    """The claims the access token's scopes allow (``sub``, and ``email`` /
+    ``email_verified`` with the ``email`` scope)."""
+    return await userinfo(request)
 
 
 @router.post(USERINFO_PATH, responses=_RESPONSES)
