@@ -6,12 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: serve test lint typecheck docs pytest services interop-node bench clean
+.PHONY: serve test lint typecheck docs pytest services interop-deps bench clean
 
 serve: $(VENV)/.installed-runtime
 	$(BIN)/keyturn serve
 
-test: $(VENV)/.installed-dev services interop-node lint typecheck docs pytest
+test: $(VENV)/.installed-dev services interop-deps lint typecheck docs pytest
 
 $(VENV)/bin/python:
 	./scripts/make-venv.sh $(PYTHON) $(VENV)
@@ -28,13 +28,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 services:
 	./scripts/install-test-services.sh
 
-# The relying-party libraries of the OIDC interop tests (openid-client), from the
-# lockfile; node and npm are Debian's (scripts/install-test-services.sh).
-interop-node: tests/interop/node/node_modules/.installed
-
-tests/interop/node/node_modules/.installed: tests/interop/node/package.json tests/interop/node/package-lock.json | services
-	cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+# node clients of the interop tests (openid-client, tests/interop/node)
+interop-deps:
+	./scripts/install-node-deps.sh
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks examples docs/hooks
@@ -92,4 +88,4 @@ example-reports-strict: $(VENV)/.installed-runtime
 		--client-file $(NOTES_DATA)/reports-client.json
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache tests/interop/node/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache

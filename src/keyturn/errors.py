@@ -531,3 +531,15 @@ class GrantNotAllowed(InvalidRequest):
 
     code = "unauthorized_client"
     default_detail = "The client is not allowed to use this grant type."
+
+
+# --- DPoP (wave 2, #16) ---
+
+
+class InvalidDpopToken(InvalidToken):
+    """An access token presented against its DPoP binding (RFC 9449 section 7): a
+    bound token (``cnf.jkt``) sent as ``Bearer``, an unbound one sent as ``DPoP``, or
+    any refused token sent with the ``DPoP`` scheme. The same ``invalid_token`` as
+    every token failure; only the challenge differs: 401 with
+    ``WWW-Authenticate: DPoP error="invalid_token"``.
+    """

@@ -48,6 +48,7 @@ from keyturn.tokens.revoke import TokenRevoker
 from keyturn.tokens.session_link import SessionTokens
 
 if TYPE_CHECKING:
+    from keyturn.dpop import DpopVerifier
     from keyturn.oauth.authorize import AuthorizationEndpoint
     from keyturn.oauth.codes import AuthorizationCodes
     from keyturn.oauth.flow_client import FlowClient
@@ -118,6 +119,7 @@ class Keyturn:
         self._oidc: OidcRuntime | None = None
         self._dispatcher: Dispatcher | None = None
         self._dispatcher_holders = 0
+        self._dpop: DpopVerifier | None = None  # DPoP (wave 2, #16)
         #: The ``.kek`` file :meth:`start` just created (SQLite default), else None.
         self.generated_kek_file: Path | None = None
 
@@ -176,6 +178,7 @@ class Keyturn:
         self._bearer = self._grants = self._token_revoker = self._introspector = None
         self._authorization = self._authorization_codes = self._code_grant = None
         self._oidc = self._dispatcher = None
+        self._dpop = None
         self._started = False
         if self._storage is not None and self._owns_storage:
             await self._storage.close()
@@ -575,6 +578,25 @@ class Keyturn:
         if self._key_encryptor is None:
             raise RuntimeError("Keyturn.start() has not been called")
         return FreshLoginMarker(self._key_encryptor.derive_key("oauth fresh login v1"), self.clock)
+
+    # --- DPoP (wave 2, #16) ----------------------------------------------------------
+
+    @property
+    def dpop(self) -> DpopVerifier:
+        """The DPoP proof verifier (RFC 9449; :mod:`keyturn.tokens.dpop_setup`): the
+        replay cache in Redis with ``--redis-url``, nonces with ``--dpop-nonce``."""
+        if self._dpop is None:
+            from keyturn.tokens.dpop_setup import NONCE_KEY_PURPOSE, make_dpop_verifier
+
+            if self._key_encryptor is None:
+                raise RuntimeError("Keyturn.start() has not been called")
+            self._dpop = make_dpop_verifier(
+                self.settings,
+                self.clock,
+                redis=getattr(self.storage, "redis", None),
+                nonce_secret=self._key_encryptor.derive_key(NONCE_KEY_PURPOSE),
+            )
+        return self._dpop
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:

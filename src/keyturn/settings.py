@@ -168,6 +168,16 @@ class Settings(BaseSettings):
     # Seconds a redeemed or expired code is kept so that a replay is still seen.
     code_replay_window: int = Field(3600, ge=60, le=30 * 86_400)
 
+    # --- DPoP (wave 2, #16) ---
+    # Seconds a DPoP proof's iat may lie in the past (RFC 9449 section 11.1).
+    dpop_max_age: int = Field(60, ge=1, le=300)
+    # Demand this server's own nonce in every DPoP proof (RFC 9449 sections 8, 9).
+    dpop_nonce: bool = False
+    # Public clients must send a DPoP proof at /oauth/token (no bearer tokens for them).
+    require_dpop: bool = False
+    # Most proofs the in-process jti replay cache holds (without --redis-url).
+    dpop_replay_cache_entries: int = Field(100_000, ge=1000, le=10_000_000)
+
     # --- validation ------------------------------------------------------------------
 
     @field_validator("trusted_proxies", "cors_origins", "default_scopes", mode="before")

@@ -362,3 +362,20 @@ async def test_revoke_for_sessions_ends_only_that_sessions_families(storage: Sto
     for live in (other_session, password):
         family = await storage.refresh.get_family(live.id)
         assert family is not None and family.revoked_at is None
+
+
+async def test_dpop_bound_family_keeps_its_key(storage: Storage) -> None:
+    """A family's DPoP key thumbprint (dpop_jkt) comes back from get_token and
+    get_family, so a bound refresh token stays bound on every backend."""
+    user = await add_user(storage)
+    jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+    family = dataclasses.replace(make_family(user), dpop_jkt=jkt)
+    token = make_token(family)
+    await storage.refresh.create_family(family, token)
+    found = await storage.refresh.get_token(token.token_hash)
+    assert found is not None and found[1].dpop_jkt == jkt
+    stored = await storage.refresh.get_family(family.id)
+    assert stored is not None and stored.dpop_jkt == jkt
+    unbound = make_family(user, T0 + 1)
+    await storage.refresh.create_family(unbound, make_token(unbound))
+    assert (await storage.refresh.get_family(unbound.id)).dpop_jkt is None  # type: ignore[union-attr]

@@ -97,6 +97,7 @@ async def test_a_listed_origin_gets_its_own_origin_and_credentials(
     assert response.headers["access-control-allow-credentials"] == "true"
     exposed = response.headers["access-control-expose-headers"].lower()
     assert "x-csrf-token" in exposed and "retry-after" in exposed
+    assert "dpop-nonce" in exposed  # an SPA must read the nonce it is asked to use
     assert vary(response) == ["accept-encoding", "origin"]
 
 
@@ -161,8 +162,9 @@ async def test_routes_outside_keyturn_are_left_alone(cors_client: httpx.AsyncCli
 async def test_a_listed_origins_preflight_is_answered_204(
     cors_client: httpx.AsyncClient, path: str
 ) -> None:
-    """204 with the origin, credentials, the methods and the three request headers
-    keyturn reads, and a max-age; the app itself is not called."""
+    """204 with the origin, credentials, the methods and the four request headers
+    keyturn reads (DPoP for sender-constrained tokens), and a max-age; the app itself
+    is not called."""
     async with cors_client:
         response = await cors_client.options(path, headers=preflight(SPA, "DELETE"))
     assert response.status_code == 204 and response.content == b""
@@ -173,7 +175,7 @@ async def test_a_listed_origins_preflight_is_answered_204(
     allowed = {
         h.strip().lower() for h in response.headers["access-control-allow-headers"].split(",")
     }
-    assert allowed == {"authorization", "content-type", "x-csrf-token"}
+    assert allowed == {"authorization", "content-type", "x-csrf-token", "dpop"}
     assert 0 < int(response.headers["access-control-max-age"]) <= 7200
     assert "origin" in vary(response)
 

@@ -1,5 +1,5 @@
 """node's ``openid-client`` v6 (panva's certified relying-party library, from npm,
-installed by ``make interop-node``) against a live ``keyturn serve`` (issue #13,
+installed by ``make interop-deps``) against a live ``keyturn serve`` (issue #13,
 item 7): discovery, code + PKCE + nonce, ID token validation, userinfo, refresh,
 and RP-initiated logout. Under ``CI=true`` a missing node or package fails."""
 
@@ -28,7 +28,7 @@ def node_or_fail() -> str:
     installed = (NODE_PROJECT / "node_modules" / "openid-client" / "package.json").is_file()
     if node is not None and installed:
         return node
-    why = "node is not installed" if node is None else "run `make interop-node` (npm ci)"
+    why = "node is not installed" if node is None else "run `make interop-deps` (npm ci)"
     if os.environ.get("CI") == "true":
         pytest.fail(f"openid-client interop cannot run: {why}")
     pytest.skip(f"openid-client interop: {why}")

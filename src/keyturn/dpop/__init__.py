@@ -6,7 +6,10 @@ replay cache (``store``: the Protocol; ``memory``; ``redis``, shared across inst
 and stateless server nonces (``nonce``). ``verifier.DpopVerifier`` puts them together.
 Imports no web framework, no settings and no moving keyturn module (only errors, clock).
 
-Integration (issue #16):
+Integration (issue #16, done: :mod:`keyturn.tokens.dpop_setup` builds the verifier,
+:mod:`keyturn.tokens.dpop_binding` and :mod:`keyturn.web.routes.dpop_token` bind at
+``/oauth/token``, :mod:`keyturn.web.authn.resolver` and
+:meth:`keyturn.tokens.remote.RemoteVerifier.verify_dpop` check at resources):
 - Build one ``DpopVerifier(cache, clock, max_age=settings.dpop_max_age,
   clock_skew=settings.clock_leeway, nonces=...)`` per process. ``cache`` is
   ``RedisReplayCache(connection.client, unavailable=connection.unavailable)`` when

@@ -96,6 +96,10 @@ class RefreshFamily:
     ``session_id`` is the public handle of the browser session the family came
     from (the authorization code flow), None for the password grant: ending that
     session ends the family.
+
+    ``dpop_jkt`` is the RFC 7638 thumbprint of the DPoP key a public client's
+    family is bound to (RFC 9449 section 5): every refresh must carry a proof
+    signed by that key. None for an unbound family.
     """
 
     id: str
@@ -109,6 +113,7 @@ class RefreshFamily:
     user_agent: str | None = None
     revoked_at: float | None = None
     session_id: str | None = None
+    dpop_jkt: str | None = None
 
     def is_live(self, now: float) -> bool:
         """True while neither revoked nor past the absolute cap at ``now``."""

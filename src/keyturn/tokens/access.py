@@ -104,11 +104,13 @@ class TokenIssuer:
         client_id: str | None = None,
         ttl: int | None = None,
         auth_time: float | None = None,
+        jkt: str | None = None,
     ) -> tuple[str, AccessTokenClaims]:
         """A signed access token for ``user_id`` in sign-in ``sid``, and its claims.
 
         ``auth_time`` is when the user authenticated for that sign-in (the
-        ``auth_time`` claim, whole seconds); None leaves the claim out.
+        ``auth_time`` claim, whole seconds); None leaves the claim out. ``jkt``
+        binds the token to a DPoP key (``cnf.jkt``, RFC 9449 section 6.1).
 
         ``ttl`` may shorten the lifetime below ``settings.access_token_ttl`` but never
         lengthen it: key retirement windows are sized by that setting.
@@ -134,6 +136,7 @@ class TokenIssuer:
             roles=tuple(roles),
             client_id=client_id,
             auth_time=None if auth_time is None else int(auth_time),
+            jkt=jkt,
         )
         header = {"typ": ACCESS_TOKEN_TYPE, "alg": record.alg, "kid": record.kid}
         payload = json.dumps(claims.to_dict(), separators=(",", ":")).encode()
@@ -251,6 +254,7 @@ class TokenVerifier:
         nbf = typed_claim(payload, "nbf", int, required=False)
         client_id = typed_claim(payload, "client_id", str, required=False)
         auth_time = typed_claim(payload, "auth_time", int, required=False)
+        jkt = _confirmation(typed_claim(payload, "cnf", dict, required=False))
         if sid is None:  # only a client's own token has no sign-in (client_credentials)
             if client_id is None or sub != client_id:
                 raise InvalidToken("missing_claim:sid")
@@ -288,7 +292,20 @@ class TokenVerifier:
             nbf=nbf,
             client_id=client_id,
             auth_time=auth_time,
+            jkt=jkt,
         )
+
+
+def _confirmation(cnf: dict[str, Any] | None) -> str | None:
+    """The ``jkt`` of a ``cnf`` claim (RFC 7800, RFC 9449 section 6.1). A ``cnf``
+    without a usable ``jkt`` (another confirmation method, a wrong type) is
+    refused: keyturn cannot honour it, so it must not accept it as a bearer token."""
+    if cnf is None:
+        return None
+    jkt = cnf.get("jkt")
+    if not isinstance(jkt, str) or not 0 < len(jkt) <= 128:
+        raise InvalidToken("invalid_claim:cnf")
+    return jkt
 
 
 def verify_signature(signing_input: str, signature_segment: str, key: VerificationKey) -> bool:

@@ -31,7 +31,9 @@ class AccessTokenClaims:
     ``scope`` is space-separated as in RFC 6749; ``aud`` is a tuple when the token
     carried a list. ``auth_time`` (optional in RFC 9068 section 2.2.1) is when the
     user last authenticated for that sign-in; None for tokens issued without it.
-    Times are whole POSIX seconds.
+    Times are whole POSIX seconds. ``jkt`` is the ``cnf.jkt`` of a DPoP-bound
+    token (RFC 9449 section 6.1): the thumbprint of the key whose proofs must
+    come with it; None for a bearer token.
     """
 
     iss: str
@@ -46,6 +48,7 @@ class AccessTokenClaims:
     nbf: int | None = None
     client_id: str | None = None
     auth_time: int | None = None
+    jkt: str | None = None
 
     @property
     def for_client(self) -> bool:
@@ -78,6 +81,8 @@ class AccessTokenClaims:
             claims["client_id"] = self.client_id
         if self.auth_time is not None:
             claims["auth_time"] = self.auth_time
+        if self.jkt is not None:
+            claims["cnf"] = {"jkt": self.jkt}
         return claims
 
 

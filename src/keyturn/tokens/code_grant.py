@@ -40,6 +40,7 @@ from keyturn.oidc.id_token import IdTokenClaims
 from keyturn.stores.protocols import UserStore
 from keyturn.stores.records import User
 from keyturn.tokens.access import TokenIssuer
+from keyturn.tokens.dpop_binding import DpopBinding, token_type
 from keyturn.tokens.grants import TokenResponse
 from keyturn.tokens.refresh import RefreshFamilies
 
@@ -113,12 +114,15 @@ class CodeGrant:
         id_token_alg: str = "RS256",  # noqa: S107 (an algorithm name)
         ip: str | None = None,
         user_agent: str | None = None,
+        dpop: DpopBinding | None = None,
     ) -> TokenResponse:
         """Redeem ``code`` for the authenticated client ``client_id``.
 
         Returns ``access_token``, ``expires_in``, ``scope``, when
         ``grant_types`` has ``refresh_token`` a refresh token, and with the
-        ``openid`` scope an ID token signed with ``id_token_alg``.
+        ``openid`` scope an ID token signed with ``id_token_alg``. ``dpop`` (a
+        verified proof) binds the access token and, for a public client, the
+        refresh family to the proof's key (RFC 9449 section 5).
 
         Raises:
             InvalidGrant: unknown, expired, used or another client's code, a
@@ -146,6 +150,7 @@ class CodeGrant:
             family_id=grant.grant_id,
             # offline_access outlives the browser session (OIDC Core section 11).
             session_id=None if OFFLINE_ACCESS_SCOPE in grant.scopes else grant.session_id,
+            dpop_jkt=dpop.family_jkt if dpop is not None else None,
         )
         family = issued.family  # its id is grant.grant_id: a replay names it without a write
         if self.families.revocations.is_sid_revoked(family.id):
@@ -163,6 +168,7 @@ class CodeGrant:
             scope=scope,
             client_id=client_id,
             auth_time=grant.auth_time,
+            jkt=dpop.jkt if dpop is not None else None,
         )
         id_token = None
         if OPENID_SCOPE in grant.scopes and self._sign_id_token is not None:
@@ -205,6 +211,7 @@ class CodeGrant:
                 max(0, int(min(now + refresh_ttl, family.expires_at) - now)) if refresh else None
             ),
             id_token=id_token,
+            token_type=token_type(dpop),
         )
 
     async def _revoke_replayed(

@@ -34,6 +34,12 @@ from keyturn.stores.protocols import UserStore
 from keyturn.stores.records import RefreshFamily, User
 from keyturn.tokens.access import TokenIssuer
 from keyturn.tokens.claims import AccessTokenClaims
+from keyturn.tokens.dpop_binding import (
+    DpopBinding,
+    check_family_binding,
+    check_replayed_binding,
+    token_type,
+)
 from keyturn.tokens.refresh import RefreshFamilies, RefreshReuse
 from keyturn.tokens.scopes import check_allowed_scope, normalize_scope
 
@@ -88,6 +94,7 @@ def _claims_from_dict(data: dict[str, Any]) -> AccessTokenClaims:
         nbf=data.get("nbf"),
         client_id=data.get("client_id"),
         auth_time=data.get("auth_time"),
+        jkt=(data.get("cnf") or {}).get("jkt"),
     )
 
 
@@ -138,6 +145,7 @@ class TokenGrants:
         client_id: str | None = None,
         ip: str,
         user_agent: str | None,
+        dpop: DpopBinding | None = None,
     ) -> TokenResponse:
         """Sign in with a password and open a refresh family (RFC 6749 section 4.3).
 
@@ -177,7 +185,12 @@ class TokenGrants:
             username, password, ip=ip, user_agent=user_agent, via="token"
         )
         issued = await self.families.start(
-            user.id, client_id=client_id, scope=scope, ip=ip, user_agent=user_agent
+            user.id,
+            client_id=client_id,
+            scope=scope,
+            ip=ip,
+            user_agent=user_agent,
+            dpop_jkt=dpop.family_jkt if dpop is not None else None,
         )
         family = issued.family
         for evicted in issued.evicted:
@@ -196,6 +209,7 @@ class TokenGrants:
             scope=scope,
             client_id=client_id,
             auth_time=family.created_at,
+            jkt=dpop.jkt if dpop is not None else None,
         )
         self._remember_user(user)
         self.audit.record(
@@ -215,6 +229,7 @@ class TokenGrants:
             refresh_token=issued.refresh_token,
             scope=scope,
             refresh_expires_in=self._refresh_expires_in(family),
+            token_type=token_type(dpop),
         )
 
     async def refresh_grant(
@@ -224,6 +239,7 @@ class TokenGrants:
         client_id: str | None = None,
         ip: str | None = None,
         user_agent: str | None = None,
+        dpop: DpopBinding | None = None,
     ) -> TokenResponse:
         """Rotate a refresh token: a new access token and a new refresh token.
 
@@ -231,7 +247,13 @@ class TokenGrants:
         again. A used token after that revokes its family (audited as
         ``refresh_reuse_detected``).
 
+        ``dpop`` is the request's verified DPoP proof: the new access token is
+        bound to its key. A family bound to a key (a public client's, RFC 9449
+        section 5) is refreshed only with a proof from that same key.
+
         Raises:
+            InvalidDpopProof: the family is bound to a DPoP key and the request
+                has no proof, or one from another key; nothing is rotated.
             InvalidGrant: unknown, used (after the grace window), expired or
                 revoked token; a disabled user; another client's token.
             StoreUnavailable: a store is unreachable.
@@ -239,6 +261,7 @@ class TokenGrants:
 
         async def respond(family: RefreshFamily, new_refresh: str) -> dict[str, Any]:
             await self._check_client(family, client_id)
+            check_family_binding(family, dpop)
             user = await self.users.get(family.user_id)
             if user is None or user.disabled:
                 raise InvalidGrant()
@@ -250,6 +273,7 @@ class TokenGrants:
                 scope=family.scope,
                 client_id=family.client_id,
                 auth_time=family.created_at,  # the password grant that opened it
+                jkt=dpop.jkt if dpop is not None else None,
             )
             return {"access_token": token, "refresh_token": new_refresh, "claims": claims.to_dict()}
 
@@ -268,10 +292,12 @@ class TokenGrants:
             )
             raise InvalidGrant() from None
         family = rotation.family
-        if rotation.replayed:
-            await self._check_client(family, client_id)
         response = rotation.response
         claims = _claims_from_dict(response["claims"])
+        if rotation.replayed:
+            await self._check_client(family, client_id)
+            check_family_binding(family, dpop)
+            check_replayed_binding(claims, dpop)
         self.audit.record(
             "token_refreshed",
             user_id=family.user_id,
@@ -287,16 +313,23 @@ class TokenGrants:
             refresh_token=response["refresh_token"],
             scope=family.scope,
             refresh_expires_in=self._refresh_expires_in(family),
+            token_type=token_type(dpop),
         )
 
     async def client_credentials_grant(
-        self, client_id: str, *, scope: str = "", ip: str | None = None
+        self,
+        client_id: str,
+        *,
+        scope: str = "",
+        ip: str | None = None,
+        dpop: DpopBinding | None = None,
     ) -> TokenResponse:
         """An access token for a client acting for itself (RFC 6749 section 4.4),
         for an already authenticated ``client_id``: ``sub`` and ``client_id``
         are the client, no ``sid``, no refresh token, no roles; the scope lies
         within the client's allowlist (none asked for: an empty scope). In
-        strict mode it is revocable by ``jti`` like any access token.
+        strict mode it is revocable by ``jti`` like any access token. ``dpop``
+        binds the token to the proof's key (``cnf.jkt``, ``token_type: DPoP``).
 
         Raises:
             InvalidClient: no such client, or a public one (it cannot authenticate).
@@ -311,11 +344,19 @@ class TokenGrants:
             raise GrantNotAllowed()
         scope = normalize_scope(scope)
         check_allowed_scope(scope, self.clients.allowed_scopes(client))
-        token, claims = self._issuer().issue(client.id, sid="", scope=scope, client_id=client.id)
+        token, claims = self._issuer().issue(
+            client.id,
+            sid="",
+            scope=scope,
+            client_id=client.id,
+            jkt=dpop.jkt if dpop is not None else None,
+        )
         self.audit.record(
             "client_token_issued", client_id=client.id, ip=ip, scope=scope, jti=claims.jti
         )
-        return TokenResponse(token, claims.exp - claims.iat, claims, scope=scope)
+        return TokenResponse(
+            token, claims.exp - claims.iat, claims, scope=scope, token_type=token_type(dpop)
+        )
 
     def _refresh_expires_in(self, family: RefreshFamily) -> int:
         """Seconds a refresh token issued now lives: ``refresh_token_ttl``, capped

@@ -98,6 +98,8 @@ class Introspector:
             answer["sid"] = claims.sid
         if claims.client_id is not None:
             answer["client_id"] = claims.client_id
+        if claims.jkt is not None:  # RFC 9449 section 6.2
+            answer["cnf"] = {"jkt": claims.jkt}
         return answer
 
     async def _introspect_refresh(
@@ -123,4 +125,6 @@ class Introspector:
         }
         if family.client_id is not None:
             answer["client_id"] = family.client_id
+        if family.dpop_jkt is not None:
+            answer["cnf"] = {"jkt": family.dpop_jkt}
         return answer

@@ -143,12 +143,14 @@ class RefreshFamilies:
         user_agent: str | None,
         family_id: str | None = None,
         session_id: str | None = None,
+        dpop_jkt: str | None = None,
     ) -> IssuedFamily:
         """Open a family for a user who just signed in, with its first token.
 
         ``family_id`` fixes the family's handle (an authorization code's
         ``grant_id``, so a replayed code names what to revoke before the family
-        even exists); ``session_id`` is the browser session it belongs to.
+        even exists); ``session_id`` is the browser session it belongs to;
+        ``dpop_jkt`` binds its refresh tokens to a DPoP key (RFC 9449 section 5).
 
         A user keeps at most ``max_refresh_families_per_user`` live families:
         beyond that the oldest are revoked, with their access tokens (by
@@ -172,6 +174,7 @@ class RefreshFamilies:
             ip=clean_ip(ip),
             user_agent=clean_user_agent(user_agent),
             session_id=session_id,
+            dpop_jkt=dpop_jkt,
         )
         token = _new_token()
         evicted = await self.store.create_family(

@@ -40,17 +40,20 @@ import asyncio
 import logging
 import math
 import urllib.parse
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Final
 
 import httpx
 
 from keyturn.clock import Clock, SystemClock
-from keyturn.errors import ConfigurationError, InvalidToken, StoreUnavailable
+from keyturn.dpop import DpopVerifier, MemoryReplayCache
+from keyturn.errors import ConfigurationError, InvalidDpopToken, InvalidToken, StoreUnavailable
 from keyturn.keys.ring import KeyRing
 from keyturn.settings import Settings
 from keyturn.tokens.access import TokenVerifier
 from keyturn.tokens.claims import AccessTokenClaims
+from keyturn.tokens.dpop_binding import check_resource_proof
 
 __all__ = ["IssuerUnavailable", "RemoteVerifier"]
 
@@ -94,6 +97,9 @@ class RemoteVerifier:
             (closed by :meth:`aclose`).
         clock: the time source for expiry and refresh intervals.
         timeout: seconds per request of the default client.
+        dpop: checks the DPoP proofs of :meth:`verify_dpop`; by default one with
+            an in-process replay cache (one instance: give several instances one
+            ``DpopVerifier(RedisReplayCache.from_url(...), clock)``).
 
     Raises:
         ConfigurationError: an argument is out of range.
@@ -112,6 +118,7 @@ class RemoteVerifier:
         http: httpx.AsyncClient | None = None,
         clock: Clock | None = None,
         timeout: float = 5.0,
+        dpop: DpopVerifier | None = None,
     ) -> None:
         if not issuer.startswith(("https://", "http://")):
             raise ConfigurationError("the issuer must be an http:// or https:// URL")
@@ -135,6 +142,7 @@ class RemoteVerifier:
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         self._clock: Clock = clock or SystemClock()
+        self.dpop = dpop or DpopVerifier(MemoryReplayCache(self._clock), self._clock)
         self._lock = asyncio.Lock()
         self._metadata: dict[str, Any] | None = None
         self._verifier: TokenVerifier | None = None
@@ -190,13 +198,46 @@ class RemoteVerifier:
     # --- verification -----------------------------------------------------------------
 
     async def verify(self, token: str) -> AccessTokenClaims:
-        """The claims of ``token`` if the issuer signed it for this audience and (with
-        introspection) has not revoked it.
+        """The claims of ``token``, sent as a bearer token, if the issuer signed it
+        for this audience and (with introspection) has not revoked it. A DPoP-bound
+        token (``cnf.jkt``) is refused here: its thief would need the key too, so
+        it is only accepted through :meth:`verify_dpop` (RFC 9449 section 7.2).
 
         Raises:
-            InvalidToken: for every token problem (``reason`` says which, for logs).
+            InvalidToken: for every token problem (``reason`` says which, for logs);
+                :class:`~keyturn.errors.InvalidDpopToken` for a bound token.
             IssuerUnavailable: keys or the introspection answer could not be had.
         """
+        claims = await self._verify(token)
+        if claims.jkt is not None:
+            raise InvalidDpopToken("dpop_bound_as_bearer")
+        return claims
+
+    async def verify_dpop(
+        self, token: str, proofs: str | Sequence[str] | None, *, method: str, url: str
+    ) -> AccessTokenClaims:
+        """The claims of ``token`` sent as ``Authorization: DPoP`` with the ``DPoP``
+        header value(s) ``proofs``: the token as in :meth:`verify`, bound
+        (``cnf.jkt``), and a proof of that key over ``method`` and ``url`` (this
+        service's public URL of the request, raw path included), with the right
+        ``ath``, fresh and not seen before by ``dpop``'s replay cache.
+
+        Raises:
+            InvalidToken: the token is refused, or is not bound
+                (:class:`~keyturn.errors.InvalidDpopToken`).
+            InvalidDpopProof: the proof is missing, bad or replayed.
+            UseDpopNonce: ``dpop`` demands nonces and the proof lacks one.
+            IssuerUnavailable, StoreUnavailable: keys, introspection or the
+                replay cache could not be reached.
+        """
+        claims = await self._verify(token)
+        values = [proofs] if isinstance(proofs, str) else list(proofs or ())
+        await check_resource_proof(
+            self.dpop, claims, scheme="dpop", token=token, proofs=values, method=method, url=url
+        )
+        return claims
+
+    async def _verify(self, token: str) -> AccessTokenClaims:
         verifier = await self._current()
         try:
             claims = verifier.verify(token)

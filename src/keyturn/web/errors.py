@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response
 
+from keyturn.dpop.proof import DEFAULT_ALGORITHMS
 from keyturn.errors import (
     AlreadyExists,
     CsrfFailed,
@@ -35,6 +36,8 @@ from keyturn.errors import (
     InsufficientUserAuthentication,
     InvalidClient,
     InvalidCredentials,
+    InvalidDpopProof,
+    InvalidDpopToken,
     InvalidEmail,
     InvalidRequest,
     InvalidToken,
@@ -46,6 +49,7 @@ from keyturn.errors import (
     StoreUnavailable,
     TooManyAttempts,
     UnsupportedMediaType,
+    UseDpopNonce,
     UserNotFound,
     WeakPassword,
 )
@@ -139,7 +143,9 @@ def error_response(exc: KeyturnError) -> JSONResponse:
         logger.error("unmapped keyturn error %s", type(exc).__name__, exc_info=exc)
         return json_error(500, "internal_error", INTERNAL_ERROR_DETAIL)
     headers: dict[str, str] = {}
-    if isinstance(exc, InvalidToken):
+    if isinstance(exc, DPOP_ERRORS):
+        headers.update(dpop_challenge(exc))
+    elif isinstance(exc, InvalidToken):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     elif isinstance(exc, InsufficientUserAuthentication):
         headers["WWW-Authenticate"] = (
@@ -152,6 +158,22 @@ def error_response(exc: KeyturnError) -> JSONResponse:
     if isinstance(exc, TooManyAttempts):
         headers["Retry-After"] = str(exc.retry_after)
     return json_error(status, exc.code, exc.detail, headers=headers)
+
+
+# --- DPoP (wave 2, #16): resource challenges (RFC 9449 section 7.1) ---
+
+#: The errors answered with a ``DPoP`` challenge instead of ``Bearer``.
+DPOP_ERRORS = (InvalidDpopProof, UseDpopNonce, InvalidDpopToken)
+_DPOP_ALGS = " ".join(DEFAULT_ALGORITHMS)
+
+
+def dpop_challenge(exc: KeyturnError) -> dict[str, str]:
+    """``WWW-Authenticate: DPoP error="...", algs="..."`` for a refused DPoP
+    request, and ``DPoP-Nonce`` with the fresh nonce for ``use_dpop_nonce``."""
+    headers = {"WWW-Authenticate": f'DPoP error="{exc.code}", algs="{_DPOP_ALGS}"'}
+    if isinstance(exc, UseDpopNonce):
+        headers["DPoP-Nonce"] = exc.nonce
+    return headers
 
 
 #: What every ``/oauth/token`` and ``/oauth/*`` answer carries (RFC 6749 section 5.1).
@@ -168,7 +190,9 @@ def oauth_error_response(exc: KeyturnError) -> JSONResponse:
     ``Retry-After``; a store outage stays 503. Anything else unexpected is the
     generic 500.
     """
-    if isinstance(exc, InvalidCredentials | NotAuthenticated):
+    if isinstance(exc, InvalidDpopProof | UseDpopNonce):  # RFC 9449 section 5: 400
+        code, status, detail = exc.code, 400, exc.detail
+    elif isinstance(exc, InvalidCredentials | NotAuthenticated):
         code, status, detail = "invalid_grant", 400, "The grant is invalid, expired or revoked."
     else:
         code, status, detail = exc.code, status_for(exc), exc.detail
@@ -181,6 +205,8 @@ def oauth_error_response(exc: KeyturnError) -> JSONResponse:
         code, detail = "server_error", INTERNAL_ERROR_DETAIL
     if isinstance(exc, TooManyAttempts):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, UseDpopNonce):
+        headers["DPoP-Nonce"] = exc.nonce
     body = {"error": code, "error_description": detail}
     return JSONResponse(body, status_code=status, headers=headers)
 

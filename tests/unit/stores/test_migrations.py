@@ -329,7 +329,7 @@ async def test_postgres_migrate_true_upgrades(postgres_database_url: str) -> Non
 
 
 async def test_0014_creates_and_drops_the_id_token_sessions_table(tmp_path: Path) -> None:
-    """0014 adds oidc_id_token_sessions; downgrading to 0012 removes exactly it."""
+    """0014 adds oidc_id_token_sessions; downgrading to 0013 removes exactly it."""
     from alembic import command
 
     engine = create_engine_for(sqlite_url(tmp_path / "k.db"))
@@ -342,7 +342,7 @@ async def test_0014_creates_and_drops_the_id_token_sessions_table(tmp_path: Path
         def down(connection: Connection) -> set[str]:
             config = alembic_config()
             config.attributes["connection"] = connection
-            command.downgrade(config, "0012")
+            command.downgrade(config, "0013")
             return tables(connection)
 
         async with engine.begin() as connection:

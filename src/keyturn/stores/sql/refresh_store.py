@@ -39,6 +39,7 @@ def _family_from_row(row: sa.RowMapping) -> RefreshFamily:
         user_agent=row["user_agent"],
         revoked_at=None if row["revoked_at"] is None else float(row["revoked_at"]),
         session_id=row["session_id"],
+        dpop_jkt=row["dpop_jkt"],
     )
 
 
@@ -55,6 +56,7 @@ def _family_values(family: RefreshFamily) -> dict[str, Any]:
         "user_agent": family.user_agent,
         "revoked_at": family.revoked_at,
         "session_id": family.session_id,
+        "dpop_jkt": family.dpop_jkt,
     }
 
 
@@ -132,6 +134,7 @@ class SqlRefreshStore:
             ip=fields[_families.c.ip],
             user_agent=fields[_families.c.user_agent],
             revoked_at=optional_float(fields[_families.c.revoked_at]),
+            dpop_jkt=fields[_families.c.dpop_jkt],
         )
         return token, family
 

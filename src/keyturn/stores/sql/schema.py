@@ -89,6 +89,8 @@ refresh_families = sa.Table(
     sa.Column("revoked_at", sa.Float, nullable=True),
     # The browser session (public handle) an authorization code came from.
     sa.Column("session_id", sa.String(64), nullable=True, index=True),
+    # The DPoP key thumbprint a public client's family is bound to (#16, RFC 9449).
+    sa.Column("dpop_jkt", sa.String(64), nullable=True),
 )
 
 refresh_tokens = sa.Table(

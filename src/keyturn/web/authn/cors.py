@@ -11,7 +11,7 @@ of a host app alone.
 - An allowed origin gets ``Access-Control-Allow-Origin: <origin>`` and
   ``Access-Control-Allow-Credentials: true``; a preflight from it is answered
   ``204`` with the methods, the request headers keyturn reads
-  (``Authorization``, ``Content-Type``, ``X-CSRF-Token``) and a max-age.
+  (``Authorization``, ``Content-Type``, ``X-CSRF-Token``, ``DPoP``) and a max-age.
 - Any other origin gets no CORS header at all, and its preflight is refused
   (403 ``forbidden``), so the browser never sends the real request.
 - The discovery documents (``/.well-known/*``: JWKS and server metadata) are
@@ -53,9 +53,9 @@ API_PATHS: tuple[str, ...] = ("/auth/", "/oauth/", "/.well-known/")
 PUBLIC_PATHS: tuple[str, ...] = ("/.well-known/",)
 
 ALLOW_METHODS = "GET, POST, DELETE"
-ALLOW_HEADERS = f"Authorization, Content-Type, {csrf.HEADER}"
+ALLOW_HEADERS = f"Authorization, Content-Type, {csrf.HEADER}, DPoP"
 #: Response headers a script may read besides the CORS-safelisted ones.
-EXPOSE_HEADERS = f"Retry-After, WWW-Authenticate, {csrf.HEADER}"
+EXPOSE_HEADERS = f"Retry-After, WWW-Authenticate, {csrf.HEADER}, DPoP-Nonce"
 #: Seconds a browser may cache a preflight answer (Chromium caps this at 7200).
 MAX_AGE = 600
 

@@ -26,14 +26,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyturn.csrf import allowed_origins
 from keyturn.errors import CsrfFailed, InvalidRequest, KeyturnError, StoreUnavailable
 from keyturn.web.authn.csrf import Disconnected, check_csrf, needs_csrf
 from keyturn.web.authn.origins import check_websocket_origin
 from keyturn.web.authn.resolver import BearerResolver, CredentialResolver
-from keyturn.web.authn.scope import KEYTURN_KEY, METRICS_KEY, PREFIX_KEY, SESSION_SCOPE_KEY
+from keyturn.web.authn.scope import (
+    DPOP_NONCE_KEY,
+    KEYTURN_KEY,
+    METRICS_KEY,
+    PREFIX_KEY,
+    SESSION_SCOPE_KEY,
+)
 from keyturn.web.errors import error_response
 from keyturn.web.routes.whoami import WHOAMI_PATH, send_whoami
 
@@ -60,6 +66,19 @@ async def deny_websocket(scope: Scope, receive: Receive, send: Send, error: Keyt
         return
     code = INTERNAL_ERROR if isinstance(error, StoreUnavailable) else POLICY_VIOLATION
     await send({"type": "websocket.close", "code": code})
+
+
+def _with_dpop_nonce(send: Send, nonce: str) -> Send:
+    """``send`` adding ``DPoP-Nonce: <nonce>`` to the response (RFC 9449 section
+    8.2: a proof carried the previous window's nonce; the client moves on to this one)."""
+
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", ()), (b"dpop-nonce", nonce.encode("latin-1"))]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sender
 
 
 class AuthnMiddleware:
@@ -123,6 +142,9 @@ class AuthnMiddleware:
             return
         except Disconnected:
             return  # the client went away while we read its body
+        nonce = scope.get(DPOP_NONCE_KEY)
+        if nonce is not None:
+            send = _with_dpop_nonce(send, nonce)
         if (
             scope["path"] == self.whoami_path
             and scope["method"] == "GET"

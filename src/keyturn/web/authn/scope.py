@@ -16,6 +16,7 @@ from starlette.types import Scope
 __all__ = [
     "AUTH_ERROR_KEY",
     "CREDENTIAL_KEY",
+    "DPOP_NONCE_KEY",
     "KEYTURN_KEY",
     "METRICS_KEY",
     "PREFIX_KEY",
@@ -23,8 +24,11 @@ __all__ = [
     "SAFE_METHODS",
     "SESSION_SCOPE_KEY",
     "TOKEN_CLAIMS_KEY",
+    "TOKEN_SCHEMES",
     "VALIDATED_SESSION_KEY",
+    "access_token",
     "bearer_token",
+    "dpop_proofs",
     "header",
     "query_token",
     "query_tokens",
@@ -43,6 +47,8 @@ CREDENTIAL_KEY: Final = "keyturn.credential"
 AUTH_ERROR_KEY: Final = "keyturn.auth_error"
 #: The :class:`~keyturn.tokens.claims.AccessTokenClaims` of a bearer-authenticated request.
 TOKEN_CLAIMS_KEY: Final = "keyturn.token_claims"  # noqa: S105 (a scope key, not a secret)
+#: A fresh DPoP nonce to send in ``DPoP-Nonce`` with the answer (RFC 9449 section 8.2).
+DPOP_NONCE_KEY: Final = "keyturn.dpop_nonce"
 #: The :class:`~keyturn.runtime.Keyturn` serving the request.
 KEYTURN_KEY: Final = "keyturn"
 #: The path prefix keyturn's routes are mounted under (``""`` at the root).
@@ -74,14 +80,34 @@ def route_path(scope: Scope) -> str:
 
 def bearer_token(scope: Scope) -> str | None:
     """The credentials of an ``Authorization: Bearer`` header ("" if empty), else None."""
+    found = access_token(scope)
+    if found is None or found[0] != "bearer":
+        return None
+    return found[1]
+
+
+#: The ``Authorization`` schemes that carry an access token (RFC 6750, RFC 9449).
+TOKEN_SCHEMES: Final = frozenset({"bearer", "dpop"})
+
+
+def access_token(scope: Scope) -> tuple[str, str] | None:
+    """The lower-cased scheme and the credentials ("" if empty) of an
+    ``Authorization: Bearer`` or ``Authorization: DPoP`` header, else None.
+    Several ``Authorization`` headers are unusable: ``("bearer", "")``."""
     value = header(scope, b"authorization")
     if value is None:
         raw = [v for k, v in scope.get("headers", ()) if k == b"authorization"]
-        return "" if raw else None  # several Authorization headers: unusable
+        return ("bearer", "") if raw else None
     scheme, _, credentials = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    scheme = scheme.lower()
+    if scheme not in TOKEN_SCHEMES:
         return None
-    return credentials.strip()
+    return scheme, credentials.strip()
+
+
+def dpop_proofs(scope: Scope) -> list[str]:
+    """Every ``DPoP`` header value of the request (the verifier wants exactly one)."""
+    return [value.decode("latin-1") for key, value in scope.get("headers", ()) if key == b"dpop"]
 
 
 def query_tokens(scope: Scope) -> list[str] | None:

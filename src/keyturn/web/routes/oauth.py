@@ -41,6 +41,7 @@ from keyturn.web.authn.cookies import (
 )
 from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
 from keyturn.web.errors import OAUTH_NO_STORE, oauth_error_response
+from keyturn.web.routes.dpop_token import dpop_binding
 from keyturn.web.routes.oauth_forms import authenticate_client, read_form, required
 from keyturn.web.routes.openapi_docs import (
     ACCESS_TOKEN,
@@ -59,6 +60,7 @@ from keyturn.web.routes.refresh_cookie import (
 if TYPE_CHECKING:
     from keyturn.runtime import Keyturn
     from keyturn.settings import Settings
+    from keyturn.tokens.dpop_binding import DpopBinding
     from keyturn.tokens.grants import TokenResponse
 
 router = APIRouter(prefix="/oauth", tags=["oauth"])
@@ -142,18 +144,19 @@ async def token(request: Request) -> Response:
             presented = cookie_refresh_token(request)
             from_cookie = presented is not None
         client_id = await authenticate_client(request, form)
+        dpop, fresh_nonce = await dpop_binding(request, client_id)
         # Sign with the newest key: a `keyturn key rotate` elsewhere shows up within
         # the staleness bound (one clock read when nothing is due).
         await get_keyturn(request).keys.reload_if_stale()
         if grant_type == "password":
-            issued = await _password_grant(request, form, client_id)
+            issued = await _password_grant(request, form, client_id, dpop)
         elif grant_type == "authorization_code":
-            issued = await _code_grant(request, form, client_id)
+            issued = await _code_grant(request, form, client_id, dpop)
         elif grant_type == "client_credentials":
             if client_id is None:
                 raise InvalidClient()
             issued = await get_keyturn(request).grants.client_credentials_grant(
-                client_id, scope=form.get("scope", ""), ip=client_ip(request)
+                client_id, scope=form.get("scope", ""), ip=client_ip(request), dpop=dpop
             )
         else:
             keyturn: Keyturn = get_keyturn(request)
@@ -162,11 +165,14 @@ async def token(request: Request) -> Response:
                 client_id=client_id,
                 ip=client_ip(request),
                 user_agent=user_agent(request),
+                dpop=dpop,
             )
         # A token that came from the cookie goes back into it, never into the body.
-        if to_cookie or from_cookie:
-            return cookie_answer(request, issued)
-        return _token_json(issued)
+        to_body = not (to_cookie or from_cookie)
+        response = _token_json(issued) if to_body else cookie_answer(request, issued)
+        if fresh_nonce is not None:
+            response.headers["DPoP-Nonce"] = fresh_nonce
+        return response
     except KeyturnError as exc:
         response = oauth_error_response(exc)
         if from_cookie and exc.code == "invalid_grant":  # dead: stop sending it
@@ -175,7 +181,7 @@ async def token(request: Request) -> Response:
 
 
 async def _code_grant(
-    request: Request, form: dict[str, str], client_id: str | None
+    request: Request, form: dict[str, str], client_id: str | None, dpop: DpopBinding | None
 ) -> TokenResponse:
     """The authorization code grant: the client is authenticated (or, public,
     named by ``client_id``); PKCE's ``code_verifier`` is the rest of the proof."""
@@ -195,11 +201,12 @@ async def _code_grant(
         id_token_alg=client.id_token_alg,
         ip=client_ip(request),
         user_agent=user_agent(request),
+        dpop=dpop,
     )
 
 
 async def _password_grant(
-    request: Request, form: dict[str, str], client_id: str | None
+    request: Request, form: dict[str, str], client_id: str | None, dpop: DpopBinding | None
 ) -> TokenResponse:
     """The resource-owner password grant, throttled and counted like ``/auth/login``."""
     username, password = required(form, "username"), required(form, "password")
@@ -213,6 +220,7 @@ async def _password_grant(
             client_id=client_id,
             ip=client_ip(request),
             user_agent=user_agent(request),
+            dpop=dpop,
         )
     except TooManyAttempts:
         logins.labels(outcome="throttled").inc()

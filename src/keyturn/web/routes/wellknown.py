@@ -99,13 +99,16 @@ async def jwks(request: Request) -> JSONResponse:
 )
 async def oauth_metadata(request: Request) -> JSONResponse:
     """RFC 8414 authorization server metadata."""
-    settings = get_keyturn(request).settings
+    keyturn = get_keyturn(request)
+    settings = keyturn.settings
     issuer = settings.public_issuer
     document = authorization_server_metadata(
         issuer,
         endpoints=endpoint_base(issuer, base_path(request)),
         grant_types=enabled_grant_types(settings),
     )
+    # --- DPoP (wave 2, #16): RFC 9449 section 5.1 ---
+    document["dpop_signing_alg_values_supported"] = list(keyturn.dpop.algorithms)
     return JSONResponse(document, headers=_CACHE_HEADERS)
 
 

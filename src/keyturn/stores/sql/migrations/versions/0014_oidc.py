@@ -1,7 +1,7 @@
 """OpenID Connect: which clients received an ID token in which browser session (#13).
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-03
 
 (#13. The lead re-chains it at merge.) Back-channel logout reads and deletes
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | None = None
 depends_on: str | None = None
 
