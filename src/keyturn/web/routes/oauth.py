@@ -72,10 +72,8 @@ OAUTH_PATHS: tuple[str, ...] = (
     "/oauth/revoke",
     "/oauth/introspect",
     "/oauth/par",  # client-authenticated (RFC 9126), never the cookie
-    # OpenID Connect (#13): userinfo takes bearer tokens only; relying parties
-    # may POST to logout cross-site, which checks its own confirmation form.
-    "/oauth/userinfo",
-    "/oauth/logout",
+    "/oauth/userinfo",  # OIDC (#13): bearer tokens only
+    "/oauth/logout",  # OIDC (#13): cross-site RP posts; checks its own form's CSRF
 )
 
 TOKEN_TYPE_HINTS = frozenset({"access_token", "refresh_token"})

@@ -132,7 +132,8 @@ async def openid_configuration(request: Request) -> JSONResponse:
     subject types and the back-channel logout flags."""
     from keyturn.oidc.discovery import openid_configuration as provider_metadata
 
-    settings = get_keyturn(request).settings
+    keyturn = get_keyturn(request)
+    settings = keyturn.settings
     issuer = settings.public_issuer
     base = endpoint_base(issuer, base_path(request))
     document = provider_metadata(
@@ -142,6 +143,7 @@ async def openid_configuration(request: Request) -> JSONResponse:
         base=base,
         scopes=settings.default_scopes,
     )
+    document["dpop_signing_alg_values_supported"] = list(keyturn.dpop.algorithms)
     return JSONResponse(document, headers=_CACHE_HEADERS)
 
 
