@@ -543,3 +543,19 @@ class InvalidDpopToken(InvalidToken):
     every token failure; only the challenge differs: 401 with
     ``WWW-Authenticate: DPoP error="invalid_token"``.
     """
+
+
+# --- mfa (wave 2): step-up ---
+
+
+class MultiFactorRequired(InsufficientUserAuthentication):
+    """The route needs a multi-factor sign-in (``require(mfa=True)``) and the
+    caller signed in with one factor: sign in again with a second factor. The
+    HTTP answer names ``acr_values`` (RFC 9470) instead of ``max_age``."""
+
+    code = "insufficient_user_authentication"
+    default_detail = "This needs a sign-in with a second factor."
+
+    def __init__(self, acr_values: str, detail: str | None = None) -> None:
+        super().__init__(0, detail)
+        self.acr_values = acr_values

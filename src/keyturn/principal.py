@@ -26,6 +26,8 @@ class Principal:
     (a ``client_credentials`` token): ``subject`` is then the client's id,
     there is no user (``email`` is empty) and no sign-in (``session_id`` is
     empty).
+    ``amr`` lists the authentication methods of that sign-in; ``"mfa"`` in it
+    is what ``require(mfa=True)`` asks for.
     """
 
     subject: str
@@ -37,3 +39,6 @@ class Principal:
     scopes: tuple[str, ...] = ()
     auth_time: float | None = None
     client_id: str | None = None
+    #: How the user signed in (RFC 8176 ``amr``: ``pwd``, ``otp``, ``hwk``,
+    #: ``swk``, ``mfa``); empty when unknown (a token issued without the claim).
+    amr: tuple[str, ...] = ()

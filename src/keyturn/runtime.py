@@ -22,6 +22,8 @@ from limits.aio.storage import MemoryStorage as LimitsMemoryStorage
 from limits.aio.storage import Storage as LimitsStorage
 
 from keyturn.accounts.auth import AuthService
+from keyturn.accounts.mfa_auth import MfaAuth
+from keyturn.accounts.mfa_factors import MfaFactors
 from keyturn.accounts.passwords import PasswordHasher, PasswordPolicy
 from keyturn.accounts.register_throttle import RegistrationThrottle
 from keyturn.accounts.service import Accounts
@@ -120,6 +122,7 @@ class Keyturn:
         self._dispatcher: Dispatcher | None = None
         self._dispatcher_holders = 0
         self._dpop: DpopVerifier | None = None  # DPoP (wave 2, #16)
+        self._mfa: tuple[MfaAuth, MfaFactors] | None = None  # mfa (wave 2)
         #: The ``.kek`` file :meth:`start` just created (SQLite default), else None.
         self.generated_kek_file: Path | None = None
 
@@ -179,6 +182,7 @@ class Keyturn:
         self._authorization = self._authorization_codes = self._code_grant = None
         self._oidc = self._dispatcher = None
         self._dpop = None
+        self._mfa = None
         self._started = False
         if self._storage is not None and self._owns_storage:
             await self._storage.close()
@@ -418,6 +422,7 @@ class Keyturn:
                 audit=self.audit,
                 settings=self.settings,
                 clock=self.clock,
+                refuse_if_enrolled=self.mfa_auth.two_step.refuse_if_enrolled,
             )
         return self._grants
 
@@ -597,6 +602,27 @@ class Keyturn:
                 nonce_secret=self._key_encryptor.derive_key(NONCE_KEY_PURPOSE),
             )
         return self._dpop
+
+    # --- mfa (wave 2) ------------------------------------------------------------
+
+    def _mfa_services(self) -> tuple[MfaAuth, MfaFactors]:
+        if self._mfa is None:
+            if self._key_encryptor is None:
+                raise RuntimeError("Keyturn.start() has not been called")
+            from keyturn.accounts.mfa_wiring import build_mfa
+
+            self._mfa = build_mfa(self.auth, self.storage, self._key_encryptor)
+        return self._mfa
+
+    @property
+    def mfa_auth(self) -> MfaAuth:
+        """The two-step sign-in and passkey sign-in (see :mod:`keyturn.accounts.mfa_auth`)."""
+        return self._mfa_services()[0]
+
+    @property
+    def mfa_factors(self) -> MfaFactors:
+        """Enrol, list and remove second factors (:mod:`keyturn.accounts.mfa_factors`)."""
+        return self._mfa_services()[1]
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:

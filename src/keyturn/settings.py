@@ -167,6 +167,18 @@ class Settings(BaseSettings):
     par_ttl: int = Field(60, ge=1, le=600)
     # Seconds a redeemed or expired code is kept so that a replay is still seen.
     code_replay_window: int = Field(3600, ge=60, le=30 * 86_400)
+    # --- mfa (wave 2) ---
+    # Enrolling or removing a factor needs a sign-in at most this many seconds old.
+    fresh_auth_window: int = Field(300, ge=30, le=86_400)
+    # The mfa_token of a two-step sign-in: lifetime and codes it takes (SPEC maxima).
+    mfa_token_ttl: int = Field(300, ge=30, le=300)
+    mfa_max_attempts: int = Field(5, ge=1, le=5)
+    # The label of the entry in the authenticator app (default: the issuer's host).
+    totp_issuer: str | None = Field(None, min_length=1, max_length=64)
+    webauthn_rp_name: str = Field("keyturn", min_length=1, max_length=64)
+    webauthn_timeout: int = Field(300, ge=30, le=600)
+    # Refuse (instead of only auditing) a passkey whose signature counter went back.
+    webauthn_refuse_cloned: bool = False
 
     # --- DPoP (wave 2, #16) ---
     # Seconds a DPoP proof's iat may lie in the past (RFC 9449 section 11.1).

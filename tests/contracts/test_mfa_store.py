@@ -142,6 +142,21 @@ async def test_mfa_challenge_round_trip_expiry_and_single_use(
     assert await wave2.mfa_challenges.get(fresh.token_hash, T0 + 1) is None
 
 
+async def test_mfa_challenges_of_one_user_end_together(
+    storage: Storage, wave2: Wave2Stores
+) -> None:
+    """delete_for_user (password reset, MFA reset) ends that user's half-finished
+    sign-ins and nobody else's."""
+    alice, bob = await add_user(storage, "a1"), await add_user(storage, "b1")
+    await wave2.mfa_challenges.add(_challenge(alice, "a" * 64))
+    await wave2.mfa_challenges.add(_challenge(alice, "c" * 64))
+    await wave2.mfa_challenges.add(_challenge(bob, "d" * 64))
+    assert await wave2.mfa_challenges.delete_for_user(alice) == 2
+    assert await wave2.mfa_challenges.get("a" * 64, T0 + 1) is None
+    assert await wave2.mfa_challenges.get("c" * 64, T0 + 1) is None
+    assert await wave2.mfa_challenges.get("d" * 64, T0 + 1) is not None
+
+
 async def test_mfa_attempts_are_counted_atomically(storage: Storage, wave2: Wave2Stores) -> None:
     """Parallel guesses get exactly max_attempts tries between them; then the
     challenge is gone (so no code can be checked against it any more)."""
@@ -293,3 +308,31 @@ async def test_sql_rows_for_an_unknown_user_are_refused(sql_storage: SqlStorage)
         await stores.webauthn_challenges.add(
             WebAuthnChallenge("c" * 64, "register", None, True, T0, T0 + 9)
         )
+
+
+@pytest.mark.redis
+async def test_redis_totp_replay_is_shared_by_every_instance(redis_url: str) -> None:
+    """With --redis-url the used TOTP steps live in Redis: a step claimed through one
+    instance's connection is refused through another's, racers included, and the key
+    expires with the step (Redis TTL from the caller's clock)."""
+    from keyturn.stores.redis.connection import RedisConnection
+    from keyturn.stores.redis.totp_replay import RedisTotpReplayStore
+
+    first, second = RedisConnection(redis_url), RedisConnection(redis_url)
+    try:
+        one, other = RedisTotpReplayStore(first), RedisTotpReplayStore(second)
+        user = f"user-{T0}"
+        wins = await asyncio.gather(
+            *(store.claim(user, 7, T0 + 90, T0) for store in [one, other] * (RACERS // 2))
+        )
+        assert wins.count(True) == 1
+        assert not await other.claim(user, 7, T0 + 90, T0 + 30)
+        assert await other.claim(user, 8, T0 + 120, T0 + 30)
+        assert not await one.claim(user, 9, T0, T0)  # already past its window
+        ttl = await first.client.pttl(f"keyturn:totp-used:{user}:7")
+        assert 0 < ttl <= 90_000
+        assert "redis" in repr(one).lower() and "@" not in repr(one)
+    finally:
+        await first.client.delete(*[f"keyturn:totp-used:{user}:{n}" for n in (7, 8)])
+        await first.close()
+        await second.close()

@@ -76,6 +76,18 @@ async def test_create_then_get_returns_equal_record(sessions: SessionStore, alic
     assert await sessions.get_by_handle(session.handle) == session
 
 
+async def test_amr_survives_the_store(sessions: SessionStore, alice: User) -> None:
+    """How the user signed in (amr, #15) comes back as stored, in order; the
+    default is a password sign-in."""
+    multi = make_session(alice, amr=("pwd", "otp", "mfa"))
+    plain = make_session(alice, created_at=T0 + 1)
+    await sessions.create(multi, max_per_user=10)
+    await sessions.create(plain, max_per_user=10)
+    assert (await sessions.get(multi.id_hash)) == multi
+    stored = await sessions.get(plain.id_hash)
+    assert stored is not None and stored.amr == ("pwd",)
+
+
 async def test_unknown_hash_and_handle_are_none(sessions: SessionStore) -> None:
     """Looking up what was never stored gives None, not an error."""
     assert await sessions.get("0" * 64) is None

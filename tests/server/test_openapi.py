@@ -11,7 +11,9 @@ from tests.server.conftest import MakeClient
 
 from keyturn.settings import Settings
 
-KEYTURN_OPERATIONS = 21  # + POST /oauth/par (#12), GET|POST /oauth/userinfo (#13)
+# + POST /oauth/par (#12), + 12 for mfa (wave 2): routes/mfa.py, routes/mfa_factors.py,
+# + GET|POST /oauth/userinfo (#13)
+KEYTURN_OPERATIONS = 19 + 12 + 2
 
 
 async def _schema(make_client: MakeClient, settings: Settings | None = None) -> dict[str, Any]:

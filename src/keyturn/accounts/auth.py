@@ -104,6 +104,31 @@ class AuthService:
             StoreUnavailable: a store the sign-in needs is unreachable.
         """
         user = await self.check_credentials(email, password, ip=ip, user_agent=user_agent)
+        issued = await self.open_session(
+            user, remember=remember, ip=ip, user_agent=user_agent, replaces_secret=replaces_secret
+        )
+        return user, issued
+
+    async def open_session(
+        self,
+        user: User,
+        *,
+        remember: bool,
+        ip: str,
+        user_agent: str | None,
+        replaces_secret: str | None,
+        amr: tuple[str, ...] = ("pwd",),
+        method: str | None = None,
+    ) -> IssuedSession:
+        """Start the session of a user who has just proved who they are (see
+        :meth:`sign_in`: the browser's old session ends, evictions and the
+        sign-in are audited). ``amr`` is what they proved it with; ``method``
+        names a second factor or passkey for the audit line.
+
+        Raises:
+            NotAuthenticated: the account is disabled.
+            StoreUnavailable: the session store is unreachable.
+        """
         if replaces_secret is not None:
             replaced = await self.sessions.revoke(replaces_secret)
             if replaced is not None:
@@ -116,7 +141,12 @@ class AuthService:
                     reason="replaced_at_sign_in",
                 )
         issued = await self.sessions.create(
-            user, remember=remember, ip=ip, user_agent=user_agent, auth_time=self.clock.now()
+            user,
+            remember=remember,
+            ip=ip,
+            user_agent=user_agent,
+            auth_time=self.clock.now(),
+            amr=amr,
         )
         for evicted in issued.evicted:
             self.audit.record(
@@ -134,11 +164,20 @@ class AuthService:
             user_agent=user_agent,
             session=issued.session.handle,
             remember=remember,
+            amr=list(amr),
+            method=method,
         )
-        return user, issued
+        return issued
 
     async def check_credentials(
-        self, email: str, password: str, *, ip: str, user_agent: str | None, via: str = "session"
+        self,
+        email: str,
+        password: str,
+        *,
+        ip: str,
+        user_agent: str | None,
+        via: str = "session",
+        defer_success: bool = False,
     ) -> User:
         """The account for this e-mail and password, under the sign-in throttle.
 
@@ -146,7 +185,10 @@ class AuthService:
         and the password grant): the throttle is asked before any hashing, a
         failure counts against the account and the client and is audited as a
         failed ``sign_in`` (with ``via``), a success clears the account's count.
-        The caller records the successful ``sign_in``.
+        The caller records the successful ``sign_in``. With ``defer_success``
+        the account's count is left to the caller (the two-step sign-in clears
+        it only after the second factor, and releases the reserved attempt
+        otherwise), so a known password does not reset the count of wrong codes.
 
         Raises:
             TooManyAttempts: too many recent failures for this account or client.
@@ -184,7 +226,8 @@ class AuthService:
                 via=None if via == "session" else via,
             )
             raise
-        await self.throttle.record_success(key)
+        if not defer_success:
+            await self.throttle.record_success(key)
         return user
 
     async def register(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import typing
 from collections.abc import Awaitable, Callable
@@ -113,6 +114,29 @@ def disable(email: str, settings: Settings) -> None:
 def enable(email: str, settings: Settings) -> None:
     """Enable a disabled account again."""
     _set_disabled(email, False, settings)
+
+
+@user.command("mfa-reset")
+@click.argument("email")
+@settings_options
+def mfa_reset(email: str, settings: Settings) -> None:
+    """Remove every second factor of an account (authenticator app, recovery
+    codes, passkeys): it signs in with the password alone again. Audited."""
+
+    async def action(keyturn: Keyturn) -> str:
+        from keyturn.accounts.emails import normalize_email
+        from keyturn.errors import InvalidEmail, UserNotFound
+
+        address = email
+        with contextlib.suppress(InvalidEmail):
+            address = normalize_email(email)
+        found = await keyturn.storage.users.get_by_email(address)
+        if found is None:
+            raise UserNotFound()
+        await keyturn.mfa_factors.reset(found)
+        return found.email
+
+    stdout.print(f"removed every second factor of {run_with_keyturn(settings, action)}")
 
 
 #: Files with at least this many accounts get a progress bar (on a terminal).

@@ -6,6 +6,11 @@ two-step sign-in (``challenge``), passkeys over py_webauthn (``webauthn``,
 which every sign-in path calls. Records and store Protocols are in ``store``,
 memory references in ``memory``. Imports only keyturn.errors/clock, never the web.
 
+Wired (#15) by :mod:`keyturn.accounts.mfa_wiring` into :mod:`keyturn.accounts.mfa_auth`
+(sign-in) and :mod:`keyturn.accounts.mfa_factors` (enrolment); HTTP in
+:mod:`keyturn.web.routes.mfa`, ``mfa_factors`` and the pages ``second_step``,
+``account_mfa``. The design below is what was followed.
+
 Wiring (integration):
 - ``Sealer``: adapt the key-encryption key's AES-GCM (seal/open bytes). Recovery
   ``hash_key``: HKDF(KEK, info=b"keyturn recovery codes"), never in the database.

@@ -82,6 +82,14 @@ class TwoStepSignIn:
             user_id, methods=methods, client_binding=client_binding, amr=(AMR_PWD,), payload=payload
         )
 
+    async def peek(self, token: str, *, client_binding: str) -> MfaChallenge:
+        """The live challenge of ``token`` (whose user is signing in), unspent.
+
+        Raises:
+            InvalidMfaToken: unknown, expired, used up, or another client's.
+        """
+        return await self._challenges.peek(token, client_binding=client_binding)
+
     async def refuse_if_enrolled(self, user_id: str) -> None:
         """For paths that cannot ask for a second factor (the password grant).
 

@@ -141,6 +141,12 @@ class MemoryMfaChallengeStore:
     async def delete(self, token_hash: str) -> None:
         self._by_hash.pop(token_hash, None)
 
+    async def delete_for_user(self, user_id: str) -> int:
+        doomed = [key for key, item in self._by_hash.items() if item.user_id == user_id]
+        for key in doomed:
+            del self._by_hash[key]
+        return len(doomed)
+
 
 class MemoryWebAuthnChallengeStore:
     """Ceremony challenges by hash."""

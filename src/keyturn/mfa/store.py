@@ -147,6 +147,12 @@ class MfaChallengeStore(Protocol):
         """Delete the challenge if present."""
         ...
 
+    async def delete_for_user(self, user_id: str) -> int:
+        """Delete every challenge of the user (a password reset or change, an
+        MFA reset: a half-finished sign-in must not outlive the password it
+        checked); how many."""
+        ...
+
 
 # --- WebAuthn -------------------------------------------------------------------------
 

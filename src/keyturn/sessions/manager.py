@@ -114,8 +114,10 @@ class SessionManager:
         ip: str | None = None,
         user_agent: str | None = None,
         auth_time: float | None = None,
+        amr: tuple[str, ...] = ("pwd",),
     ) -> IssuedSession:
-        """Start a session for a user who has just proved who they are.
+        """Start a session for a user who has just proved who they are, with
+        ``amr`` the RFC 8176 methods they used.
 
         The ID is always generated here, never taken from the client. When the
         user is over ``max_sessions_per_user``, the oldest sessions are evicted.
@@ -144,6 +146,7 @@ class SessionManager:
             remember=remember,
             ip=clean_ip(ip),
             user_agent=clean_user_agent(user_agent),
+            amr=tuple(amr),
         )
         return await self._issue(secret, session, user)
 

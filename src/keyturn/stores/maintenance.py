@@ -1,7 +1,7 @@
 """Housekeeping that keeps the stores small: expired sessions, stale throttle
 counters, dead refresh tokens, old revocation entries, long-retired keys,
-delivered fan-out changes, and old authorization codes and pushed requests are
-deleted periodically, not on the request path."""
+delivered fan-out changes, old authorization codes and pushed requests, expired
+MFA challenges and spent TOTP steps are deleted periodically, not on the request path."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         # --- OAuth code flow (wave 2, #12): codes past their replay window, PAR
         # requests past their expiry.
         "oauth": await _purge_code_flow(keyturn),
+        "mfa": await _sweep_mfa(keyturn, now),  # mfa (wave 2)
         # --- OpenID Connect (wave 2, #13): ID-token session records older than
         # any session can live.
         "oidc": await keyturn.oidc.purge() if keyturn.has_oidc else 0,
@@ -52,6 +53,22 @@ async def _purge_code_flow(keyturn: Keyturn) -> int:
         return 0  # a custom storage without the wave-2 stores: nothing to purge
     codes = await keyturn.authorization_codes.purge()
     return codes + await keyturn.authorization.pushed.purge()
+
+
+async def _sweep_mfa(keyturn: Keyturn, now: float) -> int:
+    """Expired mfa_tokens, WebAuthn challenges and spent TOTP steps, in the
+    stores that keep them (SQL; Redis and memory expire or hold them by themselves)."""
+    stores = getattr(keyturn.storage, "wave2", None)
+    removed = 0
+    for store in (
+        getattr(stores, "mfa_challenges", None),
+        getattr(stores, "webauthn_challenges", None),
+        getattr(stores, "totp_replay", None),
+    ):
+        purge = getattr(store, "purge", None)
+        if purge is not None:
+            removed += int(await purge(now))
+    return removed
 
 
 async def sweep_forever(keyturn: Keyturn, *, interval: float = DEFAULT_INTERVAL) -> None:

@@ -72,6 +72,9 @@ class Session:
     remember: bool = False
     ip: str | None = None
     user_agent: str | None = None
+    #: How the user proved who they are (RFC 8176 ``amr``: ``pwd``, ``otp``,
+    #: ``hwk``/``swk``, ``mfa``); kept when the secret rotates.
+    amr: tuple[str, ...] = ("pwd",)
 
     @property
     def ends_at(self) -> float:

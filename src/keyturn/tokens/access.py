@@ -39,6 +39,7 @@ from keyturn.clock import Clock
 from keyturn.errors import InvalidToken
 from keyturn.keys.records import ALGORITHMS
 from keyturn.keys.ring import KeyRing, VerificationKey
+from keyturn.mfa.amr import acr_for
 from keyturn.settings import Settings
 from keyturn.tokens.cache import DEFAULT_MAX_ENTRIES, VerifiedTokenCache
 from keyturn.tokens.claims import AccessTokenClaims, b64decode, json_object, typed_claim
@@ -105,12 +106,16 @@ class TokenIssuer:
         ttl: int | None = None,
         auth_time: float | None = None,
         jkt: str | None = None,
+        amr: Sequence[str] = (),
     ) -> tuple[str, AccessTokenClaims]:
         """A signed access token for ``user_id`` in sign-in ``sid``, and its claims.
 
         ``auth_time`` is when the user authenticated for that sign-in (the
         ``auth_time`` claim, whole seconds); None leaves the claim out. ``jkt``
         binds the token to a DPoP key (``cnf.jkt``, RFC 9449 section 6.1).
+        ``auth_time`` claim, whole seconds); None leaves the claim out.
+        ``amr`` (RFC 8176) adds the ``amr`` claim and its ``acr``; empty leaves
+        both out.
 
         ``ttl`` may shorten the lifetime below ``settings.access_token_ttl`` but never
         lengthen it: key retirement windows are sized by that setting.
@@ -137,6 +142,8 @@ class TokenIssuer:
             client_id=client_id,
             auth_time=None if auth_time is None else int(auth_time),
             jkt=jkt,
+            amr=tuple(amr),
+            acr=acr_for(tuple(amr)) if amr else None,
         )
         header = {"typ": ACCESS_TOKEN_TYPE, "alg": record.alg, "kid": record.kid}
         payload = json.dumps(claims.to_dict(), separators=(",", ":")).encode()
@@ -259,6 +266,8 @@ class TokenVerifier:
             if client_id is None or sub != client_id:
                 raise InvalidToken("missing_claim:sid")
             sid = ""
+        amr = typed_claim(payload, "amr", list, required=False)
+        acr = typed_claim(payload, "acr", str, required=False)
 
         if iss != self._issuer:
             raise InvalidToken("invalid_claim:iss")
@@ -278,6 +287,8 @@ class TokenVerifier:
             raise InvalidToken("invalid_claim:roles")
         if auth_time is not None and auth_time > now + self._leeway:
             raise InvalidToken("invalid_claim:auth_time")
+        if amr is not None and not all(isinstance(method, str) for method in amr):
+            raise InvalidToken("invalid_claim:amr")
 
         return AccessTokenClaims(
             iss=self._issuer,  # verified equal; one shared string across cached entries
@@ -293,6 +304,8 @@ class TokenVerifier:
             client_id=client_id,
             auth_time=auth_time,
             jkt=jkt,
+            amr=tuple(amr or ()),
+            acr=acr,
         )
 
 

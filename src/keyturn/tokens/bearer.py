@@ -124,6 +124,7 @@ class BearerAuthenticator:
             expires_at=float(claims.exp),
             scopes=claims.scopes,
             auth_time=float(claims.auth_time) if claims.auth_time is not None else None,
+            amr=claims.amr,
         )
         return claims, principal
 

@@ -49,6 +49,10 @@ class AccessTokenClaims:
     client_id: str | None = None
     auth_time: int | None = None
     jkt: str | None = None
+    #: RFC 8176 methods of the sign-in and the matching ``acr`` (issue #15);
+    #: both left out of tokens issued without them.
+    amr: tuple[str, ...] = ()
+    acr: str | None = None
 
     @property
     def for_client(self) -> bool:
@@ -83,6 +87,10 @@ class AccessTokenClaims:
             claims["auth_time"] = self.auth_time
         if self.jkt is not None:
             claims["cnf"] = {"jkt": self.jkt}
+        if self.amr:
+            claims["amr"] = list(self.amr)
+        if self.acr is not None:
+            claims["acr"] = self.acr
         return claims
 
 

@@ -169,6 +169,7 @@ class CodeGrant:
             client_id=client_id,
             auth_time=grant.auth_time,
             jkt=dpop.jkt if dpop is not None else None,
+            amr=grant.amr,  # how the browser session signed in (mfa, #15)
         )
         id_token = None
         if OPENID_SCOPE in grant.scopes and self._sign_id_token is not None:

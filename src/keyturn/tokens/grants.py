@@ -13,7 +13,7 @@ a browser session; each answers with a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,9 @@ class TokenGrants:
         audit: where events go.
         settings: ``access_token_ttl``.
         clock: the time.
+        refuse_if_enrolled: after a correct password, raises ``MfaRequired``
+            for a user with a second factor (the password grant cannot ask for
+            one); None skips the check.
     """
 
     def __init__(
@@ -125,7 +128,9 @@ class TokenGrants:
         audit: AuditLog,
         settings: Settings,
         clock: Clock,
+        refuse_if_enrolled: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        self.refuse_if_enrolled = refuse_if_enrolled
         self.auth = auth
         self.families = families
         self.clients = clients
@@ -168,6 +173,7 @@ class TokenGrants:
             InvalidClient: ``client_id`` names no client.
             TooManyAttempts: too many recent failures for this account or client.
             InvalidCredentials: wrong username or password, or a disabled account.
+            MfaRequired: the password is right but the user has a second factor.
             StoreUnavailable: a store is unreachable.
         """
         if not self.settings.password_grant:
@@ -184,6 +190,8 @@ class TokenGrants:
         user = await self.auth.check_credentials(
             username, password, ip=ip, user_agent=user_agent, via="token"
         )
+        if self.refuse_if_enrolled is not None:  # MFA (#15): this grant cannot ask for it
+            await self.refuse_if_enrolled(user.id)
         issued = await self.families.start(
             user.id,
             client_id=client_id,
@@ -210,6 +218,7 @@ class TokenGrants:
             client_id=client_id,
             auth_time=family.created_at,
             jkt=dpop.jkt if dpop is not None else None,
+            amr=("pwd",),
         )
         self._remember_user(user)
         self.audit.record(
@@ -400,6 +409,7 @@ class TokenGrants:
             scope="",
             ttl=ttl,
             auth_time=session.auth_time,
+            amr=session.amr,
         )
         self._remember_user(user)
         return TokenResponse(token, ttl, claims)

@@ -42,6 +42,8 @@ from keyturn.errors import (
     InvalidRequest,
     InvalidToken,
     KeyturnError,
+    MfaRequired,
+    MultiFactorRequired,
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
@@ -147,6 +149,10 @@ def error_response(exc: KeyturnError) -> JSONResponse:
         headers.update(dpop_challenge(exc))
     elif isinstance(exc, InvalidToken):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    elif isinstance(exc, MultiFactorRequired):  # mfa (wave 2): RFC 9470 step-up
+        headers["WWW-Authenticate"] = (
+            f'Bearer error="insufficient_user_authentication", acr_values="{exc.acr_values}"'
+        )
     elif isinstance(exc, InsufficientUserAuthentication):
         headers["WWW-Authenticate"] = (
             f'Bearer error="insufficient_user_authentication", max_age="{exc.max_age}"'
@@ -192,6 +198,8 @@ def oauth_error_response(exc: KeyturnError) -> JSONResponse:
     """
     if isinstance(exc, InvalidDpopProof | UseDpopNonce):  # RFC 9449 section 5: 400
         code, status, detail = exc.code, 400, exc.detail
+    elif isinstance(exc, MfaRequired):  # mfa (wave 2): RFC 6749 has no code of its own
+        code, status, detail = "invalid_grant", 400, MfaRequired.code
     elif isinstance(exc, InvalidCredentials | NotAuthenticated):
         code, status, detail = "invalid_grant", 400, "The grant is invalid, expired or revoked."
     else:

@@ -69,12 +69,16 @@ from keyturn.web.middleware import (
     SecurityHeadersMiddleware,
 )
 from keyturn.web.pages import account as pages_account
+from keyturn.web.pages import account_mfa as pages_account_mfa
 from keyturn.web.pages import authorize as pages_authorize
 from keyturn.web.pages import connected_apps as pages_connected_apps
 from keyturn.web.pages import logout as pages_logout
+from keyturn.web.pages import second_step as pages_second_step
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
 from keyturn.web.routes import health, signins, userinfo
+from keyturn.web.routes import mfa as routes_mfa
+from keyturn.web.routes import mfa_factors as routes_mfa_factors
 from keyturn.web.routes import oauth as routes_oauth
 from keyturn.web.routes import par as routes_par
 from keyturn.web.routes import wellknown as routes_wellknown
@@ -112,11 +116,13 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     routers = [health.router] if health_checks else []
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
     routers += [routes_par.router, userinfo.router]
+    routers += [routes_mfa.router, routes_mfa_factors.router]  # mfa (wave 2)
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
         routers += [pages_signin.router, pages_account.router, pages_authorize.router]
         routers += [pages_connected_apps.router, pages_logout.router]
+        routers += [pages_second_step.router, pages_account_mfa.router]  # mfa (wave 2)
     return routers
 
 

@@ -21,7 +21,9 @@ Checks run in this order, each with its own answer:
 4. scopes: a token must carry every scope listed, else 403
    ``insufficient_scope`` with ``WWW-Authenticate: Bearer
    error="insufficient_scope", scope="..."`` (RFC 6750 section 3.1);
-5. a fresh sign-in (``fresh=N`` seconds): 401 ``insufficient_user_authentication``
+5. a multi-factor sign-in (``mfa=True``): 401 ``insufficient_user_authentication``
+   with ``acr_values`` (RFC 9470) when ``amr`` lacks ``mfa``;
+6. a fresh sign-in (``fresh=N`` seconds): 401 ``insufficient_user_authentication``
    with ``WWW-Authenticate: Bearer error="insufficient_user_authentication",
    max_age="N"`` (RFC 9470) when the caller signed in longer ago, or the time is
    unknown; a browser re-authenticates with ``POST /auth/reauthenticate``, a
@@ -45,8 +47,10 @@ from keyturn.errors import (
     Forbidden,
     InsufficientScope,
     InsufficientUserAuthentication,
+    MultiFactorRequired,
     NotAuthenticated,
 )
+from keyturn.mfa.amr import ACR_MFA, is_multi_factor
 from keyturn.principal import Principal, Via
 from keyturn.web.dependencies import base_path, get_keyturn, require_principal
 
@@ -66,9 +70,10 @@ class Policy:
         scopes: scopes a token caller must all carry.
         accept: the credential kinds the route takes (``"session"``, ``"token"``).
         fresh: the most seconds since the caller's sign-in, or None.
+        mfa: the caller must have signed in with more than one factor.
     """
 
-    __slots__ = ("accept", "fresh", "roles", "scopes")
+    __slots__ = ("accept", "fresh", "mfa", "roles", "scopes")
 
     def __init__(
         self,
@@ -77,7 +82,9 @@ class Policy:
         scopes: Iterable[str] = (),
         accept: Iterable[Via] = ("session", "token"),
         fresh: int | None = None,
+        mfa: bool = False,
     ) -> None:
+        self.mfa = bool(mfa)
         self.roles = _strings("roles", roles)
         self.scopes = _strings("scopes", scopes)
         for scope in self.scopes:
@@ -99,6 +106,7 @@ class Policy:
             Forbidden: a role is missing.
             InsufficientScope: a token lacks a scope.
             InsufficientUserAuthentication: the sign-in is older than ``fresh``.
+            MultiFactorRequired: ``mfa`` and the sign-in used one factor.
         """
         if principal.via not in self.accept:
             accepted = " or ".join(_KINDS[kind] for kind in self.accept)
@@ -111,6 +119,8 @@ class Policy:
             held = principal.scopes
             if any(scope not in held for scope in self.scopes):
                 raise InsufficientScope(" ".join(self.scopes))
+        if self.mfa and not is_multi_factor(principal.amr):
+            raise MultiFactorRequired(ACR_MFA)
         if self.fresh is not None:
             auth_time = principal.auth_time
             if auth_time is None or now - auth_time > self.fresh:
@@ -136,7 +146,7 @@ class Policy:
     def __repr__(self) -> str:
         return (
             f"require(roles={self.roles!r}, scopes={self.scopes!r}, "
-            f"accept={self.accept!r}, fresh={self.fresh!r})"
+            f"accept={self.accept!r}, fresh={self.fresh!r}, mfa={self.mfa!r})"
         )
 
 
@@ -155,6 +165,7 @@ def require(
     scopes: Iterable[str] = (),
     accept: Iterable[Via] = ("session", "token"),
     fresh: int | None = None,
+    mfa: bool = False,
 ) -> Callable[[HTTPConnection], Awaitable[Principal]]:
     """A FastAPI dependency returning the caller when it meets the policy.
 
@@ -166,14 +177,18 @@ def require(
             takes (401 ``not_authenticated`` naming them otherwise).
         fresh: the caller must have signed in (or re-authenticated) at most this
             many seconds ago (401 ``insufficient_user_authentication``, RFC 9470).
+        mfa: the caller must have signed in with a second factor or a passkey
+            (``"mfa"`` in its ``amr``), else 401 ``insufficient_user_authentication``
+            with ``acr_values`` naming the multi-factor ``acr``.
 
     Raises (from the dependency):
         NotAuthenticated, InvalidToken: no valid credential, or the wrong kind.
-        InsufficientUserAuthentication: the sign-in is too old.
+        InsufficientUserAuthentication: the sign-in is too old, or single-factor
+            under ``mfa=True``.
         Forbidden: a role is missing.
         InsufficientScope: a token lacks a scope.
 
     Raises:
         ValueError, TypeError: the policy itself is malformed (at import time).
     """
-    return Policy(roles=roles, scopes=scopes, accept=accept, fresh=fresh)
+    return Policy(roles=roles, scopes=scopes, accept=accept, fresh=fresh, mfa=mfa)

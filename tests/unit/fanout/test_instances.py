@@ -45,6 +45,7 @@ class Observed:
         self.keys, self.refresh, self.clients = shared.keys, shared.refresh, shared.clients
         self.durable = shared.durable
         self.throttle_storage = shared.throttle_storage
+        self.wave2 = shared.wave2  # MFA (#15): every sign-in asks for second factors
 
     def _wrap(self, store: Any, name: str) -> Any:
         observed = self

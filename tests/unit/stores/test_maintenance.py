@@ -129,4 +129,27 @@ async def test_sweep_purges_old_codes_and_pushed_requests(keyturn: Keyturn) -> N
     removed = await sweep_once(keyturn)
     assert removed["oauth"] == 2
     assert await keyturn.authorization_codes.store.get(fresh.record.code_hash) is not None
+
+
+async def test_sweep_removes_expired_mfa_challenges_and_spent_totp_steps(
+    keyturn: Keyturn,
+) -> None:
+    """Dead mfa_tokens and TOTP steps past their window are deleted; live ones stay."""
+    from keyturn.mfa.store import MfaChallenge
+    from keyturn.stores.records import User
+    from keyturn.stores.wave2 import wave2_stores
+
+    now = keyturn.clock.now()
+    await keyturn.storage.users.add(User("u1", "u1@example.com", "$argon2id$x", now))
+    stores = wave2_stores(keyturn.storage)
+    for token_hash, expires_at in (("a" * 64, now - 1), ("b" * 64, now + 300)):
+        await stores.mfa_challenges.add(
+            MfaChallenge(token_hash, "u1", "c" * 64, ("totp",), ("pwd",), now - 10, expires_at)
+        )
+    assert await stores.totp_replay.claim("u1", 2, now + 60, now - 60)
+    assert await stores.totp_replay.claim("u1", 1, now - 1, now - 60)
+    removed = await sweep_once(keyturn)
+    assert removed["mfa"] == 2
+    assert await stores.mfa_challenges.get("b" * 64, now) is not None
+    assert not await stores.totp_replay.claim("u1", 2, now + 60, now)
     await keyturn.close()

@@ -120,6 +120,8 @@ def _encode(session: Session) -> list[str]:
         repr(session.auth_time),
         "remember",
         "1" if session.remember else "0",
+        "amr",
+        " ".join(session.amr),
     ]
     if session.ip is not None:
         fields += ["ip", session.ip]
@@ -143,6 +145,7 @@ def _decode(flat: Sequence[str]) -> Session:
         remember=fields["remember"] == "1",
         ip=fields.get("ip"),
         user_agent=fields.get("user_agent"),
+        amr=tuple(fields.get("amr", "pwd").split()),
     )
 
 

@@ -271,6 +271,11 @@ class SqlMfaChallengeStore(SqlStore):
         async with connect(self._engine, write=True) as connection:
             await connection.execute(statement)
 
+    async def delete_for_user(self, user_id: str) -> int:
+        statement = mfa_challenges.delete().where(mfa_challenges.c.user_id == user_id)
+        async with connect(self._engine, write=True) as connection:
+            return int((await connection.execute(statement)).rowcount)
+
     async def purge(self, now: float) -> int:
         """Delete every expired challenge (maintenance); return how many."""
         statement = mfa_challenges.delete().where(mfa_challenges.c.expires_at <= now)

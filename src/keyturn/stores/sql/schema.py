@@ -55,6 +55,8 @@ sessions = sa.Table(
     sa.Column("remember", sa.Boolean, nullable=False),
     sa.Column("ip", sa.String(64), nullable=True),
     sa.Column("user_agent", sa.String(512), nullable=True),
+    # JSON array of RFC 8176 methods (migration 0011_mfa).
+    sa.Column("amr", sa.Text, nullable=False, server_default='["pwd"]'),
 )
 
 signing_keys = sa.Table(

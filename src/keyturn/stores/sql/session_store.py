@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.errors import UserNotFound
 from keyturn.stores.records import Session
+from keyturn.stores.sql.dialects import dump_strings, load_strings
 from keyturn.stores.sql.engine import connect
 from keyturn.stores.sql.schema import sessions, users
 
@@ -35,6 +36,7 @@ def _session_from_row(row: sa.RowMapping) -> Session:
         remember=bool(row["remember"]),
         ip=row["ip"],
         user_agent=row["user_agent"],
+        amr=tuple(load_strings(row["amr"])),
     )
 
 
@@ -51,6 +53,7 @@ def _values(session: Session) -> dict[str, Any]:
         "remember": session.remember,
         "ip": session.ip,
         "user_agent": session.user_agent,
+        "amr": dump_strings(session.amr),
     }
 
 

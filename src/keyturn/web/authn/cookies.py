@@ -36,6 +36,8 @@ from starlette.types import Scope
 
 SESSION_COOKIE = "__Host-keyturn_session"
 PRE_SESSION_COOKIE = "__Host-keyturn_csrf"
+#: Binds an ``mfa_token`` to the browser that passed the password step (#15).
+MFA_BINDING_COOKIE = "__Host-keyturn_mfa"
 REFRESH_COOKIE = "__Secure-keyturn_refresh"
 
 #: The token endpoint the refresh cookie is scoped to, below any mount prefix.
@@ -102,6 +104,25 @@ def set_pre_session_cookie(response: Response, token: str) -> None:
 def clear_pre_session_cookie(response: Response) -> None:
     """Drop the login-CSRF cookie: it has no use once a session exists."""
     _clear(response, PRE_SESSION_COOKIE, "strict")
+
+
+def set_mfa_binding_cookie(response: Response, binding: str, *, max_age: int) -> None:
+    """Attach the random value an ``mfa_token`` is bound to (``SameSite=Strict``,
+    gone when the token is): the second step only works from this browser."""
+    response.set_cookie(
+        MFA_BINDING_COOKIE,
+        binding,
+        max_age=max_age,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_mfa_binding_cookie(response: Response) -> None:
+    """Drop the ``mfa_token`` binding once the sign-in is finished."""
+    _clear(response, MFA_BINDING_COOKIE, "strict")
 
 
 def _clear(response: Response, name: str, samesite: str) -> None:

@@ -50,7 +50,19 @@ if TYPE_CHECKING:
 __all__ = ["LOGIN_PATHS", "AuthnMiddleware", "deny_websocket"]
 
 #: Paths that create a session and guard against login CSRF themselves.
-LOGIN_PATHS: tuple[str, ...] = ("/login", "/register", "/auth/login", "/auth/register")
+LOGIN_PATHS: tuple[str, ...] = (
+    "/login",
+    "/register",
+    "/auth/login",
+    "/auth/register",
+    # mfa (wave 2): the second step and passkey sign-in (no session yet; each
+    # checks the origin, and the pages their login-CSRF token, themselves)
+    "/login/mfa",
+    "/auth/login/mfa",
+    "/auth/login/mfa/options",
+    "/auth/webauthn/login/options",
+    "/auth/webauthn/login",
+)
 
 #: ``websocket.close`` codes for a refused handshake (RFC 6455 section 7.4.1).
 POLICY_VIOLATION: Final = 1008

@@ -232,5 +232,6 @@ class CredentialResolver:
                 session_id=session.handle,
                 expires_at=session.ends_at,
                 auth_time=session.auth_time,
+                amr=session.amr,
             )
         scope[PRINCIPAL_KEY] = principal

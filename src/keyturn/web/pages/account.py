@@ -29,6 +29,7 @@ from keyturn.web.dependencies import (
     session_secret,
     user_agent,
 )
+from keyturn.web.pages.account_mfa import mfa_section
 from keyturn.web.pages.common import ACCOUNT, redirect_to, redirect_to_login, render_page
 from keyturn.web.pages.connected_apps import connected_apps
 
@@ -118,6 +119,7 @@ async def account(request: Request, principal: OptionalPrincipal) -> Response:
         others=sum(1 for row in rows if not row["current"]),
         csrf_token=session_csrf_token(secret),
         connected_apps=await connected_apps(keyturn, principal.subject),
+        mfa=await mfa_section(request, principal),  # mfa (wave 2): _mfa.html
     )
 
 

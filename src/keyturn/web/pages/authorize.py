@@ -60,7 +60,7 @@ def _signed_in(request: Request, principal: Principal | None) -> SignedIn | None
     if principal is None or principal.via != "session" or session_secret(request) is None:
         return None
     auth_time = principal.auth_time if principal.auth_time is not None else 0.0
-    return SignedIn(principal.subject, principal.session_id, auth_time)
+    return SignedIn(principal.subject, principal.session_id, auth_time, amr=principal.amr)
 
 
 def _redirect(url: str) -> RedirectResponse:

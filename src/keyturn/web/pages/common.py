@@ -3,9 +3,10 @@
 The pages themselves (SPEC "Browser pages") live in :mod:`keyturn.web.pages.signin`
 (sign in, register) and :mod:`keyturn.web.pages.account` (account, sign-outs).
 
-Server-rendered with Jinja2 (autoescaping on), no JavaScript, one stylesheet;
-the CSP from :class:`~keyturn.web.middleware.SecurityHeadersMiddleware` forbids
-inline scripts and styles, and these templates need neither.
+Server-rendered with Jinja2 (autoescaping on), one stylesheet, and one script
+file for passkeys (``/static/keyturn-webauthn.js``); the CSP from
+:class:`~keyturn.web.middleware.SecurityHeadersMiddleware` forbids inline scripts
+and styles, and these templates use neither.
 """
 
 from __future__ import annotations

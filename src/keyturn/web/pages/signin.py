@@ -35,7 +35,8 @@ from keyturn.web.authn.origins import check_same_origin
 from keyturn.web.dependencies import client_ip, get_keyturn, user_agent
 from keyturn.web.pages.common import ACCOUNT, base_path, form_field, not_found_page, render_page
 from keyturn.web.pages.redirect_csp import csp_for_next
-from keyturn.web.routes.signin import attach_session, sign_in
+from keyturn.web.pages.second_step import second_step_page
+from keyturn.web.routes.signin import attach_pending, attach_session, sign_in
 
 router = APIRouter(include_in_schema=False)
 
@@ -125,9 +126,12 @@ def _credentials_page(
 async def _signed_in(
     request: Request, email: str, password: str, *, remember: bool, template: str, next_path: str
 ) -> Response:
-    """Sign in and redirect, or the form again with the one generic message."""
+    """Sign in and redirect, or the form again with the one generic message.
+    A user with a second factor gets the ``/login/mfa`` form instead (#15)."""
     try:
-        _, issued = await sign_in(request, email, password, remember=remember)
+        outcome, binding = await sign_in(
+            request, email, password, remember=remember, next_path=safe_next(next_path)
+        )
     except InvalidCredentials:
         return _credentials_page(
             request,
@@ -149,10 +153,21 @@ async def _signed_in(
             remember=remember,
             headers={"Retry-After": str(exc.retry_after)},
         )
+    if outcome.pending is not None:
+        page = second_step_page(
+            request,
+            outcome.pending.token,
+            outcome.pending.methods,
+            next_path=outcome.next_path,
+        )
+        attach_pending(page, request, binding)
+        return page
+    if outcome.session is None:  # unreachable: without a pending step there is a session
+        return not_found_page(request)
     response = RedirectResponse(
         safe_next(next_path) or base_path(request) + ACCOUNT, status_code=303
     )
-    attach_session(response, request, issued)
+    attach_session(response, request, outcome.session)
     return response
 
 

@@ -7,7 +7,9 @@
   form parsing and client authentication in :mod:`.oauth_forms` and the SPA
   refresh cookie in :mod:`.refresh_cookie`;
 - :mod:`.wellknown`: the JWKS and the RFC 8414 metadata;
-- :mod:`.health`: ``/healthz`` and ``/livez``.
+- :mod:`.health`: ``/healthz`` and ``/livez``;
+- :mod:`.mfa`: the second step of a sign-in and passkey sign-in, and
+  :mod:`.mfa_factors`: the caller's second factors (#15);
 - :mod:`.openapi_docs`: what every route documents in ``/openapi.json``.
 
 Routes read the caller from the scope (:mod:`keyturn.web.authn`), call the core

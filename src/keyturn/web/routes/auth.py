@@ -62,6 +62,7 @@ from keyturn.web.routes.bodies import (
     ReauthenticateBody,
     json_body,
 )
+from keyturn.web.routes.mfa import MFA_PENDING
 from keyturn.web.routes.openapi_docs import (
     ACCESS_TOKEN,
     BEARER_OR_SESSION,
@@ -72,7 +73,7 @@ from keyturn.web.routes.openapi_docs import (
     error_responses,
     json_request,
 )
-from keyturn.web.routes.signin import attach_session, sign_in
+from keyturn.web.routes.signin import attach_pending, attach_session, pending_answer, sign_in
 from keyturn.web.routes.whoami import whoami_answer
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 CSRF_RESPONSE_HEADER = csrf.HEADER
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -162,14 +164,32 @@ async def register(request: Request) -> JSONResponse:
     "/login",
     openapi_extra=json_request(LoginBody),
     responses=error_responses(
-        400, 401, 403, 415, 429, _200=answer("Signed in; the cookie is set.", SIGNED_IN)
+        400,
+        401,
+        403,
+        415,
+        429,
+        _200=answer(
+            "Signed in (the cookie is set), or a second factor is needed (no cookie).",
+            {"anyOf": [SIGNED_IN, MFA_PENDING]},
+        ),
     ),
 )
 async def login(request: Request) -> JSONResponse:
-    """Sign in: the session cookie, and the user plus the CSRF token in the body."""
+    """Sign in: the session cookie, and the user plus the CSRF token in the body.
+    A user with a second factor gets ``{"mfa_required": true, "mfa_token",
+    "methods"}`` and no session instead; ``POST /auth/login/mfa`` finishes."""
     _require_same_origin(request)
     body = await json_body(request, LoginBody)
-    user, issued = await sign_in(request, body.email, body.password, remember=body.remember)
+    outcome, binding = await sign_in(request, body.email, body.password, remember=body.remember)
+    if outcome.pending is not None:
+        now = get_keyturn(request).clock.now()
+        pending = JSONResponse(pending_answer(outcome.pending, now), headers=NO_STORE)
+        attach_pending(pending, request, binding)
+        return pending
+    user, issued = outcome.user, outcome.session
+    if issued is None:  # unreachable: without a pending step there is a session
+        raise NotAuthenticated()
     response = JSONResponse(
         {
             "user": {"id": user.id, "email": user.email, "roles": list(user.roles)},
@@ -246,11 +266,14 @@ async def change_password(request: Request, principal: CurrentPrincipal) -> Resp
             body.new_password,
             ip=client_ip(request),
         )
+        await keyturn.mfa_auth.end_pending_sign_ins(claims.sub)  # mfa (wave 2)
         return Response(status_code=204)
     secret = _session_secret_of(request, principal)
     issued = await keyturn.auth.change_password(
         secret, body.current_password, body.new_password, ip=client_ip(request)
     )
+    # mfa (wave 2): an mfa_token earned with the old password cannot be finished.
+    await keyturn.mfa_auth.end_pending_sign_ins(principal.subject)
     response = Response(status_code=204, headers={CSRF_RESPONSE_HEADER: issued.csrf_token})
     attach_session(response, request, issued)
     return response
