@@ -36,6 +36,7 @@ from keyturn.fanout.instance import FanOut
 from keyturn.keys.encryption import KeyEncryptor, kek_for
 from keyturn.keys.rotation import KeyManager
 from keyturn.oauth.clients import Clients
+from keyturn.sessions.listeners import SessionListeners
 from keyturn.sessions.manager import SessionManager
 from keyturn.settings import Settings
 from keyturn.stores.protocols import Storage
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from keyturn.oauth.codes import AuthorizationCodes
     from keyturn.oauth.flow_client import FlowClient
     from keyturn.oauth.fresh_login import FreshLoginMarker
+    from keyturn.oidc.wiring import OidcRuntime
+    from keyturn.outbox.dispatcher import Dispatcher
     from keyturn.tokens.code_grant import CodeGrant
 
 if TYPE_CHECKING:  # mail (wave 2, #14)
@@ -120,6 +123,8 @@ class Keyturn:
         self._authorization: AuthorizationEndpoint | None = None
         self._authorization_codes: AuthorizationCodes | None = None
         self._code_grant: CodeGrant | None = None
+        # --- OpenID Connect (wave 2, #13) and the outbox dispatcher it shares.
+        self._oidc: OidcRuntime | None = None
         self._dpop: DpopVerifier | None = None  # DPoP (wave 2, #16)
         self._mfa: tuple[MfaAuth, MfaFactors] | None = None  # mfa (wave 2)
         # --- mail (wave 2, #14): tests pass a MemoryMailer.
@@ -184,6 +189,7 @@ class Keyturn:
         self._revocations = self._refresh_families = self._clients = None
         self._bearer = self._grants = self._token_revoker = self._introspector = None
         self._authorization = self._authorization_codes = self._code_grant = None
+        self._oidc = None
         self._dpop = None
         self._mfa = None
         self._mail = None
@@ -275,7 +281,10 @@ class Keyturn:
                 storage.users,
                 self.settings,
                 self.clock,
-                listener=SessionTokens(self.revocations, lambda: self.refresh_families),
+                listener=SessionListeners(
+                    SessionTokens(self.revocations, lambda: self.refresh_families),
+                    lambda: self.oidc.backchannel if self.has_oidc else None,  # OIDC (#13)
+                ),
                 fanout=self.fanout,
             )
         return self._sessions
@@ -511,8 +520,48 @@ class Keyturn:
                 remember_user=self.bearer.remember_user,
                 audit=self.audit,
                 clock=self.clock,
+                issuer_url=self.settings.public_issuer,
+                sign_id_token=self.oidc.sign_id_token if self.has_oidc else None,
+                id_token_sent=self.oidc.id_token_sent if self.has_oidc else None,
             )
         return self._code_grant
+
+    # --- OpenID Connect (wave 2, #13) ---------------------------------------------
+
+    @property
+    def has_oidc(self) -> bool:
+        """Whether the storage carries the wave-2 stores OIDC needs (keyturn's own
+        storages do; a custom one may not: then no ID tokens)."""
+        return getattr(self.storage, "wave2", None) is not None
+
+    @property
+    def outbox_dispatcher(self) -> Dispatcher:
+        """This instance's one outbox dispatcher: mail's (:attr:`mail`), on which
+        back-channel logout registers its handler too."""
+        return self.mail.dispatcher
+
+    @property
+    def oidc(self) -> OidcRuntime:
+        """ID-token signing, the ID-token session records, back-channel logout."""
+        if self._oidc is None:
+            if self._key_encryptor is None:
+                raise RuntimeError("Keyturn.start() has not been called")
+            from keyturn.oidc.wiring import OidcRuntime
+            from keyturn.stores.wave2 import wave2_stores
+
+            stores = wave2_stores(self.storage)
+            self._oidc = OidcRuntime(
+                self.settings,
+                self.clock,
+                keys=self.keys,
+                clients=self.clients.get,
+                id_token_sessions=stores.id_token_sessions,
+                outbox=stores.outbox,
+                dispatcher=self.outbox_dispatcher,
+                encryptor=self._key_encryptor,
+                audit=self.audit,
+            )
+        return self._oidc
 
     async def _session_alive(self, handle: str) -> bool:
         session = await self.storage.sessions.get_by_handle(handle)
@@ -647,7 +696,9 @@ class Keyturn:
         sweeper = asyncio.create_task(sweep_forever(self), name="keyturn-sweeper")
         mail = self.mail if self.has_mail else None
         if mail is not None:
-            mail.start()  # the outbox dispatcher (mail, #14)
+            if self.has_oidc:
+                self.oidc  # noqa: B018 (registers the back-channel handler before it runs)
+            mail.start()  # the one outbox dispatcher: mail (#14) and back-channel logout (#13)
         try:
             yield
         finally:

@@ -54,14 +54,34 @@ def test_first_use_generates_a_key_and_a_private_kek_file(
 
 
 def test_rotate_prints_the_new_kid_and_retires_the_old_key(run: Run, database_url: str) -> None:
-    """rotate --alg EdDSA prints a kid that is then the active key; the old key verifies."""
+    """rotate --alg ES256 prints a kid that is then the active key; the old key verifies."""
     run("key", "list", "--database-url", database_url)
-    result = run("key", "rotate", "--alg", "EdDSA", "--database-url", database_url)
+    result = run("key", "rotate", "--alg", "ES256", "--database-url", database_url)
     assert result.exit_code == 0, result.stderr
     new_kid = result.stdout.strip()
     listed = rows(run("key", "list", "--database-url", database_url).stdout)
-    assert [(row[1], row[-1]) for row in listed] == [("EdDSA", "active"), ("ES256", "verifying")]
+    assert [(row[1], row[-1]) for row in listed] == [("ES256", "active"), ("ES256", "verifying")]
     assert listed[0][0] == new_kid
+
+
+def test_rotate_keeps_one_active_key_per_algorithm(run: Run, database_url: str) -> None:
+    """rotate --alg RS256 adds the ID-token key beside the access-token key (both
+    active); rotating RS256 again retires only the older RS256 key."""
+    run("key", "list", "--database-url", database_url)
+    first = run("key", "rotate", "--alg", "RS256", "--database-url", database_url)
+    assert first.exit_code == 0, first.stderr
+    listed = rows(run("key", "list", "--database-url", database_url).stdout)
+    assert sorted((row[1], row[-1]) for row in listed) == [("ES256", "active"), ("RS256", "active")]
+    second = run("key", "rotate", "--alg", "RS256", "--database-url", database_url)
+    listed = rows(run("key", "list", "--database-url", database_url).stdout)
+    states = {row[0]: (row[1], row[-1]) for row in listed}
+    assert states[second.stdout.strip()] == ("RS256", "active")
+    assert states[first.stdout.strip()] == ("RS256", "verifying")
+    assert sorted(states.values()) == [
+        ("ES256", "active"),
+        ("RS256", "active"),
+        ("RS256", "verifying"),
+    ]
 
 
 def test_rotation_is_audited(run: Run, database_url: str, tmp_path: Path) -> None:

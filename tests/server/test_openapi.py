@@ -12,8 +12,8 @@ from tests.server.conftest import MakeClient
 from keyturn.settings import Settings
 
 # + POST /oauth/par (#12), + 12 for mfa (wave 2): routes/mfa.py, routes/mfa_factors.py,
-# + the six recovery endpoints (mail, #14)
-KEYTURN_OPERATIONS = 19 + 12 + 6
+# + the six recovery endpoints (mail, #14), + GET|POST /oauth/userinfo (#13)
+KEYTURN_OPERATIONS = 19 + 12 + 6 + 2
 
 
 async def _schema(make_client: MakeClient, settings: Settings | None = None) -> dict[str, Any]:

@@ -281,7 +281,8 @@ def test_workers_get_the_kek_and_database_password_without_the_environment(
             assert grant.status_code == 200, grant.text
             assert grant.json()["expires_in"] == 123
             jwks = client.get("/.well-known/jwks.json").json()
-            assert len(jwks["keys"]) == 1  # the same KEK opened the same signing key
+            # The same KEK opened the same keys: access-token and ID-token key.
+            assert sorted(key["alg"] for key in jwks["keys"]) == ["ES256", "RS256"]
     server.stop()
     assert not path.exists() and not path.parent.exists()
 

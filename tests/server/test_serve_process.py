@@ -100,14 +100,15 @@ def test_several_workers_serve_healthz(live_server: LiveServers) -> None:
 
 def test_first_serve_generates_a_kek_file_and_says_so_once(live_server: LiveServers) -> None:
     """The embedded default writes keyturn.db.kek (0600) beside the database, says
-    "back it up" on the first start only, and publishes one signing key."""
+    "back it up" on the first start only, and publishes the access-token key and
+    the RS256 ID-token key (OpenID Connect), the same after a restart."""
     first = live_server()
     with first.client() as client:
         jwks = client.get("/.well-known/jwks.json").json()
     kek = first.workdir / "keyturn.db.kek"
     assert f"generated a key-encryption key in {kek}; back it up" in first.stderr
     assert kek.stat().st_mode & 0o777 == 0o600
-    assert len(jwks["keys"]) == 1
+    assert sorted(key["alg"] for key in jwks["keys"]) == ["ES256", "RS256"]
     first.stop()
     again = live_server(database_url=first.database_url)
     with again.client() as client:

@@ -2,8 +2,10 @@
 
 :class:`KeyRing` turns a snapshot of :class:`~keyturn.keys.records.SigningKey` records into
 loaded key objects once (parsing keys per request costs up to 60x a verify), picks the
-newest key to sign with, answers "which key verifies ``kid``?" for every key whose
-tokens may still be alive, and exports the public JWK Set. :meth:`KeyRing.from_jwks`
+newest key of each algorithm to sign with (one active key per algorithm in use: the
+access-token algorithm ``--signing-alg``, and RS256, ES256 or EdDSA for ID tokens),
+answers "which key verifies ``kid``?" for every key whose tokens may still be alive,
+and exports the public JWK Set. :meth:`KeyRing.from_jwks`
 builds a verify-only ring from another issuer's published JWKS.
 """
 
@@ -52,7 +54,10 @@ class KeyRing:
     """A snapshot of signing keys, loaded once.
 
     ``keys`` are plaintext records (see
-    :meth:`~keyturn.keys.encryption.KeyEncryptor.unseal`). A key verifies
+    :meth:`~keyturn.keys.encryption.KeyEncryptor.unseal`). The newest unretired key
+    of each algorithm signs for that algorithm; :attr:`signing_key` (access tokens)
+    is the one of ``signing_alg``, or the newest unretired key of any algorithm when
+    ``signing_alg`` is None or has no active key. A key verifies
     while it is unretired, and for ``access_token_ttl + clock_leeway`` seconds after
     it was retired: tokens it signed may still be alive. Keys past that window at
     ``now`` are not loaded at all. Rebuild the ring when the stored keys change.
@@ -62,7 +67,7 @@ class KeyRing:
             :func:`~keyturn.keys.records.load_private_key`.
     """
 
-    __slots__ = ("_keys", "_signing", "_signing_key", "_verifiers", "_window")
+    __slots__ = ("_keys", "_primary", "_signers", "_verifiers", "_window")
 
     def __init__(
         self,
@@ -71,11 +76,11 @@ class KeyRing:
         now: float,
         access_token_ttl: int,
         clock_leeway: int,
+        signing_alg: SigningAlgorithm | None = None,
     ) -> None:
         self._window = float(access_token_ttl + clock_leeway)
         self._verifiers: dict[str, _Loaded] = {}
-        signing: _Loaded | None = None
-        signing_private: Key | None = None
+        signers: dict[str, tuple[_Loaded, Key]] = {}
         for record in keys:
             if record.kid in self._verifiers:
                 raise ConfigurationError(f"duplicate signing key id {record.kid!r}")
@@ -90,14 +95,16 @@ class KeyRing:
             _check_key_type(record, algorithm, verify_key)
             loaded = _Loaded(record, verify_key, algorithm, usable_until)
             self._verifiers[record.kid] = loaded
+            current = signers.get(record.alg)
             if record.retired_at is None and (
-                signing is None
-                or (record.created_at, record.kid) > (signing.record.created_at, signing.record.kid)
+                current is None
+                or (record.created_at, record.kid)
+                > (current[0].record.created_at, current[0].record.kid)
             ):
-                signing, signing_private = loaded, private
+                signers[record.alg] = (loaded, private)
         self._keys = tuple(loaded.record for loaded in self._verifiers.values())
-        self._signing = signing
-        self._signing_key = signing_private
+        self._signers = signers
+        self._primary = _primary(signers, signing_alg)
 
     @classmethod
     def from_settings(
@@ -109,6 +116,7 @@ class KeyRing:
             now=now,
             access_token_ttl=settings.access_token_ttl,
             clock_leeway=settings.clock_leeway,
+            signing_alg=settings.signing_alg,
         )
 
     @classmethod
@@ -130,7 +138,8 @@ class KeyRing:
         ring = cls.__new__(cls)
         ring._window = 0.0
         ring._verifiers = {}
-        ring._signing = ring._signing_key = None
+        ring._signers = {}
+        ring._primary = None
         for jwk in entries:
             record, key = public_key_from_jwk(jwk, created_at)
             if record.kid in ring._verifiers:
@@ -153,19 +162,28 @@ class KeyRing:
         Raises:
             ConfigurationError: every key is retired (rotate to make one).
         """
-        if self._signing is None:
+        if self._primary is None:
             raise ConfigurationError("no active signing key: run `keyturn key rotate`")
-        return self._signing.record
+        return self._signers[self._primary][0].record
 
-    def signer(self) -> tuple[SigningKey, Key, JWSAlgModel]:
-        """The signing record, its loaded private key and joserfc's algorithm.
+    def signs(self, alg: str) -> bool:
+        """Whether an unretired key of ``alg`` is in the ring."""
+        return alg in self._signers
+
+    def signer(self, alg: str | None = None) -> tuple[SigningKey, Key, JWSAlgModel]:
+        """The signing record, its loaded private key and joserfc's algorithm:
+        the access-token key (:attr:`signing_key`), or with ``alg`` the newest
+        unretired key of that algorithm (ID tokens).
 
         Raises:
-            ConfigurationError: see :attr:`signing_key`.
+            ConfigurationError: no unretired key (of ``alg``).
         """
-        record = self.signing_key
-        assert self._signing is not None and self._signing_key is not None
-        return record, self._signing_key, self._signing.algorithm
+        name = self._primary if alg is None else alg
+        if name is None or name not in self._signers:
+            what = "" if alg is None else f" {alg}"
+            raise ConfigurationError(f"no active{what} signing key: run `keyturn key rotate`")
+        loaded, private = self._signers[name]
+        return loaded.record, private, loaded.algorithm
 
     def verification_key(self, kid: str, *, now: float | None = None) -> VerificationKey:
         """The key ``kid`` names and the only algorithm it accepts.
@@ -194,6 +212,19 @@ class KeyRing:
             jwk = {k: v for k, v in record.public_jwk.items() if k not in PRIVATE_JWK_MEMBERS}
             published.append({**jwk, "kid": record.kid, "alg": record.alg, "use": "sig"})
         return {"keys": published}
+
+
+def _primary(signers: Mapping[str, tuple[_Loaded, Key]], alg: str | None) -> str | None:
+    """The algorithm that signs access tokens: ``alg`` when it has an active key,
+    else the algorithm of the newest active key (None: no active key at all)."""
+    if alg is not None and alg in signers:
+        return alg
+    newest = max(
+        signers.values(),
+        key=lambda pair: (pair[0].record.created_at, pair[0].record.kid),
+        default=None,
+    )
+    return None if newest is None else newest[0].record.alg
 
 
 def _check_key_type(record: SigningKey, algorithm: JWSAlgModel, key: Key) -> None:

@@ -141,25 +141,52 @@ class KeyManager:
             return self._install(keys)
 
     async def rotate(self, alg: SigningAlgorithm | None = None) -> SigningKey:
-        """Make a new key (``alg`` or ``settings.signing_alg``) the signing key now,
-        and retire every other active key at this moment: they keep verifying (and
-        stay in the JWKS) for :attr:`window` seconds. Returns the new key's record
-        without its private part.
+        """Make a new key of ``alg`` (default ``settings.signing_alg``) sign for that
+        algorithm now, and retire every other active key of the same algorithm at
+        this moment: they keep verifying (and stay in the JWKS) for :attr:`window`
+        seconds. Keys of other algorithms (the ID-token key beside the
+        access-token key) are left alone: one active key per algorithm. Returns
+        the new key's record without its private part.
 
         Raises:
             StoreUnavailable: the database cannot be reached.
         """
+        chosen = alg or self._settings.signing_alg
+        key = await self._generate(chosen)
         async with self._lock:
-            key = self._new_key(alg or self._settings.signing_alg)
             await self._store.add(key)
             now = self._clock.now()
             for other in await self._store.list():
-                if other.kid != key.kid and other.retired_at is None:
+                if other.kid != key.kid and other.retired_at is None and other.alg == chosen:
                     await self._store.retire(other.kid, now)
             self._install(await self._store.list())
         if self._fanout is not None:
             await self._fanout.publish(Change.keys_changed())
         return _without_secret(key)
+
+    async def ensure(self, alg: SigningAlgorithm) -> None:
+        """Make sure an active key of ``alg`` signs (ID tokens of a client with
+        that ``id_token_alg``): when the ring has none, re-read the store (another
+        instance may have made one) and generate one only if it still has none.
+        RSA keys take a moment to generate: that happens in a worker thread.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached.
+        """
+        if self.ring.signs(alg):
+            return
+        await self.reload()
+        if self.ring.signs(alg):
+            return
+        key = await self._generate(alg)
+        async with self._lock:
+            if any(k.alg == alg and k.retired_at is None for k in await self._store.list()):
+                self._install(await self._store.list())
+                return
+            await self._store.add(key)
+            self._install(await self._store.list())
+        if self._fanout is not None:
+            await self._fanout.publish(Change.keys_changed())
 
     async def list(self) -> list[SigningKey]:
         """Every stored key, newest first, without private parts (for ``key list``)."""
@@ -229,6 +256,7 @@ class KeyManager:
             now=now,
             access_token_ttl=self._settings.access_token_ttl,
             clock_leeway=self._settings.clock_leeway,
+            signing_alg=self._settings.signing_alg,
         )
         self._ring = ring
         self._fingerprint = _fingerprint(sealed)
@@ -241,6 +269,12 @@ class KeyManager:
 
     def _new_key(self, alg: SigningAlgorithm) -> SigningKey:
         return self._encryptor.seal(generate_key(alg, now=self._clock.now()))
+
+    async def _generate(self, alg: SigningAlgorithm) -> SigningKey:
+        """:meth:`_new_key` off the event loop (RSA-3072 generation is slow)."""
+        now = self._clock.now()
+        fresh = await asyncio.to_thread(generate_key, alg, now=now)
+        return self._encryptor.seal(fresh)
 
 
 def _without_secret(key: SigningKey) -> SigningKey:

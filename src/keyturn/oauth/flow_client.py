@@ -26,6 +26,8 @@ class FlowClient:
     redirect_uris: Sequence[str]
     allowed_scopes: Collection[str]
     grant_types: Collection[str]
+    #: The ID token's signing algorithm (OIDC); RS256 unless registered otherwise.
+    id_token_alg: str = "RS256"  # noqa: S105 (an algorithm name)
 
 
 class ClientRecord(Protocol):
@@ -44,6 +46,8 @@ class ClientRecord(Protocol):
     def redirect_uris(self) -> tuple[str, ...]: ...
     @property
     def grant_types(self) -> tuple[str, ...]: ...
+    @property
+    def id_token_alg(self) -> str | None: ...
 
 
 def flow_client(record: ClientRecord, allowed_scopes: Collection[str]) -> FlowClient:
@@ -58,4 +62,5 @@ def flow_client(record: ClientRecord, allowed_scopes: Collection[str]) -> FlowCl
         redirect_uris=record.redirect_uris,
         allowed_scopes=frozenset(allowed_scopes),
         grant_types=frozenset(record.grant_types),
+        id_token_alg=record.id_token_alg or "RS256",
     )

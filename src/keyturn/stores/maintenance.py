@@ -45,6 +45,9 @@ async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
         # requests past their expiry.
         "oauth": await _purge_code_flow(keyturn),
         "mfa": await _sweep_mfa(keyturn, now),  # mfa (wave 2)
+        # --- OpenID Connect (wave 2, #13): ID-token session records older than
+        # any session can live.
+        "oidc": await keyturn.oidc.purge() if keyturn.has_oidc else 0,
     }
     if keyturn.has_mail:  # mail (#14): expired account tokens, old outbox jobs
         swept["account_tokens"] = await keyturn.mail.recovery.tokens.sweep(now=now)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         WebAuthnChallengeStore,
     )
     from keyturn.oauth.store import CodeStore, ConsentStore, PushedRequestStore
+    from keyturn.oidc.store import IdTokenSessionStore
     from keyturn.outbox.store import OutboxStore
     from keyturn.recovery.store import AccountTokenStore  # mail (#14)
 
@@ -51,12 +52,14 @@ class Wave2Stores:
     consents: ConsentStore
     # --- mail (#14) ---
     account_tokens: AccountTokenStore
+    id_token_sessions: IdTokenSessionStore  # OpenID Connect (#13)
 
 
 def memory_wave2_stores() -> Wave2Stores:
     """The in-process references (one process only: tests, embedded dev)."""
     from keyturn.mfa import memory as mfa
     from keyturn.oauth import memory as oauth
+    from keyturn.oidc.store import MemoryIdTokenSessionStore
     from keyturn.outbox.memory import MemoryOutboxStore
     from keyturn.recovery.memory import MemoryAccountTokenStore  # mail (#14)
 
@@ -72,6 +75,7 @@ def memory_wave2_stores() -> Wave2Stores:
         pushed_requests=oauth.MemoryPushedRequestStore(),
         consents=oauth.MemoryConsentStore(),
         account_tokens=MemoryAccountTokenStore(),  # mail (#14)
+        id_token_sessions=MemoryIdTokenSessionStore(),
     )
 
 
@@ -80,6 +84,7 @@ def sql_wave2_stores(engine: AsyncEngine) -> Wave2Stores:
     from keyturn.stores.sql import mfa_store as mfa
     from keyturn.stores.sql import oauth_store as oauth
     from keyturn.stores.sql.account_token_store import SqlAccountTokenStore  # mail (#14)
+    from keyturn.stores.sql.oidc_store import SqlIdTokenSessionStore
     from keyturn.stores.sql.outbox_store import SqlOutboxStore
 
     return Wave2Stores(
@@ -94,6 +99,7 @@ def sql_wave2_stores(engine: AsyncEngine) -> Wave2Stores:
         pushed_requests=oauth.SqlPushedRequestStore(engine),
         consents=oauth.SqlConsentStore(engine),
         account_tokens=SqlAccountTokenStore(engine),  # mail (#14)
+        id_token_sessions=SqlIdTokenSessionStore(engine),
     )
 
 

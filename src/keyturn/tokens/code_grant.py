@@ -12,6 +12,14 @@ is the family. A family is opened even for a client without the
 ``refresh_token`` grant (no refresh token is returned then), so that every
 token of a code has one handle to revoke.
 
+With ``openid`` among the granted scopes the answer carries an ID token
+(:mod:`keyturn.oidc.id_token`) signed with the client's ``id_token_alg``, whose
+``sid`` is the browser session; the session is remembered as one the client
+holds an ID token in (for back-channel logout). A code granted
+``offline_access`` opens a family that is *not* rooted in the browser session:
+signing out ends the session's other apps but leaves that offline grant alive
+(OIDC Core section 11), until it is revoked or the user signs out everywhere.
+
 A code presented again (:class:`~keyturn.errors.CodeReplayed`) is
 ``invalid_grant`` and revokes everything the first redemption issued: the
 family ``grant_id`` and every access token with that ``sid``, including tokens
@@ -28,6 +36,7 @@ from keyturn.audit import AuditLog
 from keyturn.clock import Clock
 from keyturn.errors import CodeReplayed, InvalidGrant
 from keyturn.oauth.codes import AuthorizationCodes
+from keyturn.oidc.id_token import IdTokenClaims
 from keyturn.stores.protocols import UserStore
 from keyturn.stores.records import User
 from keyturn.tokens.access import TokenIssuer
@@ -39,6 +48,14 @@ __all__ = ["CodeGrant"]
 
 #: Is the browser session with this public handle still live?
 SessionAlive = Callable[[str], Awaitable[bool]]
+#: Signs ID token claims with an algorithm, binding the access token (``at_hash``).
+IdTokenSigner = Callable[[IdTokenClaims, str, str], Awaitable[str]]
+#: Remembers that a client got an ID token in a browser session:
+#: ``(session_handle, client_id, user_id)``.
+IdTokenSent = Callable[[str, str, str], Awaitable[None]]
+
+OPENID_SCOPE = "openid"
+OFFLINE_ACCESS_SCOPE = "offline_access"
 
 
 class CodeGrant:
@@ -54,6 +71,9 @@ class CodeGrant:
         remember_user: warms the bearer path's user cache.
         audit: where events go.
         clock: the time.
+        issuer_url: the ``iss`` of ID tokens.
+        sign_id_token: signs ID tokens (None: no ID tokens are issued).
+        id_token_sent: records the session a client holds an ID token in.
     """
 
     def __init__(
@@ -67,7 +87,13 @@ class CodeGrant:
         remember_user: Callable[[User], None],
         audit: AuditLog,
         clock: Clock,
+        issuer_url: str = "",
+        sign_id_token: IdTokenSigner | None = None,
+        id_token_sent: IdTokenSent | None = None,
     ) -> None:
+        self.issuer_url = issuer_url
+        self._sign_id_token = sign_id_token
+        self._id_token_sent = id_token_sent
         self.codes = codes
         self.families = families
         self.users = users
@@ -85,14 +111,16 @@ class CodeGrant:
         grant_types: Collection[str],
         redirect_uri: str,
         code_verifier: str,
+        id_token_alg: str = "RS256",  # noqa: S107 (an algorithm name)
         ip: str | None = None,
         user_agent: str | None = None,
         dpop: DpopBinding | None = None,
     ) -> TokenResponse:
         """Redeem ``code`` for the authenticated client ``client_id``.
 
-        Returns ``access_token``, ``expires_in``, ``scope`` and, when
-        ``grant_types`` has ``refresh_token``, a refresh token. ``dpop`` (a
+        Returns ``access_token``, ``expires_in``, ``scope``, when
+        ``grant_types`` has ``refresh_token`` a refresh token, and with the
+        ``openid`` scope an ID token signed with ``id_token_alg``. ``dpop`` (a
         verified proof) binds the access token and, for a public client, the
         refresh family to the proof's key (RFC 9449 section 5).
 
@@ -120,7 +148,8 @@ class CodeGrant:
             ip=ip,
             user_agent=user_agent,
             family_id=grant.grant_id,
-            session_id=grant.session_id,
+            # offline_access outlives the browser session (OIDC Core section 11).
+            session_id=None if OFFLINE_ACCESS_SCOPE in grant.scopes else grant.session_id,
             dpop_jkt=dpop.family_jkt if dpop is not None else None,
         )
         family = issued.family  # its id is grant.grant_id: a replay names it without a write
@@ -142,6 +171,23 @@ class CodeGrant:
             jkt=dpop.jkt if dpop is not None else None,
             amr=grant.amr,  # how the browser session signed in (mfa, #15)
         )
+        id_token = None
+        if OPENID_SCOPE in grant.scopes and self._sign_id_token is not None:
+            claims_in = IdTokenClaims(
+                issuer=self.issuer_url,
+                subject=user.id,
+                client_id=client_id,
+                auth_time=grant.auth_time,
+                session_handle=grant.session_id,
+                scopes=grant.scopes,
+                nonce=grant.nonce,
+                amr=grant.amr,
+                email=user.email,
+                email_verified=getattr(user, "email_verified", None),
+            )
+            if self._id_token_sent is not None:
+                await self._id_token_sent(grant.session_id, client_id, user.id)
+            id_token = await self._sign_id_token(claims_in, id_token_alg, token)
         self._remember_user(user)
         self.audit.record(
             "sign_in",
@@ -165,6 +211,7 @@ class CodeGrant:
             refresh_expires_in=(
                 max(0, int(min(now + refresh_ttl, family.expires_at) - now)) if refresh else None
             ),
+            id_token=id_token,
             token_type=token_type(dpop),
         )
 

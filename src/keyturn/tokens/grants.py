@@ -59,6 +59,8 @@ class TokenResponse:
     #: Seconds until ``refresh_token`` expires (sliding TTL capped by the family's
     #: absolute lifetime); None without a refresh token. Not in the JSON body.
     refresh_expires_in: int | None = None
+    #: The OpenID Connect ID token (the code grant with ``openid``), else None.
+    id_token: str | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body: ``access_token``, ``token_type``, ``expires_in``, and
@@ -72,6 +74,8 @@ class TokenResponse:
             body["refresh_token"] = self.refresh_token
         if self.refresh_token is not None or self.scope or self.claims.for_client:
             body["scope"] = self.scope
+        if self.id_token is not None:
+            body["id_token"] = self.id_token
         return body
 
 

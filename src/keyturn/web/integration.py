@@ -73,11 +73,12 @@ from keyturn.web.pages import account_mail as pages_account_mail  # mail (#14)
 from keyturn.web.pages import account_mfa as pages_account_mfa
 from keyturn.web.pages import authorize as pages_authorize
 from keyturn.web.pages import connected_apps as pages_connected_apps
+from keyturn.web.pages import logout as pages_logout
 from keyturn.web.pages import recovery as pages_recovery  # mail (#14)
 from keyturn.web.pages import second_step as pages_second_step
 from keyturn.web.pages import signin as pages_signin
 from keyturn.web.routes import auth as routes_auth
-from keyturn.web.routes import health, signins
+from keyturn.web.routes import health, signins, userinfo
 from keyturn.web.routes import mfa as routes_mfa
 from keyturn.web.routes import mfa_factors as routes_mfa_factors
 from keyturn.web.routes import oauth as routes_oauth
@@ -118,14 +119,14 @@ def _routers(*, pages: bool, health_checks: bool, metrics: bool) -> list[APIRout
     costs time)."""
     routers = [health.router] if health_checks else []
     routers += [routes_auth.router, signins.router, routes_oauth.router, routes_wellknown.router]
-    routers.append(routes_par.router)
+    routers += [routes_par.router, userinfo.router]
     routers += [routes_mfa.router, routes_mfa_factors.router]  # mfa (wave 2)
     routers += [routes_recovery.router]  # mail (#14)
     if metrics:
         routers.append(metrics_module.router)
     if pages:  # sign in and register, then the account page and sign-outs
         routers += [pages_signin.router, pages_account.router, pages_authorize.router]
-        routers.append(pages_connected_apps.router)
+        routers += [pages_connected_apps.router, pages_logout.router]
         routers += [pages_second_step.router, pages_account_mfa.router]  # mfa (wave 2)
         routers += [pages_recovery.router, pages_account_mail.router]  # mail (#14)
     return routers

@@ -102,12 +102,15 @@ async def _preflight(settings: Settings, announce: Callable[[str], None]) -> Non
     Also resolve the key-encryption key (saying once if it was just generated) and
     load the signing keys, so a wrong key fails here and workers find a key: all
     through the composition root (:meth:`Keyturn.prepare
-    <keyturn.runtime.Keyturn.prepare>`), which is the one place keys are loaded."""
+    <keyturn.runtime.Keyturn.prepare>`), which is the one place keys are loaded.
+    The RS256 ID-token key is made here too (OpenID Connect), so the JWKS that
+    relying parties cache holds it before the first ID token."""
     from keyturn.runtime import Keyturn
 
     keyturn = Keyturn(settings)
     try:
         await keyturn.prepare()
+        await keyturn.keys.ensure("RS256")
         if keyturn.generated_kek_file is not None:
             announce(f"generated a key-encryption key in {keyturn.generated_kek_file}; back it up")
     finally:

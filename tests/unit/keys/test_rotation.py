@@ -90,7 +90,7 @@ async def test_rotation_signs_at_once_and_the_old_key_verifies_for_the_window(
     mgr.subscribe(verifier.use_keyring)
     old_token, _ = issuer.issue("u", sid="s")
 
-    new = await mgr.rotate("EdDSA")
+    new = await mgr.rotate(SETTINGS.signing_alg)
     assert new.private_key == b""
     assert mgr.ring.signing_key.kid == new.kid
     new_token, _ = issuer.issue("u", sid="s")
@@ -219,3 +219,23 @@ async def test_runtime_keys_need_start() -> None:
     keyturn = Keyturn(SETTINGS, storage=MemoryStorage())
     with pytest.raises(RuntimeError):
         _ = keyturn.keys
+
+
+async def test_each_algorithm_keeps_its_own_active_key(
+    store: MemoryKeyStore, encryptor: KeyEncryptor, clock: FrozenClock
+) -> None:
+    """ensure("RS256") adds an RS256 key beside the access-token key without taking
+    over access tokens; both are in the JWKS, and a second ensure adds nothing."""
+    mgr = manager(store, encryptor, clock)
+    await mgr.load()
+    access_kid = mgr.ring.signing_key.kid
+    await mgr.ensure("RS256")
+    await mgr.ensure("RS256")
+    rsa = [key for key in await mgr.list() if key.alg == "RS256"]
+    assert len(rsa) == 1
+    assert mgr.ring.signing_key.kid == access_kid  # access tokens keep --signing-alg
+    assert mgr.ring.signer("RS256")[0].kid == rsa[0].kid
+    assert {k["kid"] for k in mgr.jwks()["keys"]} == {access_kid, rsa[0].kid}
+    rotated = await mgr.rotate("RS256")
+    assert mgr.ring.signer("RS256")[0].kid == rotated.kid
+    assert mgr.ring.signing_key.kid == access_kid

@@ -326,3 +326,28 @@ async def test_postgres_migrate_true_upgrades(postgres_database_url: str) -> Non
         assert await current_revision(storage.engine) == head_revision()
     finally:
         await storage.close()
+
+
+async def test_0014_creates_and_drops_the_id_token_sessions_table(tmp_path: Path) -> None:
+    """0014 adds oidc_id_token_sessions; downgrading to its parent removes exactly it."""
+    from alembic import command
+
+    engine = create_engine_for(sqlite_url(tmp_path / "k.db"))
+    try:
+        await upgrade(engine)
+
+        def tables(connection: Connection) -> set[str]:
+            return set(sa.inspect(connection).get_table_names())
+
+        def down(connection: Connection) -> set[str]:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0010")  # 0014 follows 0010 (mail, #14)
+            return tables(connection)
+
+        async with engine.begin() as connection:
+            before = await connection.run_sync(tables)
+            after = await connection.run_sync(down)
+        assert before - after == {"oidc_id_token_sessions"}
+    finally:
+        await engine.dispose()

@@ -339,6 +339,18 @@ account_tokens = sa.Table(
     sa.Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
 )
 
+# --- OpenID Connect (wave 2, #13) ---
+#: Which clients received an ID token in which browser session (back-channel logout).
+oidc_id_token_sessions = sa.Table(
+    "oidc_id_token_sessions",
+    metadata,
+    sa.Column("session_handle", sa.String(64), nullable=False),  # public handle, no secret
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.PrimaryKeyConstraint("session_handle", "client_id"),
+)
+
 #: Every wave-2 table (the contract tests scan their rows for secrets in the clear).
 WAVE2_TABLES = (
     outbox_jobs,
@@ -352,4 +364,5 @@ WAVE2_TABLES = (
     oauth_par_requests,
     oauth_consents,
     account_tokens,  # mail (#14)
+    oidc_id_token_sessions,
 )

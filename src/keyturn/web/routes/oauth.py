@@ -72,6 +72,8 @@ OAUTH_PATHS: tuple[str, ...] = (
     "/oauth/revoke",
     "/oauth/introspect",
     "/oauth/par",  # client-authenticated (RFC 9126), never the cookie
+    "/oauth/userinfo",  # OIDC (#13): bearer tokens only
+    "/oauth/logout",  # OIDC (#13): cross-site RP posts; checks its own form's CSRF
 )
 
 TOKEN_TYPE_HINTS = frozenset({"access_token", "refresh_token"})
@@ -194,6 +196,7 @@ async def _code_grant(
         grant_types=client.grant_types,
         redirect_uri=redirect_uri,
         code_verifier=form.get("code_verifier", ""),
+        id_token_alg=client.id_token_alg,
         ip=client_ip(request),
         user_agent=user_agent(request),
         dpop=dpop,

@@ -124,11 +124,27 @@ def endpoint_base(issuer: str, base: str) -> str:
 
 @router.get(
     "/openid-configuration",
-    responses=error_responses(_200=answer("RFC 8414 metadata.", _METADATA)),
+    responses=error_responses(_200=answer("OpenID Provider metadata.", _METADATA)),
 )
 async def openid_configuration(request: Request) -> JSONResponse:
-    """The same metadata where OpenID-minded clients look for it."""
-    return await oauth_metadata(request)
+    """OpenID Provider metadata (OIDC Discovery 1.0): the RFC 8414 document plus
+    the authorization, userinfo and end-session endpoints, ID token algorithms,
+    subject types and the back-channel logout flags."""
+    from keyturn.oidc.discovery import openid_configuration as provider_metadata
+
+    keyturn = get_keyturn(request)
+    settings = keyturn.settings
+    issuer = settings.public_issuer
+    base = endpoint_base(issuer, base_path(request))
+    document = provider_metadata(
+        authorization_server_metadata(
+            issuer, endpoints=base, grant_types=enabled_grant_types(settings)
+        ),
+        base=base,
+        scopes=settings.default_scopes,
+    )
+    document["dpop_signing_alg_values_supported"] = list(keyturn.dpop.algorithms)
+    return JSONResponse(document, headers=_CACHE_HEADERS)
 
 
 __all__ = ["DISCOVERY_MAX_AGE", "authorization_server_metadata", "router"]
