@@ -71,7 +71,7 @@ def _claims(token: str) -> dict[str, Any]:
 
 async def test_openid_client_runs_the_code_flow_with_dpop(server: LiveServer) -> None:
     """openid-client gets token_type DPoP bound to its key (cnf.jkt = its key's RFC 7638
-    thumbprint), calls whoami with DPoP, refreshes with the same key, and handles
+    thumbprint), calls whoami and userinfo with DPoP, refreshes with the same key, and handles
     use_dpop_nonce by itself when the server demands nonces."""
     node = _node()
     added = server.cli(
@@ -79,7 +79,12 @@ async def test_openid_client_runs_the_code_flow_with_dpop(server: LiveServer) ->
     )
     assert added.returncode == 0, added.stderr
     client_id = json.loads(added.stdout)["client_id"]
-    job = {"issuer": server.url, "client_id": client_id, "redirect_uri": REDIRECT, "scope": "email"}
+    job = {
+        "issuer": server.url,
+        "client_id": client_id,
+        "redirect_uri": REDIRECT,
+        "scope": "openid email",
+    }
     process = await asyncio.create_subprocess_exec(
         node,
         str(SCRIPT),
@@ -107,6 +112,7 @@ async def test_openid_client_runs_the_code_flow_with_dpop(server: LiveServer) ->
     assert _claims(result["access_token"])["cnf"] == {"jkt": jkt}
     assert result["whoami"]["status"] == 200, result["whoami"]
     assert result["whoami"]["body"]["email"] == EMAIL
+    assert result["userinfo"]["email"] == EMAIL  # userinfo with the bound token and a proof
     assert result["refreshed_token_type"].lower() == "dpop"
     assert _claims(result["refreshed_access_token"])["cnf"] == {"jkt": jkt}
     assert result["whoami_after_refresh"]["status"] == 200

@@ -4,7 +4,7 @@
 // argv[2] is a JSON job: {issuer, client_id, redirect_uri, scope}. The script prints
 // one JSON line {authorization_url}, reads the callback URL (the browser's part,
 // played by the Python test) as one line on stdin, then exchanges the code with a
-// DPoP proof, calls /auth/whoami with the bound token, refreshes with a proof of
+// DPoP proof, calls /auth/whoami and /oauth/userinfo with the bound token, refreshes with a proof of
 // the same key, calls whoami again, and prints one JSON line with what it saw.
 import * as client from "openid-client";
 import { createInterface } from "node:readline";
@@ -47,6 +47,10 @@ const call = async (token) => {
   return { status: response.status, body: await response.json() };
 };
 const first = await call(tokens.access_token);
+// userinfo (OIDC, #13) with the DPoP-bound token: openid-client sends the proof.
+const userinfo = await client.fetchUserInfo(config, tokens.access_token, tokens.claims().sub, {
+  DPoP: dpop,
+});
 const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, {
   DPoP: dpop,
 });
@@ -56,6 +60,7 @@ console.log(
     token_type: tokens.token_type,
     access_token: tokens.access_token,
     whoami: first,
+    userinfo,
     refreshed_token_type: refreshed.token_type,
     refreshed_access_token: refreshed.access_token,
     whoami_after_refresh: second,
