@@ -10,18 +10,39 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from fastapi import FastAPI
-from tests.server.token_support import keyturn_of
+from tests.server.token_support import BASE, EMAIL, PASSWORD, MakeClient, keyturn_of, login
 
 from keyturn.runtime import Keyturn
 
 SPA_REDIRECT = "https://app.example/callback"
 NATIVE_REDIRECT = "http://127.0.0.1/callback"
+
+
+@pytest.fixture
+def lite_app(build_app: Callable[..., FastAPI], sqlite_url: str) -> FastAPI:
+    """An app on a migrated SQLite file, frozen clock (import it with ``build_app``
+    and ``clock`` from :mod:`tests.server.token_support`)."""
+    return build_app(sqlite_url)
+
+
+@pytest.fixture(name="browser")
+async def signed_in_browser(
+    make_client: MakeClient, lite_app: FastAPI
+) -> AsyncIterator[httpx.AsyncClient]:
+    """``browser``: a signed-in browser on ``lite_app`` (one registered account)."""
+    async with make_client(app=lite_app, base_url=BASE) as opened:
+        response = await opened.post("/auth/register", json={"email": EMAIL, "password": PASSWORD})
+        assert response.status_code == 201
+        await login(opened)
+        yield opened
 
 
 @dataclass(frozen=True)

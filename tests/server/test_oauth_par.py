@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -13,39 +12,20 @@ from tests.server.code_flow_support import (
     authorize,
     authorize_params,
     exchange,
+    lite_app,
     pkce,
     query_of,
     register_client,
+    signed_in_browser,
 )
 from tests.server.token_support import (
-    BASE,
-    EMAIL,
-    PASSWORD,
-    MakeClient,
     build_app,
     clock,
-    login,
 )
 
 from keyturn.clock import FrozenClock
 
-__all__ = ["build_app", "clock"]
-
-
-@pytest.fixture
-def lite_app(build_app: Callable[..., FastAPI], sqlite_url: str) -> FastAPI:
-    """An app on a migrated SQLite file, frozen clock."""
-    return build_app(sqlite_url)
-
-
-@pytest.fixture
-async def browser(make_client: MakeClient, lite_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """A signed-in browser."""
-    async with make_client(app=lite_app, base_url=BASE) as opened:
-        response = await opened.post("/auth/register", json={"email": EMAIL, "password": PASSWORD})
-        assert response.status_code == 201
-        await login(opened)
-        yield opened
+__all__ = ["build_app", "clock", "lite_app", "signed_in_browser"]
 
 
 @pytest.fixture
