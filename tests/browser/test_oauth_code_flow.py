@@ -170,7 +170,8 @@ def test_public_spa_signs_in_through_authorize_with_pkce(
     result = page.evaluate("() => finishSignIn()")
     assert result == {
         "status": 200,
-        "keys": ["access_token", "expires_in", "refresh_token", "scope", "token_type"],
+        # "openid" was asked for, so an ID token comes with the tokens (#13).
+        "keys": ["access_token", "expires_in", "id_token", "refresh_token", "scope", "token_type"],
         "email": EMAIL,
     }
 
