@@ -9,7 +9,6 @@ event loop and two dispatchers sharing one store never claim the same job.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Any
 
 from keyturn.outbox.store import MAX_ERROR_LENGTH, JobState, OutboxJob
@@ -29,16 +28,7 @@ class MemoryOutboxStore:
     async def enqueue(
         self, kind: str, payload: bytes, *, now: float, not_before: float | None = None
     ) -> OutboxJob:
-        job = OutboxJob(
-            id=uuid.uuid4().hex,
-            kind=kind,
-            payload=bytes(payload),
-            state=JobState.PENDING,
-            attempts=0,
-            next_attempt_at=now if not_before is None else not_before,
-            created_at=now,
-            updated_at=now,
-        )
+        job = OutboxJob.new(kind, payload, now=now, not_before=not_before)
         self._jobs[job.id] = job
         return job
 

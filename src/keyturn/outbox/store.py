@@ -11,6 +11,7 @@ expires (the holder crashed) or is released (the holder stopped).
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,6 +51,23 @@ class OutboxJob:
     lease_owner: str | None = None
     lease_expiry: float | None = None
     last_error: str | None = None
+
+    @classmethod
+    def new(
+        cls, kind: str, payload: bytes, *, now: float, not_before: float | None = None
+    ) -> OutboxJob:
+        """A fresh pending job with a random id, due at ``not_before`` (or ``now``):
+        what every store's ``enqueue`` writes."""
+        return cls(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            payload=bytes(payload),
+            state=JobState.PENDING,
+            attempts=0,
+            next_attempt_at=now if not_before is None else not_before,
+            created_at=now,
+            updated_at=now,
+        )
 
     def __repr__(self) -> str:
         return (

@@ -13,7 +13,6 @@ dispatcher whose lease ran out changes nothing (``False``).
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,16 +66,7 @@ class SqlOutboxStore:
     async def enqueue(
         self, kind: str, payload: bytes, *, now: float, not_before: float | None = None
     ) -> OutboxJob:
-        job = OutboxJob(
-            id=uuid.uuid4().hex,
-            kind=kind,
-            payload=bytes(payload),
-            state=JobState.PENDING,
-            attempts=0,
-            next_attempt_at=now if not_before is None else not_before,
-            created_at=now,
-            updated_at=now,
-        )
+        job = OutboxJob.new(kind, payload, now=now, not_before=not_before)
         values = {
             "id": job.id,
             "kind": job.kind,
