@@ -1,9 +1,11 @@
 """DPoP (RFC 9449): sender-constrained tokens, the framework-free core.
 
 Owns checking proofs (``proof``: every RFC 9449 section 4.3 rule, joserfc doing the
-JOSE work; ``htu``: the RFC 3986 normalisation of the ``htu`` comparison), the ``jti``
-replay cache (``store``: the Protocol; ``memory``; ``redis``, shared across instances)
-and stateless server nonces (``nonce``). ``verifier.DpopVerifier`` puts them together.
+JOSE work; ``header``: the header rules, their outcome cached per header segment;
+``signature``: the signature check with ``cryptography``'s key object; ``htu``: the
+RFC 3986 normalisation of the ``htu`` comparison), the ``jti`` replay cache
+(``store``: the Protocol; ``memory``; ``redis``, shared across instances) and
+stateless server nonces (``nonce``). ``verifier.DpopVerifier`` puts them together.
 Imports no web framework, no settings and no moving keyturn module (only errors, clock).
 
 Integration (issue #16, done: :mod:`keyturn.tokens.dpop_setup` builds the verifier,

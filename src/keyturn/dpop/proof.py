@@ -3,15 +3,20 @@ but the two that need state (the server nonce and ``jti`` replay, which
 :class:`~keyturn.dpop.verifier.DpopVerifier` adds on top).
 
 Division of labour, as in :mod:`keyturn.tokens.access`: joserfc parses the JWS compact form
-(``jws.extract_compact``, with size limits), imports the header's ``jwk``, checks
-that key against the algorithm (type, curve) and verifies the signature with a
-registry allowing only that one algorithm (``jws.validate_compact``); it also
-computes the RFC 7638 thumbprint. keyturn applies the policy around it: the
-protected header holds ``typ`` = ``dpop+jwt``, an allowed asymmetric ``alg`` and a
-public ``jwk`` (no private member, RSA of at least 2048 bits), and nothing that
-changes how the JWS is read (``crit``, ``b64``) or names another key (``jku``,
-``x5c``, ...); then each claim is checked with its exact JSON type. Every failure is
-:class:`~keyturn.errors.InvalidDpopProof` with a ``reason`` for logs.
+(``jws.extract_compact``, with size limits) and decodes base64url; the protected
+header and its ``jwk`` are checked by :mod:`keyturn.dpop.header` (joserfc imports
+the key and computes the RFC 7638 thumbprint), the signature by
+:mod:`keyturn.dpop.signature` (``cryptography``); then each claim is checked here
+with its exact JSON type. Every failure is :class:`~keyturn.errors.InvalidDpopProof`
+with a ``reason`` for logs.
+
+The hot path (issue #16, item 4): a client sends the same header with every proof,
+so the header's outcome is cached by its base64url segment
+(:class:`~keyturn.dpop.header.HeaderCache`). For a header seen before, a proof
+costs its signature check plus a few µs: joserfc's size limits and base64url
+decoding of the payload and signature, one ``json.loads``, the claim checks. A
+new header takes joserfc's full parse first, so every proof meets the same rules
+in the same order, and the same ``reason`` for each failure, either way.
 """
 
 from __future__ import annotations
@@ -23,14 +28,21 @@ import hmac
 import json
 import math
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Any, Final
 
 from joserfc import jws
-from joserfc.errors import SecurityWarning
-from joserfc.jwk import JWKRegistry, Key, RSAKey
+from joserfc.util import urlsafe_b64decode
 
+from keyturn.dpop.header import (
+    DEFAULT_ALGORITHMS,
+    PROOF_TYPE,
+    SUPPORTED_ALGORITHMS,
+    HeaderCache,
+    ProofKey,
+    ProofRegistry,
+    check_header,
+)
 from keyturn.dpop.htu import normalize_uri
 from keyturn.errors import InvalidDpopProof
 
@@ -45,47 +57,17 @@ __all__ = [
     "check_proof",
 ]
 
-#: The ``typ`` of a DPoP proof (RFC 9449 section 4.2).
-PROOF_TYPE: Final = "dpop+jwt"
-#: The algorithms accepted unless configured otherwise (``dpop_signing_alg_values_supported``).
-DEFAULT_ALGORITHMS: Final[tuple[str, ...]] = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
-#: Every algorithm that may be configured: asymmetric signatures only, never ``none``/HS*.
-SUPPORTED_ALGORITHMS: Final[frozenset[str]] = frozenset(
-    {*DEFAULT_ALGORITHMS, "ES512", "PS384", "PS512", "RS384", "RS512", "Ed25519"}
-)
 #: Longer ``DPoP`` header values are refused before parsing (an RSA-4096 proof is ~2.2 KB).
 MAX_PROOF_LENGTH: Final = 4096
 MAX_JTI_LENGTH: Final = 256
-MIN_RSA_BITS: Final = 2048
-#: base64url length of a 2048-bit modulus (256 bytes, no padding).
-_MIN_RSA_N_CHARS: Final = 342
 
-_TYPES: Final = frozenset({PROOF_TYPE, "application/" + PROOF_TYPE})
-#: ``kid`` is tolerated (and ignored): the key is the one in ``jwk``.
-_ALLOWED_HEADERS: Final = frozenset({"typ", "alg", "jwk", "kid"})
-#: JWK members that only a private or symmetric key has (RFC 7517/7518).
-_PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "r", "t", "k"})
 _COMPACT: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-
-
-class _ProofRegistry(jws.JWSRegistry):
-    """joserfc's registry with limits sized for proofs (the header holds a whole JWK)."""
-
-    max_header_length = 2048
-    max_payload_length = 2048
-    max_signature_length = 1024
-
-
-#: One registry per algorithm, each allowing only that algorithm, built once; the
-#: first only parses (its size limits), it never picks an algorithm.
-_PARSER: Final = _ProofRegistry()
-_REGISTRIES: Final = {alg: _ProofRegistry(algorithms=[alg]) for alg in SUPPORTED_ALGORITHMS}
-
-# joserfc warns on every use of the JOSE name "EdDSA" (RFC 9864 prefers "Ed25519");
-# clients send "EdDSA", so exactly that warning is silenced (as in keyturn.tokens).
-warnings.filterwarnings(
-    "ignore", message=re.escape("EdDSA is deprecated via RFC 9864"), category=SecurityWarning
-)
+#: Only parses (its size limits); it never picks an algorithm.
+_PARSER: Final = ProofRegistry()
+#: The outcome of every header that passed, by its base64url segment (process-wide:
+#: a header's outcome does not depend on the verifier, whose allow-list is
+#: applied on each use).
+_HEADERS: Final = HeaderCache()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +96,12 @@ def access_token_hash(access_token: str) -> str:
     Raises:
         UnicodeEncodeError: the token is not ASCII (no token of ours is).
     """
+    return _ath(access_token).decode("ascii")
+
+
+def _ath(access_token: str) -> bytes:
     digest = hashlib.sha256(access_token.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(digest).rstrip(b"=")
 
 
 def check_proof(
@@ -171,32 +157,22 @@ def _check(
         raise InvalidDpopProof("too_large")
     if _COMPACT.fullmatch(proof) is None:
         raise InvalidDpopProof("malformed")
-    try:
-        obj = jws.extract_compact(proof.encode("ascii"), registry=_PARSER)
-    except Exception:  # joserfc's DecodeError, ExceededSizeError, binascii/JSON errors
-        raise InvalidDpopProof("malformed") from None
-    header = obj.headers()
+    raw = proof.encode("ascii")  # the pattern allows nothing else
+    key, payload, signing_input, signature_segment = _parse(raw, algorithms)
 
-    # --- the protected header -----------------------------------------------------
-    if header.keys() - _ALLOWED_HEADERS:
-        raise InvalidDpopProof("unexpected_header")
-    typ = header.get("typ")
-    if not isinstance(typ, str) or typ.lower() not in _TYPES:
-        raise InvalidDpopProof("typ")
-    alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in algorithms or alg not in _REGISTRIES:
-        raise InvalidDpopProof("alg")
-    key, jkt = _public_key(header.get("jwk"))
-
-    # --- the signature, by joserfc with the header's key and only its alg ----------
+    # --- the signature, with the header's key and only its alg ----------------------
     try:
-        valid = jws.validate_compact(obj, key, registry=_REGISTRIES[alg])
-    except Exception:  # key unfit for alg (kty, curve, use), header value errors
+        signature = urlsafe_b64decode(signature_segment)
+    except ValueError:  # as joserfc: an undecodable signature does not verify
+        raise InvalidDpopProof("signature") from None
+    try:
+        valid = key.verify(signing_input, signature)
+    except Exception:  # key unfit for alg at verification time (as joserfc raises it)
         raise InvalidDpopProof("key_alg_mismatch") from None
     if not valid:
         raise InvalidDpopProof("signature")
     try:
-        claims = json.loads(obj.payload)
+        claims = json.loads(payload)
     except ValueError:
         raise InvalidDpopProof("malformed_claims") from None
     if not isinstance(claims, dict):
@@ -210,11 +186,11 @@ def _check(
     if htm != method:
         raise InvalidDpopProof("htm")
     try:
-        htu = _normalize(_string(claims, "htu"), allow_query=False)
+        htu = _normalize_claim(_string(claims, "htu"))
     except ValueError:
         raise InvalidDpopProof("invalid_claim:htu") from None
     try:
-        target = _normalize(url, allow_query=True)
+        target = _normalize_request(url)
     except ValueError:
         raise InvalidDpopProof("request_url") from None
     if htu != target:
@@ -230,54 +206,63 @@ def _check(
         raise InvalidDpopProof("iat_too_old")
     if access_token is not None:
         ath = _string(claims, "ath")
-        if not hmac.compare_digest(ath.encode(), access_token_hash(access_token).encode()):
+        if not hmac.compare_digest(ath.encode(), _ath(access_token)):
             raise InvalidDpopProof("ath")
     nonce = claims.get("nonce")
     if nonce is not None and not isinstance(nonce, str):
         raise InvalidDpopProof("invalid_claim:nonce")
 
+    jkt = key.jkt
     if expected_jkt is not None and not hmac.compare_digest(jkt.encode(), expected_jkt.encode()):
         raise InvalidDpopProof("jkt_mismatch")
     return VerifiedProof(jkt=jkt, jti=jti, iat=float(iat), htm=htm, htu=htu, nonce=nonce)
 
 
-def _public_key(jwk: Any) -> tuple[Key, str]:
-    """joserfc's key for the header's ``jwk`` (present, public, RSA >= 2048 bits) and
-    its RFC 7638 thumbprint."""
-    if jwk is None:
-        raise InvalidDpopProof("missing_jwk")
-    if not isinstance(jwk, dict):
-        raise InvalidDpopProof("invalid_jwk")
-    if jwk.keys() & _PRIVATE_MEMBERS:
-        raise InvalidDpopProof("private_jwk")
-    modulus = jwk.get("n")
-    if jwk.get("kty") == "RSA" and isinstance(modulus, str) and len(modulus) < _MIN_RSA_N_CHARS:
-        raise InvalidDpopProof("weak_jwk")  # before joserfc warns about it on import
-    try:
-        return _import_key(json.dumps(jwk, sort_keys=True, separators=(",", ":")))
-    except InvalidDpopProof:
-        raise
-    except Exception:  # unknown kty, missing or malformed members, bad points
-        raise InvalidDpopProof("invalid_jwk") from None
+def _parse(raw: bytes, algorithms: frozenset[str]) -> tuple[ProofKey, bytes, bytes, bytes]:
+    """The header's key, the decoded payload, the signing input and the signature
+    segment of a proof of three base64url segments (the caller's pattern made sure
+    of that).
+
+    A header segment seen before skips its decoding and checks (the cached
+    outcome), but the proof still meets joserfc's size limits and the payload
+    joserfc's base64url decoding, as ``jws.extract_compact`` applies them; a new
+    one goes through ``extract_compact`` and every header rule.
+
+    Raises:
+        InvalidDpopProof: ``malformed`` (sizes, base64url, the header's JSON),
+            then any header rule's reason (:func:`keyturn.dpop.header.check_header`).
+    """
+    header_segment, payload_segment, signature_segment = raw.split(b".")
+    signing_input = raw[: len(header_segment) + 1 + len(payload_segment)]
+    key = _HEADERS.get(header_segment)
+    if key is None:
+        try:
+            obj = jws.extract_compact(raw, registry=_PARSER)
+        except Exception:  # joserfc's DecodeError, ExceededSizeError, binascii/JSON errors
+            raise InvalidDpopProof("malformed") from None
+        key = check_header(obj.headers(), algorithms)
+        _HEADERS.put(header_segment, key)
+        return key, obj.payload, signing_input, signature_segment
+    try:  # what extract_compact checks of a proof whose header is known to be sound
+        _PARSER.validate_compact_value_size(raw)
+        _PARSER.validate_signature_size(signature_segment)
+        _PARSER.validate_payload_size(payload_segment)
+        payload = urlsafe_b64decode(payload_segment)
+    except Exception:
+        raise InvalidDpopProof("malformed") from None
+    if key.alg not in algorithms:  # the one header rule that depends on the caller
+        raise InvalidDpopProof("alg")
+    return key, payload, signing_input, signature_segment
 
 
-@functools.lru_cache(maxsize=4096)
-def _import_key(canonical_jwk: str) -> tuple[Key, str]:
-    """Import a public JWK (given as canonical JSON, every member in the cache key)
-    and compute its thumbprint. Cached: a client signs many proofs with one key, and
-    the import (point or modulus checks) and thumbprint cost as much as the
-    signature check. Failures raise and so are never cached."""
-    key = JWKRegistry.import_key(json.loads(canonical_jwk))
-    if key.is_private:
-        raise InvalidDpopProof("private_jwk")
-    if isinstance(key, RSAKey) and key.raw_value.key_size < MIN_RSA_BITS:
-        raise InvalidDpopProof("weak_jwk")
-    return key, key.thumbprint()
-
-
-#: The normal form of ``htu`` claims and request URLs: a pure function of few distinct
-#: inputs per deployment, so a bounded cache skips most of the work.
-_normalize: Final = functools.lru_cache(maxsize=2048)(normalize_uri)
+#: The normal form of ``htu`` claims and of request URLs: pure functions of few
+#: distinct inputs per deployment, so bounded caches skip most of the work.
+_normalize_claim: Final = functools.lru_cache(maxsize=2048)(
+    functools.partial(normalize_uri, allow_query=False)
+)
+_normalize_request: Final = functools.lru_cache(maxsize=2048)(
+    functools.partial(normalize_uri, allow_query=True)
+)
 
 
 def _string(claims: dict[str, Any], name: str) -> str:
