@@ -17,6 +17,7 @@ Host the server sees is not the one the client signed.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Final
 from urllib.parse import quote, urlsplit
 
@@ -70,7 +71,13 @@ def make_dpop_verifier(
 
 def public_origin(settings: Settings) -> str:
     """``scheme://authority`` of the configured issuer, the origin clients sign."""
-    parts = urlsplit(settings.public_issuer)
+    return _origin(settings.public_issuer)
+
+
+@functools.lru_cache(maxsize=64)
+def _origin(issuer: str) -> str:
+    """``scheme://authority`` of ``issuer``; cached, as every DPoP request asks."""
+    parts = urlsplit(issuer)
     return f"{parts.scheme}://{parts.netloc}"
 
 

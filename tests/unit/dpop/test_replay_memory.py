@@ -53,6 +53,20 @@ async def test_full_cache_with_mixed_ttls_sweeps_expired_entries(clock: FrozenCl
     assert await cache.add("c", 60) is True
 
 
+async def test_expired_entry_behind_a_live_one_is_fresh_again(clock: FrozenClock) -> None:
+    """An entry past its TTL but not yet dropped counts as new once, then is
+    remembered again; every expired entry is dropped once the old end expires."""
+    cache = MemoryReplayCache(clock)
+    await cache.add("long", 60)
+    await cache.add("short", 1)
+    clock.advance(2)
+    assert await cache.add("short", 1) is True
+    assert await cache.add("short", 1) is False
+    clock.advance(59)
+    assert await cache.add("new", 5) is True
+    assert len(cache) == 1
+
+
 async def test_store_outage_refuses_the_proof(es256: Client, clock: FrozenClock) -> None:
     """When the replay cache cannot answer, the proof is refused, never accepted."""
 
