@@ -65,7 +65,8 @@ bench: $(VENV)/.installed-dev $(VENV)/.installed-bench
 		"soak.py --duration $(BENCH_SOAK_SECONDS)" \
 		passwords.py \
 		sessions.py \
-		tokens.py
+		tokens.py \
+		dpop_proof.py
 
 # The examples (examples/README.md), each in its own terminal.
 NOTES_PORT   ?= 8000
