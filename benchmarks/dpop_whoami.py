@@ -19,13 +19,20 @@ the other CPU (as in ``benchmarks/claim.py``), three cases in alternating rounds
 
 Every case is built by the same Lua ``request()`` (``dpop_whoami.lua``). The
 table gives req/s, p50/p99 latency and the ratios (medians of same-round ratios):
-DPoP whoami / bearer whoami and each against ``/livez``.
+DPoP whoami / bearer whoami and each against ``/livez``. It also gives the server
+process's CPU time per request (``CPU µs/req``: ``/proc/<pid>/stat`` around each
+run, median of the rounds) and what DPoP whoami costs over bearer whoami in it
+(``CPU Δ``, median of the same-round differences): on a
+machine shared with other work the req/s (wall clock) swing with the neighbours'
+load, while CPU per request only gains their cache misses.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,7 +118,39 @@ def run_wrk(
     return parse_wrk(done.stdout)
 
 
-def measure(duration: int, rounds: int, connections: int, console: Console) -> Rounds:
+def server_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` (every thread), from
+    ``/proc/<pid>/stat``; None where there is no ``/proc``."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#: Per case, the server's CPU µs per request of each round.
+CpuPerRequest = dict[str, list[float]]
+
+
+def with_cpu(
+    name: str, case: Callable[[], LoadResult], pid: int, cpu: CpuPerRequest
+) -> Callable[[], LoadResult]:
+    """``case``, recording the server's CPU µs per request of each run in ``cpu``."""
+
+    def run() -> LoadResult:
+        before = server_cpu_seconds(pid)
+        result = case()
+        after = server_cpu_seconds(pid)
+        if before is not None and after is not None and result.requests:
+            cpu.setdefault(name, []).append((after - before) / result.requests * 1e6)
+        return result
+
+    return run
+
+
+def measure(
+    duration: int, rounds: int, connections: int, console: Console
+) -> tuple[Rounds, CpuPerRequest]:
     """Start the server and run the three cases in alternating rounds."""
     with tempfile.TemporaryDirectory(prefix="keyturn-dpop-bench-") as tmp:
         root = Path(tmp)
@@ -145,13 +184,15 @@ def measure(duration: int, rounds: int, connections: int, console: Console) -> R
                 expected["rate"] = max(expected["rate"], result.requests_per_s)
                 return result
 
-            cases: dict[str, Callable[[], LoadResult]] = {
+            cpu: CpuPerRequest = {}
+            plain: dict[str, Callable[[], LoadResult]] = {
                 "whoami bearer": bearer_case,
                 "whoami DPoP": dpop_case,
                 "/livez": lambda: run_wrk(f"{server.url}/livez", {}, connections, duration, None),
             }
+            cases = {name: with_cpu(name, case, server.pid, cpu) for name, case in plain.items()}
             bearer_case()  # warm-up, and the first estimate of the rate
-            return alternate(
+            results = alternate(
                 cases,
                 rounds,
                 progress=lambda name, r: console.log(
@@ -159,18 +200,23 @@ def measure(duration: int, rounds: int, connections: int, console: Console) -> R
                     f"{r.errors} errors"
                 ),
             )
+            return results, cpu
         finally:
             server.stop()
 
 
-def report(results: Rounds, console: Console) -> None:
-    """The table: each case's medians and its ratios."""
+def report(results: Rounds, cpu: CpuPerRequest, console: Console) -> None:
+    """The table: each case's medians, its ratios and the server's CPU per request."""
     table = Table(title="DPoP whoami next to bearer whoami and /livez", caption=machine_caption())
-    for column in ("case", "req/s", "p50 ms", "p99 ms", "errors", "vs /livez", "vs bearer"):
+    columns = ("case", "req/s", "p50 ms", "p99 ms", "errors", "vs /livez", "vs bearer")
+    for column in (*columns, "CPU µs/req", "CPU Δ"):
         table.add_column(column, justify="left" if column == "case" else "right")
+    bearer_cpu = cpu.get("whoami bearer", [])
     for case in ("/livez", "whoami bearer", "whoami DPoP"):
         p50 = sorted(r.latency_ms[50] for r in results.results[case])
         p99 = sorted(r.latency_ms[99] for r in results.results[case])
+        own = cpu.get(case, [])
+        over = [mine - base for mine, base in zip(own, bearer_cpu, strict=False)]
         table.add_row(
             case,
             f"{results.median(case):,.0f}",
@@ -179,6 +225,8 @@ def report(results: Rounds, console: Console) -> None:
             str(results.errors(case)),
             f"{results.ratio(case, '/livez'):.2f}x",
             "" if case == "/livez" else f"{results.ratio(case, 'whoami bearer'):.2f}x",
+            f"{statistics.median(own):.0f}" if own else "n/a",
+            f"{statistics.median(over):+.0f}" if over and case == "whoami DPoP" else "",
         )
     console.print(table)
 
@@ -191,11 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     try:
-        results = measure(args.duration, args.rounds, args.connections, console)
+        results, cpu = measure(args.duration, args.rounds, args.connections, console)
     except BenchError as exc:
         console.print(f"[red]benchmark failed:[/red] {exc}")
         return 1
-    report(results, console)
+    report(results, cpu, console)
     return 0
 
 
