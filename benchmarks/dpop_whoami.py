@@ -22,9 +22,9 @@ table gives req/s, p50/p99 latency and the ratios (medians of same-round ratios)
 DPoP whoami / bearer whoami and each against ``/livez``. It also gives the server
 process's CPU time per request (``CPU µs/req``: ``/proc/<pid>/stat`` around each
 run, median of the rounds) and what DPoP whoami costs over bearer whoami in it
-(``CPU Δ``, median of the same-round differences): on a
-machine shared with other work the req/s (wall clock) swing with the neighbours'
-load, while CPU per request only gains their cache misses.
+(``CPU Δ``, median of the same-round differences): on a machine shared with other
+work the req/s (wall clock) swing with the neighbours' load, while CPU per
+request only gains their cache misses.
 """
 
 from __future__ import annotations
