@@ -1,0 +1,225 @@
+"""Plain SQL for the hottest statements, beside SQLAlchemy rather than through it.
+
+Every refresh grant reads its token and user and rotates the token. Through
+SQLAlchemy Core and ``aiosqlite`` that cost about 23 trips into the driver's
+thread per refresh (execute, fetch, cursor close, begin, commit, the pool's
+reset-on-return rollback), each a context switch and a GIL hand-over on a
+one-vCPU worker, plus statement compilation and result processing: most of a
+refresh's CPU (``docs/benchmarks.md``). The few statements on that path run here
+instead, as constant SQL text with bound parameters (never formatted values):
+
+* :class:`SqliteDirect`: a whole unit of work (a read, or a transaction of
+  several statements) is one synchronous function, run in **one hop** on a
+  dedicated ``sqlite3`` connection in its own thread. Concurrent callers queue
+  in memory in front of that one connection instead of sleeping in
+  ``busy_timeout`` against each other; ``sqlite3``'s statement cache keeps the
+  statements prepared. An in-memory database exists only inside the engine's
+  one shared connection, so there the function runs on that connection
+  (through the engine: correct, not faster).
+* :class:`PostgresDirect`: one statement per step on a pooled ``asyncpg``
+  connection, prepared once per connection by ``asyncpg``'s statement cache, in
+  autocommit: one round trip, and a transaction of several changes is one
+  statement (data-modifying ``WITH``).
+
+Both fail closed like :func:`~keyturn.stores.sql.engine.connect`: a database that
+cannot be reached raises :class:`~keyturn.errors.StoreUnavailable`; constraint
+violations pass through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from keyturn.errors import StoreUnavailable
+from keyturn.stores.sql.engine import SQLITE_PRAGMAS, connect, safe_url
+
+__all__ = ["DirectSql", "PostgresDirect", "SqliteDirect", "direct_for"]
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+#: SQLite errors that mean "the database cannot be used" (locked past the busy
+#: timeout, unreadable, not a database): fail closed. Integrity and programming
+#: errors are the caller's.
+_SQLITE_OUTAGES = (sqlite3.OperationalError, sqlite3.InterfaceError, OSError)
+#: SQLSTATE classes of an unusable PostgreSQL server: connection exception,
+#: insufficient resources, operator intervention (shutdown), system error.
+_PG_OUTAGE_CLASSES = frozenset({"08", "53", "57", "58"})
+_PLACEHOLDER = re.compile(r"\?")
+
+
+class DirectSql(Protocol):
+    """One statement, read or write, in autocommit: the part both dialects share."""
+
+    async def fetch_one(self, sql: str, params: Sequence[Any]) -> Row | None:
+        """Run ``sql`` (``?`` placeholders) with ``params``, in its own
+        transaction; its first row, or None.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release the connection and thread this object holds (if any)."""
+        ...
+
+
+def direct_for(engine: AsyncEngine) -> SqliteDirect | PostgresDirect:
+    """The direct path for ``engine``'s database (SQLite or PostgreSQL)."""
+    if engine.dialect.name == "postgresql":
+        return PostgresDirect(engine)
+    return SqliteDirect(engine)
+
+
+class SqliteDirect:
+    """Units of work on one ``sqlite3`` connection, each one thread hop.
+
+    A unit of work is a function of a DBAPI connection in ``sqlite3``'s default
+    transaction mode: a data-changing statement opens a (deferred) transaction,
+    which the function commits or rolls back itself; a plain read runs on its
+    own. It must not block on anything but the database.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        database = engine.url.database
+        in_memory = database in (None, "", ":memory:") or bool(engine.url.query)
+        self._path = None if in_memory else database
+        self._executor: ThreadPoolExecutor | None = None
+        self._connection: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"SqliteDirect({safe_url(self._engine)!r})"
+
+    async def run(self, work: Callable[[Any], T]) -> T:
+        """``work(connection)`` in the connection's thread; its result.
+
+        Raises:
+            StoreUnavailable: the database cannot be opened or used.
+        """
+        if self._path is None:
+            return await self._run_pooled(work)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="keyturn-sqlite")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._in_thread, work
+            )
+        except _SQLITE_OUTAGES as exc:
+            raise self._unavailable(exc) from exc
+
+    async def fetch_one(self, sql: str, params: Sequence[Any]) -> Row | None:
+        """See :meth:`DirectSql.fetch_one`."""
+        return await self.run(lambda connection: _fetch_one(connection, sql, params))
+
+    async def close(self) -> None:
+        """Close the connection and stop its thread."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(executor, self._close_in_thread)
+        executor.shutdown(wait=False)
+
+    def _in_thread(self, work: Callable[[Any], T]) -> T:
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._open()
+        return work(connection)
+
+    def _open(self) -> sqlite3.Connection:
+        assert self._path is not None
+        connection = sqlite3.connect(self._path, check_same_thread=False)
+        try:
+            for pragma in SQLITE_PRAGMAS:
+                connection.execute(pragma)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _close_in_thread(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+
+    async def _run_pooled(self, work: Callable[[Any], T]) -> T:
+        try:
+            async with connect(self._engine) as connection:
+                return await connection.run_sync(
+                    lambda sync: work(sync.connection.dbapi_connection)
+                )
+        except _SQLITE_OUTAGES as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        return StoreUnavailable(f"cannot reach database {safe_url(self._engine)}: {reason}")
+
+
+def _fetch_one(connection: Any, sql: str, params: Sequence[Any]) -> Row | None:
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        connection.commit()  # a write (with RETURNING) is its own transaction; a read: no-op
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        cursor.close()
+    return None if row is None else tuple(row)
+
+
+class PostgresDirect:
+    """Single statements on the engine's pooled ``asyncpg`` connections."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._numbered: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"PostgresDirect({safe_url(self._engine)!r})"
+
+    async def fetch_one(self, sql: str, params: Sequence[Any]) -> Row | None:
+        """See :meth:`DirectSql.fetch_one`; ``?`` become ``$1``, ``$2``, …"""
+        text = self._numbered.get(sql)
+        if text is None:
+            counter = iter(range(1, len(params) + 1))
+            text = self._numbered[sql] = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+        async with connect(self._engine) as connection:
+            raw = await connection.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            try:
+                row = await driver.fetchrow(text, *params)
+            except Exception as exc:
+                if _pg_outage(exc):
+                    await connection.invalidate()
+                    raise StoreUnavailable(
+                        f"cannot reach database {safe_url(self._engine)}: {type(exc).__name__}"
+                    ) from exc
+                raise
+        return None if row is None else tuple(row)
+
+    async def close(self) -> None:
+        """Nothing to release: the connections are the engine's pool's."""
+
+
+def _pg_outage(exc: BaseException) -> bool:
+    """Whether an ``asyncpg`` error means the server is unusable (fail closed)."""
+    if isinstance(exc, (OSError, TimeoutError)):
+        return True
+    import asyncpg
+
+    if isinstance(exc, (asyncpg.InterfaceError, asyncpg.PostgresConnectionError)):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(state, str) and state[:2] in _PG_OUTAGE_CLASSES
