@@ -79,7 +79,7 @@ def profile_refresh(args: argparse.Namespace, root: Path) -> str:
         f"refresh grant, {chains} chain(s), server under cProfile (slower than without): "
         f"{figure.text()}, {figure.outcome.seconds:.1f} s",
         f"--- SQL per refresh grant ({refreshes} refreshes; driver time is wall time "
-        "inside the DBAPI call, in aiosqlite's thread) ---",
+        "inside the DBAPI call, in the driver's thread) ---",
     ]
     statements = json.loads(sql.read_text())
     total = sum(row["count"] for row in statements)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
@@ -52,6 +53,8 @@ _SQLITE_OUTAGES = (sqlite3.OperationalError, sqlite3.InterfaceError, OSError)
 #: SQLSTATE classes of an unusable PostgreSQL server: connection exception,
 #: insufficient resources, operator intervention (shutdown), system error.
 _PG_OUTAGE_CLASSES = frozenset({"08", "53", "57", "58"})
+#: SQLITE_BUSY and SQLITE_LOCKED (primary codes, under any extended code).
+_BUSY = frozenset({5, 6})
 _PLACEHOLDER = re.compile(r"\?")
 
 
@@ -67,8 +70,16 @@ class DirectSql(Protocol):
         """
         ...
 
+    async def read_one(self, sql: str, params: Sequence[Any]) -> Row | None:
+        """Like :meth:`fetch_one`, for a statement that only reads.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached.
+        """
+        ...
+
     async def close(self) -> None:
-        """Release the connection and thread this object holds (if any)."""
+        """Release the connections and thread this object holds (if any)."""
         ...
 
 
@@ -80,12 +91,20 @@ def direct_for(engine: AsyncEngine) -> SqliteDirect | PostgresDirect:
 
 
 class SqliteDirect:
-    """Units of work on one ``sqlite3`` connection, each one thread hop.
+    """Units of work on one ``sqlite3`` connection, each one thread hop, and
+    single reads with no hop at all.
 
     A unit of work is a function of a DBAPI connection in ``sqlite3``'s default
     transaction mode: a data-changing statement opens a (deferred) transaction,
     which the function commits or rolls back itself; a plain read runs on its
     own. It must not block on anything but the database.
+
+    :meth:`read_one` runs in the calling (event-loop) thread, on a read-only
+    connection of its own that never waits (``busy_timeout`` 0): in WAL mode a
+    reader does not wait for writers, and a primary-key lookup in SQLite's page
+    cache takes microseconds, less than the hop would. Should SQLite report the
+    database busy all the same (a WAL-index recovery, a file not in WAL mode),
+    that read goes to the writer's thread, which may wait.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -95,6 +114,8 @@ class SqliteDirect:
         self._path = None if in_memory else database
         self._executor: ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
+        self._local = threading.local()  # each thread's reader (normally the loop's)
+        self._readers: list[sqlite3.Connection] = []
 
     def __repr__(self) -> str:
         return f"SqliteDirect({safe_url(self._engine)!r})"
@@ -120,8 +141,25 @@ class SqliteDirect:
         """See :meth:`DirectSql.fetch_one`."""
         return await self.run(lambda connection: _fetch_one(connection, sql, params))
 
+    async def read_one(self, sql: str, params: Sequence[Any]) -> Row | None:
+        """See :meth:`DirectSql.read_one`: here, without leaving this thread."""
+        if self._path is None:
+            return await self.fetch_one(sql, params)
+        try:
+            return _fetch_one(self._reader(), sql, params)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in _BUSY:
+                raise self._unavailable(exc) from exc
+        except _SQLITE_OUTAGES as exc:
+            raise self._unavailable(exc) from exc
+        return await self.fetch_one(sql, params)  # busy: wait in the writer's thread
+
     async def close(self) -> None:
-        """Close the connection and stop its thread."""
+        """Close the connections and stop the writer's thread."""
+        readers, self._readers = self._readers, []
+        self._local = threading.local()
+        for reader in readers:
+            reader.close()
         executor, self._executor = self._executor, None
         if executor is None:
             return
@@ -144,6 +182,21 @@ class SqliteDirect:
             connection.close()
             raise
         return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if reader is None:
+            assert self._path is not None
+            reader = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            try:
+                reader.execute("PRAGMA busy_timeout=0")
+                reader.execute("PRAGMA query_only=ON")
+            except BaseException:
+                reader.close()
+                raise
+            self._local.reader = reader
+            self._readers.append(reader)
+        return reader
 
     def _close_in_thread(self) -> None:
         connection, self._connection = self._connection, None
@@ -208,6 +261,10 @@ class PostgresDirect:
                     ) from exc
                 raise
         return None if row is None else tuple(row)
+
+    async def read_one(self, sql: str, params: Sequence[Any]) -> Row | None:
+        """See :meth:`DirectSql.read_one` (the same as :meth:`fetch_one` here)."""
+        return await self.fetch_one(sql, params)
 
     async def close(self) -> None:
         """Nothing to release: the connections are the engine's pool's."""

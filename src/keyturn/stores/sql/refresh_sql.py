@@ -82,7 +82,7 @@ async def read_token(
     Raises:
         StoreUnavailable: the database cannot be reached.
     """
-    row = await direct.fetch_one(_READ, (token_hash,))
+    row = await direct.read_one(_READ, (token_hash,))
     return None if row is None else _records(row)
 
 

@@ -83,7 +83,7 @@ class SqlUserStore:
             raise EmailTaken() from None
 
     async def get(self, user_id: str) -> User | None:
-        row = await self._direct.fetch_one(_GET_BY_ID, (user_id,))
+        row = await self._direct.read_one(_GET_BY_ID, (user_id,))
         if row is None:
             return None
         return _user_from_row(dict(zip(_COLUMNS, row, strict=True)))
