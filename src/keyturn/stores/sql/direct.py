@@ -16,10 +16,11 @@ instead, as constant SQL text with bound parameters (never formatted values):
   statements prepared. An in-memory database exists only inside the engine's
   one shared connection, so there the function runs on that connection
   (through the engine: correct, not faster).
-* :class:`PostgresDirect`: one statement per step on a pooled ``asyncpg``
-  connection, prepared once per connection by ``asyncpg``'s statement cache, in
-  autocommit: one round trip, and a transaction of several changes is one
-  statement (data-modifying ``WITH``).
+* :class:`PostgresDirect`: one statement per step on one of a few ``asyncpg``
+  connections it keeps (no pool check-out and pre-ping per statement),
+  prepared once per connection by ``asyncpg``'s statement cache, in autocommit:
+  one round trip, and a transaction of several changes is one statement
+  (data-modifying ``WITH``).
 
 Both fail closed like :func:`~keyturn.stores.sql.engine.connect`: a database that
 cannot be reached raises :class:`~keyturn.errors.StoreUnavailable`; constraint
@@ -29,6 +30,7 @@ violations pass through.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 import threading
@@ -36,10 +38,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.errors import StoreUnavailable
-from keyturn.stores.sql.engine import SQLITE_PRAGMAS, connect, safe_url
+from keyturn.stores.sql.engine import (
+    SQLITE_PRAGMAS,
+    connect,
+    is_connection_error,
+    safe_url,
+    unavailable,
+)
 
 __all__ = ["DirectSql", "PostgresDirect", "SqliteDirect", "direct_for"]
 
@@ -232,10 +240,26 @@ def _fetch_one(connection: Any, sql: str, params: Sequence[Any]) -> Row | None:
 
 
 class PostgresDirect:
-    """Single statements on the engine's pooled ``asyncpg`` connections."""
+    """Single statements on a few ``asyncpg`` connections kept out of the
+    engine's pool.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    A check-out of the engine's pool costs three round trips before the
+    statement (``pool_pre_ping`` sends ``BEGIN``, ``;``, ``ROLLBACK``) and the
+    SQLAlchemy connection's bookkeeping around it; this object keeps up to
+    ``size`` connections checked out and reuses them. A kept connection the
+    server dropped (a restart, an idle timeout) fails its next statement with a
+    connection error: it is discarded and the statement runs once more on a
+    fresh connection, the retry the pre-ping makes; failing again, or on a fresh
+    connection, is :class:`~keyturn.errors.StoreUnavailable`. (A statement that
+    did commit before its answer was lost runs twice: the refresh store's
+    statements are compare-and-set, so the second run matches nothing.)
+    """
+
+    def __init__(self, engine: AsyncEngine, *, size: int = 4) -> None:
         self._engine = engine
+        self._size = size
+        self._slots: asyncio.Semaphore | None = None
+        self._idle: list[AsyncConnection] = []
         self._numbered: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -247,27 +271,58 @@ class PostgresDirect:
         if text is None:
             counter = iter(range(1, len(params) + 1))
             text = self._numbered[sql] = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
-        async with connect(self._engine) as connection:
-            raw = await connection.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
-            try:
-                row = await driver.fetchrow(text, *params)
-            except Exception as exc:
-                if _pg_outage(exc):
-                    await connection.invalidate()
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._size)
+        async with self._slots:
+            while True:
+                kept = bool(self._idle)
+                connection = self._idle.pop() if kept else await self._check_out()
+                try:
+                    raw = await connection.get_raw_connection()
+                    row = await raw.driver_connection.fetchrow(text, *params)  # type: ignore[union-attr]
+                except Exception as exc:
+                    if not _pg_outage(exc):
+                        self._idle.append(connection)  # autocommit: nothing left open
+                        raise
+                    await _discard(connection)
+                    if kept:
+                        continue  # a stale kept connection: once more on a fresh one
                     raise StoreUnavailable(
                         f"cannot reach database {safe_url(self._engine)}: {type(exc).__name__}"
                     ) from exc
-                raise
-        return None if row is None else tuple(row)
+                except BaseException:
+                    await _discard(connection)  # cancelled mid-statement: state unknown
+                    raise
+                self._idle.append(connection)
+                return None if row is None else tuple(row)
 
     async def read_one(self, sql: str, params: Sequence[Any]) -> Row | None:
         """See :meth:`DirectSql.read_one` (the same as :meth:`fetch_one` here)."""
         return await self.fetch_one(sql, params)
 
     async def close(self) -> None:
-        """Nothing to release: the connections are the engine's pool's."""
+        """Give the kept connections back to the engine's pool."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def _check_out(self) -> AsyncConnection:
+        connection = self._engine.connect()
+        try:
+            await connection.start()
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise unavailable(self._engine, exc) from exc
+            raise
+        return connection
+
+
+async def _discard(connection: AsyncConnection) -> None:
+    with contextlib.suppress(Exception):
+        await connection.invalidate()
+    with contextlib.suppress(Exception):
+        await connection.close()
 
 
 def _pg_outage(exc: BaseException) -> bool:
