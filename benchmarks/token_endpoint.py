@@ -25,7 +25,8 @@ sign-ins/s, 120 client-credentials grants/s, 120 refresh grants/s) and Ory Hydra
 ratio, and PASS/MISS for the aim: **>= 4x Keycloak per vCPU on the refresh grant**,
 on every backend. The server's own CPU use is shown beside each figure: a per-vCPU
 number needs the server busy. ``--profile`` then runs the refresh load once more
-against a server under cProfile and prints the top of its profile.
+against a server under cProfile (on each of ``--profile-backends``) and prints the
+top of its profile and the SQL statements per refresh.
 """
 
 from __future__ import annotations
@@ -211,6 +212,19 @@ def measure_backend(name: str, args: argparse.Namespace, root: Path) -> dict[str
             server.stop()
 
 
+def profiled(name: str, args: argparse.Namespace, tmp: Path) -> str:
+    """:func:`profile_refresh` on backend ``name`` (a fresh database of its own).
+
+    Raises:
+        BenchError: the backend cannot be started or the profile failed.
+    """
+    root = tmp / f"profile-{name}"
+    root.mkdir(parents=True, exist_ok=True)
+    with backend(name, root) as (database_url, extra, env):
+        add_client(database_url, extra, env, root)  # migrates the database
+        return profile_refresh(args, root, database_url=database_url, extra=extra, env=env)
+
+
 # --- the report --------------------------------------------------------------------------
 
 
@@ -287,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the refresh grant")
     parser.add_argument("--profile-top", type=int, default=25, help="profile lines shown")
     parser.add_argument("--profile-chains", type=int, default=1, help="chains when profiling")
+    parser.add_argument(
+        "--profile-backends", default="sqlite", help="backends to profile (sqlite,postgres-redis)"
+    )
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke run)")
     parser.add_argument("--strict", action="store_true", help="exit 1 unless every aim PASSes")
     args = parser.parse_args(argv)
@@ -308,11 +325,14 @@ def main(argv: list[str] | None = None) -> int:
             verdicts += verdicts_for(name, results)
             rows += info_rows(name, results, args.signers)
         if args.profile:
-            console.log("sqlite: the refresh grant under cProfile")
-            try:
-                profile = profile_refresh(args, Path(tmp) / "profile")
-            except BenchError as exc:
-                profile = f"no profile: {exc}"
+            profiles = []
+            for name in args.profile_backends.split(","):
+                console.log(f"{name}: the refresh grant under cProfile")
+                try:
+                    profiles.append(f"=== {name} ===\n" + profiled(name, args, Path(tmp)))
+                except BenchError as exc:
+                    profiles.append(f"=== {name} ===\nno profile: {exc}")
+            profile = "\n".join(profiles)
     out = Console(width=None if sys.stdout.isatty() else 200)
     table = Table(title=f"The token endpoint in Keycloak's units ({args.duration:g} s per figure)")
     for column in ("aim", "measured", "target", "verdict", "note"):
