@@ -8,7 +8,7 @@ Starlette client, a standard OIDC relying-party library.
   S256 and a nonce, both made and kept by Authlib in the session).
 - ``GET /auth/callback`` finishes it: Authlib redeems the code (client secret,
   ``client_secret_basic``) and validates the ID token (signature by the JWKS,
-  ``iss``, ``aud``, ``exp``, ``nonce``, ``at_hash``). The user (``sub``,
+  ``iss``, ``aud``, ``exp``, ``nonce``, ``at_hash``; :func:`id_token_checks`). The user (``sub``,
   ``email`` and the issuer's session ``sid``) is then recorded **server-side**
   in :class:`SignedInSessions`; the cookie (Starlette's signed
   ``SessionMiddleware`` cookie, ``reports_session``) holds only a random id. So
@@ -189,10 +189,10 @@ def _routes(settings: SignInSettings | None, sessions: SignedInSessions) -> APIR
         server_metadata_url=f"{settings.issuer}/.well-known/openid-configuration",
         client_kwargs={"scope": SCOPE, "code_challenge_method": "S256"},
     )
-    keyturn = oauth.create_client("keyturn")
+    provider = oauth.create_client("keyturn")  # Authlib's client of the issuer
 
     async def jwks(force: bool) -> dict[str, Any]:
-        keys: dict[str, Any] = await keyturn.fetch_jwk_set(force=force)
+        keys: dict[str, Any] = await provider.fetch_jwk_set(force=force)
         return keys
 
     verifier = LogoutTokenVerifier(issuer=settings.issuer, client_id=settings.client_id, jwks=jwks)
@@ -219,7 +219,7 @@ def _routes(settings: SignInSettings | None, sessions: SignedInSessions) -> APIR
     @router.get("/login")
     async def login(request: Request) -> Response:
         try:
-            redirect: Response = await keyturn.authorize_redirect(request, settings.redirect_uri)
+            redirect: Response = await provider.authorize_redirect(request, settings.redirect_uri)
         except Exception:  # the metadata cannot be fetched (httpx or httpx2 errors)
             return _unreachable("sign-in")
         return redirect
@@ -227,7 +227,9 @@ def _routes(settings: SignInSettings | None, sessions: SignedInSessions) -> APIR
     @router.get("/auth/callback")
     async def callback(request: Request) -> Response:
         try:
-            token = await keyturn.authorize_access_token(request)
+            token = await provider.authorize_access_token(
+                request, claims_options=id_token_checks(settings)
+            )
         except OAuthError as exc:  # an error answer, a wrong state, a bad ID token
             return _page("Sign-in failed", f"<p>{escape(str(exc))}</p>", status=400)
         except Exception:
@@ -264,7 +266,7 @@ def _routes(settings: SignInSettings | None, sessions: SignedInSessions) -> APIR
         if user is None:
             return RedirectResponse("/", status_code=303)
         try:
-            redirect: Response = await keyturn.logout_redirect(
+            redirect: Response = await provider.logout_redirect(
                 request,
                 post_logout_redirect_uri=settings.post_logout_redirect_uri,
                 id_token_hint=user.id_token,
@@ -278,7 +280,7 @@ def _routes(settings: SignInSettings | None, sessions: SignedInSessions) -> APIR
     @router.get("/auth/signed-out", response_class=HTMLResponse)
     async def signed_out(request: Request) -> Response:
         try:
-            await keyturn.validate_logout_response(request)  # state is this browser's
+            await provider.validate_logout_response(request)  # state is this browser's
         except OAuthError as exc:
             return _page("Sign-out not confirmed", f"<p>{escape(str(exc))}</p>", status=400)
         return _page(
@@ -311,6 +313,19 @@ def _routes(settings: SignInSettings | None, sessions: SignedInSessions) -> APIR
         return Response(status_code=200, headers=NO_STORE)
 
     return router
+
+
+def id_token_checks(settings: SignInSettings) -> dict[str, Any]:
+    """What Authlib checks of the ID token's ``iss`` and ``aud`` (besides the
+    signature, ``exp``, ``iat``, ``nonce``, ``azp`` and ``at_hash`` it always
+    checks): ``iss`` must be the issuer reports was told, not merely the one the
+    metadata names (OIDC Discovery section 4.3), and ``aud`` must hold this
+    client (OIDC Core section 3.1.3.7; Authlib's default only requires that
+    ``aud`` or ``azp`` is this client)."""
+    return {
+        "iss": {"essential": True, "values": [settings.issuer]},
+        "aud": {"essential": True, "value": settings.client_id},
+    }
 
 
 def _unreachable(step: str) -> Response:
