@@ -1,8 +1,8 @@
 """``oidc-client-ts`` (v3, from npm) signs a single-page app in to a live ``keyturn
 serve`` in real headless Chromium, and renews its tokens silently (issue #13, item 7).
 
-The SPA is ``tests/browser/oidc_spa/`` (one page and ``app.js``, the code the OIDC
-guide shows) on its own origin, ``http://127.0.0.1:<port>``, served with the
+The SPA is ``examples/sso/spa/`` (one page and ``app.js``, the code the OIDC guide
+shows) on its own origin, ``http://127.0.0.1:<port>``, served with the
 library's browser build from ``tests/interop/node/node_modules`` (``make
 interop-deps``): no CDN, and every other host is aborted. keyturn runs with
 ``--cors-origins <that origin>`` so the page may call its token and userinfo
@@ -39,11 +39,12 @@ from tests.services import unavailable
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
 
-SPA_DIR = Path(__file__).parent / "oidc_spa"
+SPA_DIR = Path(__file__).parents[2] / "examples/sso/spa"
 LIBRARY = (
     Path(__file__).parents[1]
     / "interop/node/node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js"
 )
+AUTHORIZE = "/oauth/authorize"
 EMAIL = "spa-oidc@example.com"
 PASSWORD = "correct horse battery staple"
 
@@ -133,18 +134,23 @@ def page(browser: Browser) -> Iterator[Page]:
         context.close()
 
 
-def authorize_requests(page: Page, keyturn: LiveServer) -> list[dict[str, str]]:
-    """The query of every ``/oauth/authorize`` request the tab (or its iframes)
-    makes from now on, in order."""
-    seen: list[dict[str, str]] = []
+def keyturn_requests(page: Page, keyturn: LiveServer) -> list[tuple[str, str, dict[str, str]]]:
+    """``(method, path, query)`` of every request to keyturn that the tab (or one of
+    its iframes) makes from now on, in order."""
+    seen: list[tuple[str, str, dict[str, str]]] = []
 
     def record(request: Request) -> None:
-        url = httpx.URL(request.url)
-        if request.url.startswith(keyturn.url) and url.path == "/oauth/authorize":
-            seen.append(dict(url.params))
+        if request.url.startswith(keyturn.url + "/"):
+            url = httpx.URL(request.url)
+            seen.append((request.method, url.path, dict(url.params)))
 
     page.on("request", record)
     return seen
+
+
+def authorize_queries(seen: list[tuple[str, str, dict[str, str]]]) -> list[dict[str, str]]:
+    """The queries of the ``GET /oauth/authorize`` requests among ``seen``."""
+    return [query for method, path, query in seen if (method, path) == ("GET", AUTHORIZE)]
 
 
 #: What the tests read of oidc-client-ts's ``User``.
@@ -232,10 +238,12 @@ def test_sign_in_then_renew_with_the_refresh_token(
     client_id = spa_client(keyturn, origin)  # default grants: authorization_code, refresh_token
     files.config = {"authority": keyturn.url, "clientId": client_id}
 
-    asked = authorize_requests(page, keyturn)
+    seen = keyturn_requests(page, keyturn)
     user = sign_in(page, origin)
     account = whoami(keyturn, user["access_token"])
     assert user["email"] == EMAIL and user["sub"] == account["sub"]
+    assert ("GET", "/oauth/userinfo", {}) in seen  # loadUserInfo, across origins
+    asked = authorize_queries(seen)
     assert user["scope"] == "openid email" and user["expired"] is False
     assert str(user["refresh_token"]).startswith("ktr_")
     claims = verified_claims(keyturn, user["id_token"])
@@ -245,8 +253,14 @@ def test_sign_in_then_renew_with_the_refresh_token(
     assert claims["nonce"] == asked[0]["nonce"] and len(claims["nonce"]) == 36
     assert user["profile"]["email_verified"] == claims["email_verified"]
 
+    before = len(seen)
     renewed = renew(page)
     assert "error" not in renewed, renewed
+    # The refresh grant, then userinfo with the new token: no iframe, no authorize.
+    assert [request[:2] for request in seen[before:]] == [
+        ("POST", "/oauth/token"),
+        ("GET", "/oauth/userinfo"),
+    ]
     assert renewed["sub"] == account["sub"] and renewed["email"] == EMAIL
     assert renewed["access_token"] != user["access_token"]
     assert str(renewed["refresh_token"]).startswith("ktr_")
@@ -265,7 +279,7 @@ def test_renew_in_an_iframe_while_the_keyturn_session_lives(
     client_id = spa_client(keyturn, origin, "authorization_code")
     files.config = {"authority": keyturn.url, "clientId": client_id}
 
-    asked = authorize_requests(page, keyturn)
+    seen = keyturn_requests(page, keyturn)
     user = sign_in(page, origin)
     assert user["refresh_token"] is None
     account = whoami(keyturn, user["access_token"])
@@ -277,6 +291,7 @@ def test_renew_in_an_iframe_while_the_keyturn_session_lives(
     assert renewed["refresh_token"] is None
     claims = verified_claims(keyturn, renewed["id_token"])
     assert claims["sub"] == account["sub"] and claims["aud"] == client_id
+    asked = authorize_queries(seen)
     assert asked[-1]["prompt"] == "none" and asked[-1]["redirect_uri"] == origin + "/silent"
     assert claims["nonce"] == asked[-1]["nonce"] != asked[0]["nonce"]
     assert claims["sid"] == verified_claims(keyturn, user["id_token"])["sid"]  # one session

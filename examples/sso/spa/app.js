@@ -1,7 +1,8 @@
 // A single-page app signs in to keyturn with oidc-client-ts: the authorization
 // code flow with PKCE for a public client, tokens kept in memory only.
-// window.oidc is oidc-client-ts's browser build; window.KEYTURN is
-// {authority: "https://auth.example", clientId: "…"}.
+// index.html loads oidc-client-ts's browser build (window.oidc), then config.js:
+//   const KEYTURN = {authority: "https://auth.example", clientId: "…"};
+// (tests/browser/test_oidc_client_ts.py serves all three and runs this in Chromium.)
 const {UserManager, WebStorageStateStore, InMemoryWebStorage} = window.oidc;
 
 const userManager = new UserManager({
