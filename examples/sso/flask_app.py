@@ -4,8 +4,9 @@ The guide (docs/guides/oidc.md) shows this file; tests/examples/test_sso_flask.p
 runs it against a live ``keyturn serve``. Register it as a confidential client with
 the redirect URI ``https://<this app>/auth/callback``, then::
 
-    OIDC_ISSUER=https://auth.example OIDC_CLIENT_ID=… OIDC_CLIENT_SECRET=… \\
-    FLASK_SECRET_KEY=… flask --app examples.sso.flask_app run
+    export OIDC_ISSUER=https://auth.example OIDC_CLIENT_ID=… OIDC_CLIENT_SECRET=…
+    export FLASK_SECRET_KEY=…
+    flask --app examples.sso.flask_app run
 """
 
 import os
