@@ -44,7 +44,8 @@ def app(keyturn: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     server = AppServer(args, workdir=tmp_path_factory.mktemp("sso-django-app"), env=env)
     server.run("django", "migrate", "--verbosity", "0")
     try:
-        yield server.start()
+        server.start()
+        yield server
     finally:
         server.stop()
 

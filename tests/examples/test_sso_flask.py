@@ -42,7 +42,8 @@ def app(keyturn: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         [*args, "--port", "{port}"], workdir=tmp_path_factory.mktemp("sso-flask-app"), env=env
     )
     try:
-        yield server.start()
+        server.start()
+        yield server
     finally:
         server.stop()
 
