@@ -34,7 +34,7 @@ $(VENV)/.installed-examples: pyproject.toml | $(VENV)/bin/python
 services:
 	./scripts/install-test-services.sh
 
-# node clients of the interop tests (openid-client, tests/interop/node)
+# node clients of the interop tests (openid-client, oidc-client-ts: tests/interop/node)
 interop-deps:
 	./scripts/install-node-deps.sh
 
