@@ -8,19 +8,19 @@ one-vCPU worker, plus statement compilation and result processing: most of a
 refresh's CPU (``docs/benchmarks.md``). The few statements on that path run here
 instead, as constant SQL text with bound parameters (never formatted values):
 
-* :class:`SqliteDirect`: a whole unit of work (a read, or a transaction of
-  several statements) is one synchronous function, run in **one hop** on a
-  dedicated ``sqlite3`` connection in its own thread. Concurrent callers queue
-  in memory in front of that one connection instead of sleeping in
-  ``busy_timeout`` against each other; ``sqlite3``'s statement cache keeps the
-  statements prepared. An in-memory database exists only inside the engine's
-  one shared connection, so there the function runs on that connection
-  (through the engine: correct, not faster).
-* :class:`PostgresDirect`: one statement per step on one of a few ``asyncpg``
-  connections it keeps (no pool check-out and pre-ping per statement),
-  prepared once per connection by ``asyncpg``'s statement cache, in autocommit:
-  one round trip, and a transaction of several changes is one statement
-  (data-modifying ``WITH``).
+* :class:`SqliteDirect`: a unit of work (a transaction of several statements)
+  is one synchronous function, run in **one hop** on a dedicated ``sqlite3``
+  writer connection in its own thread: concurrent callers queue in memory in
+  front of it instead of sleeping in ``busy_timeout`` against each other, and
+  ``sqlite3``'s statement cache keeps the statements prepared. A single read
+  takes no hop at all (see the class). An in-memory database exists only inside
+  the engine's one shared connection, so there the function runs on that
+  connection (through the engine: correct, not faster).
+* :class:`PostgresDirect` (:mod:`.direct_postgres`): one statement per step on
+  one of a few ``asyncpg`` connections it keeps (no pool check-out and
+  pre-ping per statement), prepared once per connection by ``asyncpg``'s
+  statement cache, in autocommit: one round trip, and a transaction of several
+  changes is one statement (data-modifying ``WITH``).
 
 Both fail closed like :func:`~keyturn.stores.sql.engine.connect`: a database that
 cannot be reached raises :class:`~keyturn.errors.StoreUnavailable`; constraint
@@ -30,26 +30,19 @@ violations pass through.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from keyturn.errors import StoreUnavailable
-from keyturn.stores.sql.engine import (
-    SQLITE_PRAGMAS,
-    connect,
-    is_connection_error,
-    safe_url,
-    unavailable,
-)
+from keyturn.stores.sql.direct_postgres import PostgresDirect
+from keyturn.stores.sql.engine import SQLITE_PRAGMAS, connect, safe_url
 
-__all__ = ["DirectSql", "PostgresDirect", "SqliteDirect", "direct_for"]
+__all__ = ["DirectSql", "PostgresDirect", "Row", "SqliteDirect", "direct_for"]
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -58,12 +51,8 @@ Row = tuple[Any, ...]
 #: timeout, unreadable, not a database): fail closed. Integrity and programming
 #: errors are the caller's.
 _SQLITE_OUTAGES = (sqlite3.OperationalError, sqlite3.InterfaceError, OSError)
-#: SQLSTATE classes of an unusable PostgreSQL server: connection exception,
-#: insufficient resources, operator intervention (shutdown), system error.
-_PG_OUTAGE_CLASSES = frozenset({"08", "53", "57", "58"})
 #: SQLITE_BUSY and SQLITE_LOCKED (primary codes, under any extended code).
 _BUSY = frozenset({5, 6})
-_PLACEHOLDER = re.compile(r"\?")
 
 
 class DirectSql(Protocol):
@@ -237,101 +226,3 @@ def _fetch_one(connection: Any, sql: str, params: Sequence[Any]) -> Row | None:
     finally:
         cursor.close()
     return None if row is None else tuple(row)
-
-
-class PostgresDirect:
-    """Single statements on a few ``asyncpg`` connections kept out of the
-    engine's pool.
-
-    A check-out of the engine's pool costs three round trips before the
-    statement (``pool_pre_ping`` sends ``BEGIN``, ``;``, ``ROLLBACK``) and the
-    SQLAlchemy connection's bookkeeping around it; this object keeps up to
-    ``size`` connections checked out and reuses them. A kept connection the
-    server dropped (a restart, an idle timeout) fails its next statement with a
-    connection error: it is discarded and the statement runs once more on a
-    fresh connection, the retry the pre-ping makes; failing again, or on a fresh
-    connection, is :class:`~keyturn.errors.StoreUnavailable`. (A statement that
-    did commit before its answer was lost runs twice: the refresh store's
-    statements are compare-and-set, so the second run matches nothing.)
-    """
-
-    def __init__(self, engine: AsyncEngine, *, size: int = 4) -> None:
-        self._engine = engine
-        self._size = size
-        self._slots: asyncio.Semaphore | None = None
-        self._idle: list[AsyncConnection] = []
-        self._numbered: dict[str, str] = {}
-
-    def __repr__(self) -> str:
-        return f"PostgresDirect({safe_url(self._engine)!r})"
-
-    async def fetch_one(self, sql: str, params: Sequence[Any]) -> Row | None:
-        """See :meth:`DirectSql.fetch_one`; ``?`` become ``$1``, ``$2``, …"""
-        text = self._numbered.get(sql)
-        if text is None:
-            counter = iter(range(1, len(params) + 1))
-            text = self._numbered[sql] = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._size)
-        async with self._slots:
-            while True:
-                kept = bool(self._idle)
-                connection = self._idle.pop() if kept else await self._check_out()
-                try:
-                    raw = await connection.get_raw_connection()
-                    row = await raw.driver_connection.fetchrow(text, *params)  # type: ignore[union-attr]
-                except Exception as exc:
-                    if not _pg_outage(exc):
-                        self._idle.append(connection)  # autocommit: nothing left open
-                        raise
-                    await _discard(connection)
-                    if kept:
-                        continue  # a stale kept connection: once more on a fresh one
-                    raise StoreUnavailable(
-                        f"cannot reach database {safe_url(self._engine)}: {type(exc).__name__}"
-                    ) from exc
-                except BaseException:
-                    await _discard(connection)  # cancelled mid-statement: state unknown
-                    raise
-                self._idle.append(connection)
-                return None if row is None else tuple(row)
-
-    async def read_one(self, sql: str, params: Sequence[Any]) -> Row | None:
-        """See :meth:`DirectSql.read_one` (the same as :meth:`fetch_one` here)."""
-        return await self.fetch_one(sql, params)
-
-    async def close(self) -> None:
-        """Give the kept connections back to the engine's pool."""
-        idle, self._idle = self._idle, []
-        for connection in idle:
-            with contextlib.suppress(Exception):
-                await connection.close()
-
-    async def _check_out(self) -> AsyncConnection:
-        connection = self._engine.connect()
-        try:
-            await connection.start()
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise unavailable(self._engine, exc) from exc
-            raise
-        return connection
-
-
-async def _discard(connection: AsyncConnection) -> None:
-    with contextlib.suppress(Exception):
-        await connection.invalidate()
-    with contextlib.suppress(Exception):
-        await connection.close()
-
-
-def _pg_outage(exc: BaseException) -> bool:
-    """Whether an ``asyncpg`` error means the server is unusable (fail closed)."""
-    if isinstance(exc, (OSError, TimeoutError)):
-        return True
-    import asyncpg
-
-    if isinstance(exc, (asyncpg.InterfaceError, asyncpg.PostgresConnectionError)):
-        return True
-    state = getattr(exc, "sqlstate", None)
-    return isinstance(state, str) and state[:2] in _PG_OUTAGE_CLASSES
