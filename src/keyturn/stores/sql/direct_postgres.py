@@ -86,6 +86,7 @@ class PostgresDirect:
     async def close(self) -> None:
         """Give the kept connections back to the engine's pool."""
         idle, self._idle = self._idle, []
+        self._slots = None  # bound to this event loop; a later one makes its own
         for connection in idle:
             with contextlib.suppress(Exception):
                 await connection.close()
