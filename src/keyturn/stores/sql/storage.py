@@ -41,7 +41,7 @@ class SqlStorage:
         self.keys: KeyStore = SqlKeyStore(engine)
         self.refresh: RefreshStore = SqlRefreshStore(engine, self.direct)
         self.revocations: RevocationStore = SqlRevocationStore(engine)
-        self.clients: ClientStore = SqlClientStore(engine)
+        self.clients: ClientStore = SqlClientStore(engine, self.direct)
         # --- wave 2: outbox, mfa, oauth (keyturn.stores.wave2) ---
         self.wave2: Wave2Stores = sql_wave2_stores(engine)
 
