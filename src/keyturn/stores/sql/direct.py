@@ -151,6 +151,23 @@ class SqliteDirect:
             raise self._unavailable(exc) from exc
         return await self.fetch_one(sql, params)  # busy: wait in the writer's thread
 
+    async def read_rows(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        """Every row of a statement that only reads, like :meth:`read_one`: in this
+        thread, unless SQLite reports the database busy.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached.
+        """
+        if self._path is not None:
+            try:
+                return _fetch_all(self._reader(), sql, params)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in _BUSY:
+                    raise self._unavailable(exc) from exc
+            except _SQLITE_OUTAGES as exc:
+                raise self._unavailable(exc) from exc
+        return await self.run(lambda connection: _fetch_all(connection, sql, params))
+
     async def close(self) -> None:
         """Close the connections and stop the writer's thread."""
         readers, self._readers = self._readers, []
@@ -212,6 +229,20 @@ class SqliteDirect:
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         return StoreUnavailable(f"cannot reach database {safe_url(self._engine)}: {reason}")
+
+
+def _fetch_all(connection: Any, sql: str, params: Sequence[Any]) -> list[Row]:
+    cursor = connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        connection.commit()  # ends the read transaction (a no-op in autocommit)
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        cursor.close()
+    return [tuple(row) for row in rows]
 
 
 def _fetch_one(connection: Any, sql: str, params: Sequence[Any]) -> Row | None:
