@@ -20,15 +20,21 @@ $(VENV)/.installed-runtime: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
-# The bench extra too: mypy checks keyturn.bench's plotting, and tests/bench plots.
+# The bench extra too: mypy checks keyturn.bench's plotting, and tests/bench plots;
+# and the examples extra: tests/examples and tests/browser run the examples.
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres,redis,bench]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres,redis,bench,examples]'
+	touch $@ $(VENV)/.installed-runtime $(VENV)/.installed-examples
+
+# keyturn and what the examples need besides (the examples extra).
+$(VENV)/.installed-examples: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[examples]'
 	touch $@ $(VENV)/.installed-runtime
 
 services:
 	./scripts/install-test-services.sh
 
-# node clients of the interop tests (openid-client, tests/interop/node)
+# node clients of the interop tests (openid-client, oidc-client-ts: tests/interop/node)
 interop-deps:
 	./scripts/install-node-deps.sh
 
@@ -74,17 +80,18 @@ REPORTS_PORT ?= 8001
 NOTES_DATA   ?= notes-data
 .PHONY: example-notes example-notes-client example-reports example-reports-strict
 
-example-notes: $(VENV)/.installed-runtime
+example-notes: $(VENV)/.installed-examples
 	$(BIN)/python -m examples.notes --port $(NOTES_PORT) --data-dir $(NOTES_DATA)
 
-example-notes-client: $(VENV)/.installed-runtime
+example-notes-client: $(VENV)/.installed-examples
 	$(BIN)/python -m examples.notes.client --url http://127.0.0.1:$(NOTES_PORT) --register
 
-example-reports: $(VENV)/.installed-runtime
+example-reports: $(VENV)/.installed-examples
 	$(BIN)/python -m examples.reports --port $(REPORTS_PORT) --issuer http://127.0.0.1:$(NOTES_PORT)
 
-example-reports-strict: $(VENV)/.installed-runtime
-	$(BIN)/python -m examples.reports.register_client --data-dir $(NOTES_DATA)
+example-reports-strict: $(VENV)/.installed-examples
+	$(BIN)/python -m examples.reports.register_client --data-dir $(NOTES_DATA) \
+		--reports-url http://127.0.0.1:$(REPORTS_PORT)
 	$(BIN)/python -m examples.reports --port $(REPORTS_PORT) --issuer http://127.0.0.1:$(NOTES_PORT) \
 		--client-file $(NOTES_DATA)/reports-client.json
 

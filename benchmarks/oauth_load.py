@@ -210,12 +210,19 @@ class Figure:
     outcome: Outcome
     server_cpu: float  # fraction of one CPU
 
+    @property
+    def cpu_ms(self) -> float:
+        """The server's CPU milliseconds per request: less sensitive to a busy
+        machine than requests per second (0 without requests)."""
+        per_s = self.outcome.per_s
+        return self.server_cpu / per_s * 1000 if per_s else 0.0
+
     def text(self, unit: str = "/s") -> str:
         o = self.outcome
         errors = f", {o.errors} errors" if o.errors else ""
         return (
             f"{o.per_s:,.0f}{unit} (p50 {o.percentile(50):.1f} ms, p99 {o.percentile(99):.1f} ms,"
-            f" server CPU {self.server_cpu:.0%}{errors})"
+            f" server CPU {self.server_cpu:.0%} = {self.cpu_ms:.2f} ms each{errors})"
         )
 
 

@@ -7,8 +7,11 @@ writes the cProfile stats to ``PROFILE`` and, to ``SQL_JSON``, how often each SQ
 statement ran and the seconds spent inside the database driver for it (measured
 around the DBAPI cursor call, in the thread that makes it).
 
-Only SQLAlchemy's public event API is used (a listener on every ``Engine``), so
-keyturn's code runs exactly as it does in ``keyturn serve``.
+Statements through SQLAlchemy are counted by a listener on every ``Engine`` (its
+public event API); the refresh grant's plain SQL (:mod:`keyturn.stores.sql.direct`)
+by wrapping the cursors of the direct ``sqlite3`` connections and
+``PostgresDirect.fetch_one`` (the latter's time includes the pool check-out).
+keyturn's code otherwise runs exactly as it does in ``keyturn serve``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,73 @@ def _shape(statement: str) -> str:
     return text[:160]
 
 
+def _count(statement: str, took: float) -> None:
+    shape = _shape(statement)
+    with _lock:
+        counts[shape] += 1
+        seconds[shape] += took
+
+
+class _TimedCursor:
+    """A ``sqlite3`` cursor whose ``execute`` is counted and timed."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, statement: str, parameters: Any = ()) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._cursor.execute(statement, parameters)
+        finally:
+            _count(statement, time.perf_counter() - start)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+class _TimedConnection:
+    """The direct ``sqlite3`` connection, handing out timed cursors."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def cursor(self) -> _TimedCursor:
+        return _TimedCursor(self._connection.cursor())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+def _count_direct_sql() -> None:
+    """Count the statements of :mod:`keyturn.stores.sql.direct` too (when this
+    keyturn has it: an older checkout profiled for comparison may not)."""
+    try:
+        from keyturn.stores.sql import direct
+    except ImportError:
+        return
+
+    open_sqlite = direct.SqliteDirect._open
+    reader = direct.SqliteDirect._reader
+    fetch_pg = direct.PostgresDirect.fetch_one
+
+    def timed_open(self: Any) -> Any:
+        return _TimedConnection(open_sqlite(self))
+
+    def timed_reader(self: Any) -> Any:
+        return _TimedConnection(reader(self))
+
+    async def timed_fetch(self: Any, statement: str, params: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await fetch_pg(self, statement, params)
+        finally:
+            _count(statement, time.perf_counter() - start)
+
+    direct.SqliteDirect._open = timed_open  # type: ignore[method-assign]
+    direct.SqliteDirect._reader = timed_reader  # type: ignore[method-assign]
+    direct.PostgresDirect.fetch_one = timed_fetch  # type: ignore[method-assign]
+
+
 @event.listens_for(Engine, "before_cursor_execute")
 def _before(*args: Any) -> None:
     _local.start = time.perf_counter()
@@ -48,11 +118,7 @@ def _before(*args: Any) -> None:
 
 @event.listens_for(Engine, "after_cursor_execute")
 def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-    took = time.perf_counter() - getattr(_local, "start", time.perf_counter())
-    shape = _shape(statement)
-    with _lock:
-        counts[shape] += 1
-        seconds[shape] += took
+    _count(statement, time.perf_counter() - getattr(_local, "start", time.perf_counter()))
 
 
 def main() -> None:
@@ -60,6 +126,8 @@ def main() -> None:
     if separator != "--":
         raise SystemExit("usage: profiled_serve.py PROFILE SQL_JSON -- serve ARGS...")
     from keyturn.cli import main as keyturn_main
+
+    _count_direct_sql()
 
     sys.argv = ["keyturn", *argv]
     profiler = cProfile.Profile()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The node clients of the interop tests (tests/interop/node: openid-client, pinned
+# The node clients of the interop tests (tests/interop/node: openid-client, and
+# oidc-client-ts whose browser build tests/browser/test_oidc_client_ts.py serves; pinned
 # by package-lock.json): node and npm from Debian when missing (as root), then
 # `npm ci` whenever the lockfile changed. Under CI=true a missing node is an error.
 set -euo pipefail

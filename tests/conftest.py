@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,11 +167,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Name this run's revocation-lag report (see ``tests/cluster/lagreport.py``)
-    in the main process; its xdist workers inherit the variable."""
+    in the main process; its xdist workers inherit the variable.
+
+    Mail that a test sends through the embedded default (``.eml`` files) goes to a
+    throw-away folder, never into ``./keyturn-outbox`` of the checkout: servers
+    and ``Settings()`` read ``KEYTURN_MAIL_OUTBOX_DIR`` from the environment."""
     from tests.cluster.lagreport import REPORT_VARIABLE, new_report_path
 
     if not hasattr(config, "workerinput"):
         os.environ.setdefault(REPORT_VARIABLE, str(new_report_path()))
+        outbox = tempfile.mkdtemp(prefix="keyturn-test-outbox-")
+        os.environ.setdefault("KEYTURN_MAIL_OUTBOX_DIR", outbox)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

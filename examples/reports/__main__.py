@@ -1,16 +1,20 @@
 """``python -m examples.reports [--port P] [--issuer URL] [--client-file FILE]``.
 
-Signature-only by default. Strict mode (revocations honoured through the
-issuer's introspection endpoint) needs a confidential client of the notes app:
-``--client-file`` names the JSON that ``keyturn client add reports
---confidential --json`` printed (``python -m examples.reports.register_client``
-writes it), or set ``REPORTS_CLIENT_ID`` and ``REPORTS_CLIENT_SECRET``.
+Signature-only by default, and without browser sign-in. A confidential client
+of the notes app turns on both strict mode (revocations honoured through the
+issuer's introspection endpoint) and "Sign in with keyturn" (OpenID Connect,
+signed out by back-channel logout): ``--client-file`` names the JSON that
+``python -m examples.reports.register_client`` writes (``keyturn client add
+reports --confidential --json`` with the redirect, post-logout and back-channel
+logout URIs of ``--url``), or set ``REPORTS_CLIENT_ID`` and
+``REPORTS_CLIENT_SECRET``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -18,6 +22,7 @@ from pathlib import Path
 import uvicorn
 
 from examples.reports.app import create_app
+from examples.reports.signin import SignInSettings
 
 
 def introspection_credentials(client_file: Path | None) -> tuple[str, str] | None:
@@ -45,7 +50,19 @@ def main(argv: list[str] | None = None) -> None:
         help="the notes app's issuer URL (REPORTS_ISSUER, default http://127.0.0.1:8000)",
     )
     parser.add_argument("--audience", help="required aud (default: the issuer URL)")
-    parser.add_argument("--client-file", type=Path, help="confidential client JSON (strict mode)")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("REPORTS_URL"),
+        help="this service's public URL, as registered (REPORTS_URL, default http://HOST:PORT)",
+    )
+    parser.add_argument(
+        "--client-file", type=Path, help="confidential client JSON (strict mode and sign-in)"
+    )
+    parser.add_argument(
+        "--session-secret",
+        default=os.environ.get("REPORTS_SESSION_SECRET"),
+        help="signs the session cookie (REPORTS_SESSION_SECRET; default: random at start)",
+    )
     parser.add_argument(
         "--introspection-cache-ttl",
         type=float,
@@ -55,15 +72,28 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     introspection = introspection_credentials(args.client_file)
+    url = (args.url or f"http://{args.host}:{args.port}").rstrip("/")
+    sign_in = None
+    if introspection is not None:
+        client_id, secret = introspection
+        sign_in = SignInSettings(args.issuer, client_id, secret, base_url=url)
     app = create_app(
         args.issuer,
         audience=args.audience,
         introspection=introspection,
         introspection_cache_ttl=args.introspection_cache_ttl,
+        sign_in=sign_in,
+        session_secret=args.session_secret,
     )
+    log = logging.getLogger("reports")  # sign-in and back-channel logout events
+    log.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+    log.addHandler(handler)
     mode = "strict (introspection)" if introspection else "signature-only"
+    signing = "sign-in with keyturn at /" if sign_in else "no browser sign-in"
     print(
-        f"reports: http://{args.host}:{args.port}/reports/summary trusting {args.issuer}, {mode}",
+        f"reports: {url}/reports/summary trusting {args.issuer}, {mode}, {signing}",
         file=sys.stderr,
         flush=True,
     )

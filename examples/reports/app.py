@@ -14,11 +14,18 @@ most ``introspection_cache_ttl`` seconds: a token revoked on the notes app
 bound. Without them, a revoked token stays usable here until it expires.
 
 Its own data (the reports a user saved) lives in memory, keyed by ``sub``.
+
+Browser pages: with a client registration (``sign_in``), people sign in to
+reports through keyturn with OpenID Connect and are signed out again by the
+issuer's back-channel logout (:mod:`examples.reports.signin`). That side is a
+plain OIDC relying party (Authlib) and imports nothing from keyturn; the bearer
+API above keeps keyturn's downstream-verifier SDK.
 """
 
 from __future__ import annotations
 
 import itertools
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +36,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
+from examples.reports.signin import SignInSettings, install_sign_in
 from keyturn.errors import InsufficientScope
 from keyturn.verify import AccessTokenClaims, RemoteVerifier
 from keyturn.web.verify_dependency import bearer_claims, install_error_handler
@@ -44,6 +52,7 @@ class Reports:
     verifier: RemoteVerifier
     mode: str
     claims: Callable[[Request], Awaitable[AccessTokenClaims]]
+    sign_in: str  # "oidc" (browser sign-in through the issuer) or "off"
     saved: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     requests: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -84,7 +93,12 @@ class ReportIn(BaseModel):
 
 @router.get("/healthz")
 async def healthz(reports: State) -> dict[str, str]:
-    return {"status": "ok", "issuer": reports.verifier.issuer, "revocation": reports.mode}
+    return {
+        "status": "ok",
+        "issuer": reports.verifier.issuer,
+        "revocation": reports.mode,
+        "sign_in": reports.sign_in,
+    }
 
 
 @router.get("/reports/summary")
@@ -118,9 +132,13 @@ def create_app(
     audience: str | None = None,
     introspection: tuple[str, str] | None = None,
     introspection_cache_ttl: float = 2.0,
+    sign_in: SignInSettings | None = None,
+    session_secret: str | None = None,
 ) -> FastAPI:
     """The reports app for tokens of ``issuer`` carrying ``aud`` = ``audience``
-    (keyturn's default audience is the issuer URL itself)."""
+    (keyturn's default audience is the issuer URL itself), with browser sign-in
+    when ``sign_in`` is given (its session cookie signed with ``session_secret``,
+    random when None)."""
     verifier = RemoteVerifier(
         issuer,
         audience=audience or issuer,
@@ -137,10 +155,12 @@ def create_app(
             await verifier.aclose()
 
     app = FastAPI(title="reports", lifespan=lifespan)
+    install_sign_in(app, sign_in, session_secret=session_secret or secrets.token_urlsafe(32))
     app.state.reports = Reports(
         verifier=verifier,
         mode="introspection" if introspection else "signature-only",
         claims=bearer_claims(verifier),
+        sign_in="oidc" if sign_in else "off",
     )
     install_error_handler(app)  # keyturn's errors as keyturn renders them (401/403/503)
     app.include_router(router)

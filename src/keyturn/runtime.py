@@ -617,6 +617,8 @@ class Keyturn:
             from keyturn.accounts.mfa_wiring import build_mfa
 
             self._mfa = build_mfa(self.auth, self.storage, self._key_encryptor)
+            if self.has_mail:  # SPEC: MFA changes send a notice to the account's address
+                self._mfa[1].change_hooks.append(self.recovery.mfa_changed)
         return self._mfa
 
     @property

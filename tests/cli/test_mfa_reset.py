@@ -4,6 +4,7 @@ clear line for an unknown address."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pyotp
 from tests.support import Run
@@ -43,6 +44,30 @@ def test_mfa_reset_removes_totp_and_recovery_codes(run: Run, database_url: str) 
     assert reset.exit_code == 0, reset.stderr
     assert f"removed every second factor of {email}" in reset.stdout
     assert asyncio.run(_status(database_url, email)) == (False, 0)
+
+
+def _queued_mail(database_url: str) -> int:
+    path = database_url.removeprefix("sqlite+aiosqlite:///")
+    with sqlite3.connect(path) as db:
+        [(count,)] = db.execute(
+            "SELECT count(*) FROM outbox_jobs WHERE kind = 'mail' AND state = 'pending'"
+        )
+    return int(count)
+
+
+def test_mfa_reset_queues_a_notice_to_the_owner(run: Run, database_url: str) -> None:
+    """SPEC: mfa-reset is audited and a notice mailed. The CLI runs no dispatcher, so
+    the notice waits in the database outbox for the server's to send it."""
+    email = "notice@example.com"
+    added = run(
+        "user", "add", email, "--password-stdin", "--database-url", database_url, stdin=PASSWORD
+    )
+    assert added.exit_code == 0, added.stderr
+    asyncio.run(_enrol(database_url, email))
+    before = _queued_mail(database_url)
+    reset = run("user", "mfa-reset", email, "--database-url", database_url)
+    assert reset.exit_code == 0, reset.stderr
+    assert _queued_mail(database_url) == before + 1
 
 
 def test_mfa_reset_of_an_unknown_address_is_one_line(run: Run, database_url: str) -> None:

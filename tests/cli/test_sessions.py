@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 from tests.support import Run
 
@@ -84,6 +85,20 @@ def test_revoke_by_id_ends_that_sign_in(run: Run, database_url: str) -> None:
     assert result.exit_code == 0, result.stderr
     assert not is_valid(database_url, first)
     assert is_valid(database_url, second)
+
+
+def test_an_old_id_starting_with_a_dash_is_revoked_after_double_dash(
+    run: Run, database_url: str
+) -> None:
+    """New ids never start with '-'; one made before that is given after ``--``, as
+    the command's help says."""
+    add_user(run, database_url, "a@example.com")
+    secret = sign_in(database_url, "a@example.com")
+    with sqlite3.connect(database_url.removeprefix("sqlite+aiosqlite:///")) as db:
+        db.execute("UPDATE sessions SET handle = '-oldStyleHandle1'")
+    result = run("session", "revoke", "--database-url", database_url, "--", "-oldStyleHandle1")
+    assert result.exit_code == 0, result.stderr
+    assert not is_valid(database_url, secret)
 
 
 def test_revoke_unknown_id_fails_in_one_line(run: Run, database_url: str) -> None:

@@ -379,3 +379,21 @@ async def test_dpop_bound_family_keeps_its_key(storage: Storage) -> None:
     unbound = make_family(user, T0 + 1)
     await storage.refresh.create_family(unbound, make_token(unbound))
     assert (await storage.refresh.get_family(unbound.id)).dpop_jkt is None  # type: ignore[union-attr]
+
+
+async def test_get_token_keeps_the_family_session(storage: Storage) -> None:
+    """A family opened from a browser session names it in what get_token returns
+    (the SQL store once dropped session_id there), so a rotated family still
+    ends with its session."""
+    user = await add_user(storage)
+    family = dataclasses.replace(make_family(user), session_id="S" * 16)
+    token = make_token(family)
+    await storage.refresh.create_family(family, token)
+    found = await storage.refresh.get_token(token.token_hash)
+    assert found is not None and found[1].session_id == "S" * 16
+    successor = make_token(family, issued_at=T0 + 1)
+    assert await storage.refresh.rotate(
+        token.token_hash, successor, now=T0 + 1, grace_until=None, grace_payload=None
+    )
+    rotated = await storage.refresh.get_token(successor.token_hash)
+    assert rotated is not None and rotated[1].session_id == "S" * 16

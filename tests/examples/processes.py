@@ -2,7 +2,9 @@
 
 :class:`NotesServer` runs ``python -m examples.notes`` and :class:`ReportsServer`
 ``python -m examples.reports``, each on a free 127.0.0.1 port in its own working
-directory, exactly as ``examples/README.md`` tells a user to. They reuse
+directory, exactly as ``examples/README.md`` tells a user to;
+:meth:`ExampleProcesses.signed_in_reports` registers reports as a client of the
+notes app for its port first, as ``make example-reports-strict`` does. They reuse
 :class:`tests.live.LiveServer` for the rest: a clean environment (no
 ``KEYTURN_*`` from the caller), output to files, waiting for ``/healthz``, and
 stopping the whole process group. The notes app's keyturn database is
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.live import Completed, LiveServer, clean_environment
+from tests.services import free_port
 
 #: The checkout: ``examples`` is imported from here, as ``python -m`` does from it.
 REPO = Path(__file__).resolve().parents[2]
@@ -81,20 +84,32 @@ class NotesServer(LiveServer):
         body: dict[str, Any] = response.json()
         return body
 
-    def register_reports_client(self) -> Path:
-        """``python -m examples.reports.register_client --data-dir WORKDIR``: the
-        JSON file with the confidential client's credentials."""
-        result = run_example("examples.reports.register_client", "--data-dir", str(self.workdir))
+    def register_reports_client(
+        self, reports_url: str | None = None, out: Path | None = None
+    ) -> Path:
+        """``python -m examples.reports.register_client --data-dir WORKDIR
+        [--reports-url URL] [--out FILE]``: the JSON file with the confidential
+        client's credentials (``WORKDIR/reports-client.json`` unless ``out``)."""
+        args = ["--data-dir", str(self.workdir)]
+        if reports_url is not None:
+            args += ["--reports-url", reports_url]
+        if out is not None:
+            args += ["--out", str(out)]
+        result = run_example("examples.reports.register_client", *args)
         assert result.returncode == 0, result.stderr
-        return self.workdir / "reports-client.json"
+        return out or self.workdir / "reports-client.json"
 
 
 class ReportsServer(LiveServer):
     """``python -m examples.reports --port P --issuer ISSUER ARGS``."""
 
-    def __init__(self, workdir: Path, issuer: str, args: Sequence[str] = ()) -> None:
-        super().__init__(args, workdir=workdir, env=example_environment())
+    def __init__(
+        self, workdir: Path, issuer: str, args: Sequence[str] = (), *, port: int | None = None
+    ) -> None:
+        super().__init__(args, workdir=workdir, env=example_environment(), port=port)
         self.issuer = issuer
+        #: The client id at the issuer, for a reports service that signs users in.
+        self.client_id: str | None = None
 
     def command(self) -> list[str]:
         return [
@@ -129,6 +144,21 @@ class ExampleProcesses:
 
     def reports(self, issuer: str, *args: str) -> ReportsServer:
         server = ReportsServer(self._workdir("reports"), issuer, args)
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def signed_in_reports(self, notes: NotesServer, *args: str) -> ReportsServer:
+        """Reports with "Sign in with keyturn": registered at ``notes`` by
+        ``register_client`` for its URL (a fixed port, so the registered redirect,
+        post-logout and back-channel URIs stay right), then started with
+        ``--client-file`` (so strict mode too)."""
+        server = ReportsServer(self._workdir("reports"), notes.url, port=free_port())
+        client_file = notes.register_reports_client(
+            server.url, out=server.workdir / "reports-client.json"
+        )
+        server.client_id = read_json(client_file)["client_id"]
+        server.args = ["--client-file", str(client_file), *args]
         self.servers.append(server)
         server.start()
         return server

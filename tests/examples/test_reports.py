@@ -62,7 +62,9 @@ def test_reports_accepts_a_notes_token_and_keeps_data_per_user(
     with notes.client() as http:
         sub = http.get("/auth/whoami", headers=bearer(token)).json()["sub"]
     with reports.client() as http:
-        assert http.get("/healthz").json()["revocation"] == "signature-only"
+        health = http.get("/healthz").json()
+        assert health["revocation"] == "signature-only" and health["sign_in"] == "off"
+        assert "Sign-in with keyturn is not set up" in http.get("/").text  # no client
         saved = http.post("/reports", json={"title": "weekly"}, headers=bearer(token))
         assert saved.status_code == 201, saved.text
         summary = http.get("/reports/summary", headers=bearer(token))

@@ -24,6 +24,7 @@ from keyturn.fanout.changes import ChangeBus
 from keyturn.fanout.instance import FanOut
 from keyturn.settings import Settings
 from keyturn.stores.sql import create_engine_for
+from keyturn.stores.sql.direct import SqliteDirect
 from keyturn.stores.sql.migrate import upgrade
 
 BOUND = 2.0
@@ -189,23 +190,34 @@ async def test_postgres_bus_reconnects_after_its_connection_is_killed(
 # --- polling (SQLite) ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("direct", [False, True], ids=["core", "direct"])
 async def test_polling_bus_delivers_between_two_processes_sharing_a_file(
-    tmp_path: Path, closing: list[ChangeBus]
+    tmp_path: Path, closing: list[ChangeBus], direct: bool
 ) -> None:
     """Two engines on one SQLite file (as two processes would): a row inserted by
-    one is delivered by the other's poll within 2 s."""
+    one is delivered by the other's poll within 2 s, whether the poll goes through
+    SQLAlchemy or the plain-SQL path ``keyturn serve`` gives it."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
     await upgrade(url)
     engines = [create_engine_for(url), create_engine_for(url)]
+    directs = [SqliteDirect(engine) for engine in engines] if direct else [None, None]
     try:
-        made = iter(engines)
-        a, b = await pair(closing, lambda: PollingBus(next(made), bound=BOUND, clock=SystemClock()))
+        made = iter(zip(engines, directs, strict=True))
+
+        def bus() -> PollingBus:
+            engine, plain = next(made)
+            return PollingBus(engine, bound=BOUND, clock=SystemClock(), direct=plain)
+
+        a, b = await pair(closing, bus)
         await exchange(a, b)
         await exchange(b, a)
     finally:
-        for bus in closing:
-            await bus.close()
+        for each in closing:
+            await each.close()
         closing.clear()
+        for plain in directs:
+            if plain is not None:
+                await plain.close()
         for engine in engines:
             await engine.dispose()
 

@@ -294,3 +294,35 @@ async def test_forgot_password_is_throttled_per_address(
         response = await client.post("/auth/password/forgot", json={"email": "x@example.com"})
         assert (response.status_code, response.json()["error"]) == (429, "too_many_attempts")
         assert int(response.headers["retry-after"]) > 0
+
+
+async def test_every_change_of_second_factors_mails_the_owner(
+    open_app: Any, smtp_server: StartServer
+) -> None:
+    """SPEC: MFA changes send a notice to the account's address. Setting up an
+    authenticator app, new recovery codes and removing the app each mail one
+    "sign-in methods changed" notice that says what changed, so a factor added
+    from a stolen session does not go unseen."""
+    import pyotp
+
+    server = smtp_server()
+    subject = "sign-in methods"
+    async with open_app(mail_settings(server.url())) as (client, _, _):
+        await register_and_login(client)
+        csrf = {"X-CSRF-Token": (await client.get("/auth/whoami")).headers["x-csrf-token"]}
+        secret = (await client.post("/auth/mfa/totp", headers=csrf)).json()["secret"]
+        assert not with_subject(server.recorder, subject)  # nothing changed yet
+        code = pyotp.TOTP(secret).now()
+        response = await client.post("/auth/mfa/totp/confirm", json={"code": code}, headers=csrf)
+        assert response.status_code == 200, response.text
+        response = await client.post("/auth/mfa/recovery-codes", headers=csrf)
+        assert response.status_code == 200, response.text
+        response = await client.delete("/auth/mfa/totp", headers=csrf)
+        assert response.status_code == 204, response.text
+        await wait_for(lambda: len(with_subject(server.recorder, subject)) == 3)
+        notices = with_subject(server.recorder, subject)
+        assert {notice["To"] for notice in notices} == {EMAIL}
+        bodies = sorted(notice.as_string() for notice in notices)
+        assert any("authenticator app was set up" in body for body in bodies)
+        assert any("new set of recovery codes" in body for body in bodies)
+        assert any("authenticator app was removed" in body for body in bodies)

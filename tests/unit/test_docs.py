@@ -203,3 +203,34 @@ def test_every_module_the_docs_name_imports() -> None:
         if not set(name.split(".")[1:]) & _FILE_SUFFIXES and not _resolves(name)
     )
     assert unknown == []
+
+
+#: ``--8<-- "path"`` or ``--8<-- "path:section"``: pymdownx.snippets includes a file.
+_SNIPPET = re.compile(r'^--8<-- "([^":]+)(?::(\w+))?"$', re.MULTILINE)
+
+
+def test_the_oidc_guide_shows_the_sso_examples_the_tests_run() -> None:
+    """The guide's relying parties are included from examples/sso (which
+    tests/examples/test_sso_*.py and tests/browser/test_oidc_client_ts.py run), not
+    copied into the page, and every included file and section exists."""
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=_MkdocsLoader)  # noqa: S506
+    snippets = [
+        extension["pymdownx.snippets"]
+        for extension in config["markdown_extensions"]
+        if isinstance(extension, dict) and "pymdownx.snippets" in extension
+    ]
+    assert snippets == [{"base_path": ["."], "check_paths": True}]
+    guide = (DOCS / "guides" / "oidc.md").read_text()
+    included = _SNIPPET.findall(guide)
+    assert {path for path, _ in included} == {
+        "examples/sso/flask_app.py",
+        "examples/sso/django_app/settings.py",
+        "examples/sso/django_app/urls.py",
+        "examples/sso/django_app/views.py",
+        "examples/sso/spa/app.js",
+    }
+    for path, section in included:
+        text = (ROOT / path).read_text()
+        if section:
+            assert f"# --8<-- [start:{section}]" in text and f"# --8<-- [end:{section}]" in text
+    assert "oauth.register(" not in guide and "OIDC_RP_CLIENT_ID" not in guide  # no copies

@@ -11,12 +11,15 @@ before it calls any of these; this module keeps the rules between the factors:
 
 Every change is one audit event (``mfa_totp_enrolled``, ``mfa_totp_removed``,
 ``mfa_recovery_codes_issued``, ``passkey_added``, ``passkey_removed``,
-``mfa_reset``).
+``mfa_reset``) and one call of each :attr:`MfaFactors.change_hooks` entry, with a
+sentence for the account's owner: the runtime mails it as the "sign-in methods
+changed" notice (SPEC: MFA changes send a notice to the account's address), so a
+factor added by someone holding a stolen session does not go unseen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +32,11 @@ from keyturn.mfa.totp import TotpEnrolment
 from keyturn.mfa.webauthn import Passkeys
 from keyturn.stores.records import User
 
-__all__ = ["MfaFactors", "MfaStatus"]
+__all__ = ["MfaChangeHook", "MfaFactors", "MfaStatus"]
+
+#: Called after every change of a user's factors with the user and one sentence that
+#: says what changed ("An authenticator app was added."), for the owner's notice.
+MfaChangeHook = Callable[[User, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +62,9 @@ class MfaFactors:
         self.factors = factors
         self._challenges = challenges
         self.audit = audit
+        #: Run in order after each change (see :data:`MfaChangeHook`); the runtime
+        #: appends the mailer's notice when mail is configured.
+        self.change_hooks: list[MfaChangeHook] = []
 
     @property
     def passkeys(self) -> Passkeys:
@@ -94,6 +104,7 @@ class MfaFactors:
         codes = await self.factors.recovery.regenerate(user.id)
         self.audit.record("mfa_totp_enrolled", user_id=user.id, ip=ip)
         self.audit.record("mfa_recovery_codes_issued", user_id=user.id, ip=ip, count=len(codes))
+        await self._changed(user, "An authenticator app was set up, with new recovery codes.")
         return codes
 
     async def remove_totp(self, user: User, *, ip: str | None) -> None:
@@ -106,6 +117,7 @@ class MfaFactors:
             raise NotFound("No authenticator app is set up.")
         self.audit.record("mfa_totp_removed", user_id=user.id, ip=ip)
         await self._drop_orphaned_codes(user, ip)
+        await self._changed(user, "The authenticator app was removed.")
 
     async def regenerate_recovery_codes(self, user: User, *, ip: str | None) -> list[str]:
         """A new set of 10 codes; the old set stops working.
@@ -117,6 +129,9 @@ class MfaFactors:
             raise InvalidRequest("Set up an authenticator app or a passkey first.")
         codes = await self.factors.recovery.regenerate(user.id)
         self.audit.record("mfa_recovery_codes_issued", user_id=user.id, ip=ip, count=len(codes))
+        await self._changed(
+            user, "A new set of recovery codes was issued; the old codes no longer work."
+        )
         return codes
 
     async def passkey_registration_options(self, user: User) -> dict[str, Any]:
@@ -147,6 +162,7 @@ class MfaFactors:
             name=credential.name,
             synced=credential.backup_eligible,
         )
+        await self._changed(user, f"A passkey was added: {credential.name}.")
         return credential
 
     async def remove_passkey(self, user: User, passkey_id: bytes, *, ip: str | None) -> None:
@@ -159,6 +175,7 @@ class MfaFactors:
             raise NotFound("No such passkey.")
         self.audit.record("passkey_removed", user_id=user.id, ip=ip, passkey=passkey_id.hex()[:32])
         await self._drop_orphaned_codes(user, ip)
+        await self._changed(user, "A passkey was removed.")
 
     async def reset(self, user: User) -> None:
         """Remove every factor of the user and end their pending sign-ins
@@ -166,6 +183,15 @@ class MfaFactors:
         await self.factors.reset(user.id)
         ended = await self._challenges.delete_for_user(user.id)
         self.audit.record("mfa_reset", user_id=user.id, email=user.email, pending_ended=ended)
+        await self._changed(
+            user,
+            "Every second factor (authenticator app, recovery codes, passkeys) was removed"
+            " by an administrator; the account signs in with the password alone.",
+        )
+
+    async def _changed(self, user: User, change: str) -> None:
+        for hook in self.change_hooks:
+            await hook(user, change)
 
     async def _drop_orphaned_codes(self, user: User, ip: str | None) -> None:
         status = await self.status(user.id)

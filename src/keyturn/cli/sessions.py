@@ -69,7 +69,10 @@ def list_sessions(email: str | None, settings: Settings) -> None:
 @click.argument("session_id", metavar="ID")
 @settings_options
 def revoke(session_id: str, settings: Settings) -> None:
-    """End one sign-in by the id shown in `keyturn session list`."""
+    """End one sign-in by the id shown in `keyturn session list`.
+
+    Older ids may start with '-': give those after `--`
+    (`keyturn session revoke -- -AbC...`)."""
 
     async def action(keyturn: Keyturn) -> None:
         found = await keyturn.storage.sessions.get_by_handle(session_id)

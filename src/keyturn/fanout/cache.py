@@ -48,8 +48,9 @@ class TrustedCache(Generic[K, E]):
     Args:
         fanout: the trust rules (and the bus epoch).
         max_entries: how many entries to keep; the least recently used goes first.
-        on_evict: called with every entry pushed out by the bound (not with
-            entries the caller pops), so an index beside the cache stays right.
+        on_evict: called with every entry pushed out by the bound or dropped by
+            :meth:`purge` (not with entries the caller pops), so an index beside
+            the cache stays right.
 
     Raises:
         ValueError: ``max_entries`` is below 1.
@@ -98,6 +99,24 @@ class TrustedCache(Generic[K, E]):
     def pop(self, key: K) -> E | None:
         """Remove and return the entry of ``key`` (None if absent)."""
         return self._entries.pop(key, None)
+
+    def purge(self, now: float) -> int:
+        """Drop every entry past its trust limit at ``now``: :meth:`check` would call
+        it :data:`STALE`, so its next use re-reads the store whether it is here or
+        not, and only its memory is kept. The bound alone would let an instance
+        hold ``max_entries`` idle entries for good (a long soak's RSS grew by
+        them). Returns how many went."""
+        limit = self._fanout.limit
+        stale = [
+            key
+            for key, entry in list(self._entries.items())
+            if now - entry.fetched_at >= limit(entry.trusted)
+        ]
+        for key in stale:
+            entry = self._entries.pop(key, None)
+            if entry is not None and self._on_evict is not None:
+                self._on_evict(key, entry)
+        return len(stale)
 
     def check(self, entry: E, now: float, *, user_id: str, sid: str | None) -> int:
         """Whether ``entry`` (of ``user_id``, and of session handle ``sid``) may be

@@ -260,6 +260,11 @@ class Recovery:
         await self.tokens.revoke_user(user.id, frozenset({TokenPurpose.PASSWORD_RESET}))
         await self.mail(MailKind.PASSWORD_CHANGED_NOTICE, user.email, {})
 
+    async def mfa_changed(self, user: User, change: str) -> None:
+        """A second factor was added, removed or reset: the owner is told what
+        (a :data:`~keyturn.accounts.mfa_factors.MfaChangeHook`)."""
+        await self.mail(MailKind.MFA_CHANGED_NOTICE, user.email, {"change": change})
+
     # --- e-mail verification --------------------------------------------------------------
 
     async def send_verification(self, user: User) -> None:

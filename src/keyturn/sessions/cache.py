@@ -93,6 +93,10 @@ class SessionCache:
         if entry is not None:
             self._unindex(id_hash, entry)
 
+    def purge(self, now: float) -> int:
+        """Drop the sessions whose trust has run out (see :meth:`TrustedCache.purge`)."""
+        return self.entries.purge(now)
+
     def forget_user(self, user_id: str, *, keep: str | None = None) -> None:
         """Drop every cached session of a user (but ``keep``, an ``id_hash``)."""
         self._note(("user", user_id), keep=keep)

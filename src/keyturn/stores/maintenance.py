@@ -25,14 +25,25 @@ SENT_JOB_RETENTION = 7 * 86_400.0
 DEAD_JOB_RETENTION = 30 * 86_400.0
 
 
+def purge_caches(keyturn: Keyturn) -> int:
+    """Drop what this instance's in-process caches hold past its use: sessions and
+    (strict mode) users whose trust ran out, verified tokens past ``exp``. Without
+    it the caches keep idle entries up to their bounds (100,000 each), so RSS
+    creeps up for as long as new sessions and tokens keep coming. No I/O."""
+    now = keyturn.clock.now()
+    return keyturn.sessions.cache.purge(now) + keyturn.bearer.purge(now)
+
+
 async def sweep_once(keyturn: Keyturn) -> dict[str, int]:
-    """Delete what has expired; returns how many rows each sweep removed.
+    """Delete what has expired; returns how many rows each sweep removed (and, as
+    ``caches``, how many in-process cache entries :func:`purge_caches` dropped).
 
     Raises:
         StoreUnavailable: a store could not be reached.
     """
     now = keyturn.clock.now()
     swept = {
+        "caches": purge_caches(keyturn),
         "sessions": await keyturn.sessions.sweep(),
         "throttle": await keyturn.throttle.sweep(),
         "tokens": await keyturn.refresh_families.sweep() + await keyturn.revocations.sweep(),

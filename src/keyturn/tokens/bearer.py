@@ -148,6 +148,17 @@ class BearerAuthenticator:
                 return self._verifier().verify(token)
             raise
 
+    def purge(self, now: float) -> int:
+        """Drop verified tokens past their ``exp`` and, in ``strict`` mode, users past
+        their trust limit (their next use re-reads the store anyway); ``stateless``
+        mode keeps stale users, which it serves when the store fails. Returns how
+        many entries went."""
+        cache = self._verifier().cache
+        purged = cache.purge_expired(now) if cache is not None else 0
+        if self.strict:
+            purged += self._user_cache.purge(now)
+        return purged
+
     async def user(self, user_id: str) -> User | None:
         """A user through the cache: fresh for ``staleness_bound`` (``cache_ttl``
         while the fan-out bus vouches for it), refreshed ahead of time in the

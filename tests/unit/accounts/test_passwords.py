@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import sys
 import threading
 import time
@@ -174,7 +175,10 @@ async def test_hashing_threads_run_below_the_event_loop_priority() -> None:
 
 
 async def test_hashing_does_not_block_the_event_loop() -> None:
-    """While four real-cost hashes run, a 5 ms ticker never stalls for 50 ms."""
+    """While four real-cost hashes run, a 5 ms ticker keeps ticking: most gaps stay
+    near 5 ms and none comes near the hashes' run time, which is the gap a hash run
+    in the loop's own thread would leave. (Not an absolute bound: on a loaded
+    2-CPU runner the scheduler alone can delay one tick by tens of ms.)"""
     hasher = PasswordHasher()
     gaps: list[float] = []
     done = asyncio.Event()
@@ -188,11 +192,14 @@ async def test_hashing_does_not_block_the_event_loop() -> None:
             last = now
 
     tick_task = asyncio.create_task(ticker())
+    started = time.perf_counter()
     await asyncio.gather(*(hasher.hash(PASSWORD) for _ in range(4)))
+    elapsed = time.perf_counter() - started
     done.set()
     await tick_task
     assert len(gaps) >= 3
-    assert max(gaps) < 0.05
+    assert statistics.median(gaps) < 0.02
+    assert max(gaps) < max(0.05, elapsed / 3)
 
 
 # --- policy --------------------------------------------------------------------------

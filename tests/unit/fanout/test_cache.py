@@ -97,3 +97,18 @@ async def test_an_entry_of_the_live_epoch_is_trusted_until_revoked() -> None:
     assert cache.check(entry, 350.0, user_id="u", sid=None) == STALE
     assert cache.check(entry, 400.0, user_id="v", sid=None) == STALE  # past cache_ttl
     await fanout.close()
+
+
+def test_purge_drops_entries_past_their_limit_and_tells_the_index() -> None:
+    """purge() keeps entries still inside their trust limit and drops the rest,
+    reporting each through on_evict (an index beside the cache must stay right)."""
+    evicted: list[str] = []
+    cache: TrustedCache[str, Entry] = TrustedCache(
+        FanOut(SETTINGS), max_entries=10, on_evict=lambda key, _: evicted.append(key)
+    )
+    cache.put("old", Entry("old", 0.0))  # no bus: the limit is staleness_bound (2 s)
+    cache.put("young", Entry("young", 9.0))
+    assert cache.check(Entry("old", 0.0), 10.0, user_id="u", sid=None) == STALE
+    assert cache.purge(10.0) == 1
+    assert evicted == ["old"] and list(cache) == ["young"]
+    assert cache.purge(10.0) == 0

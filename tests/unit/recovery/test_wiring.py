@@ -12,8 +12,11 @@ from keyturn.recovery.wiring import mailer_from_settings
 from keyturn.settings import Settings, load_settings
 
 
-def test_without_smtp_url_mail_goes_to_the_outbox_folder() -> None:
+def test_without_smtp_url_mail_goes_to_the_outbox_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The embedded default needs no mail server: ./keyturn-outbox."""
+    monkeypatch.delenv("KEYTURN_MAIL_OUTBOX_DIR", raising=False)  # set by tests/conftest.py
     mailer = mailer_from_settings(Settings(), FrozenClock())
     assert isinstance(mailer, FolderMailer)
     assert str(mailer.directory) == "keyturn-outbox"

@@ -42,3 +42,12 @@ def test_device_summary_names_browser_and_system() -> None:
     assert device_summary("curl/8.5.0") == "curl"
     assert device_summary(None) == "Unknown device"
     assert device_summary("x" * 100) == "x" * 40
+
+
+def test_handles_never_start_with_a_dash() -> None:
+    """Operators paste handles into ``keyturn session revoke ID``; one starting with
+    ``-`` would be read as an option. (Of 5,000 plain base64url draws about 78 would.)"""
+    handles = [new_handle() for _ in range(5000)]
+    assert all(is_handle(handle) for handle in handles)
+    assert not [handle for handle in handles if handle.startswith("-")]
+    assert len(set(handles)) == len(handles)

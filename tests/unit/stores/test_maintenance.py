@@ -153,3 +153,34 @@ async def test_sweep_removes_expired_mfa_challenges_and_spent_totp_steps(
     assert await stores.mfa_challenges.get("b" * 64, now) is not None
     assert not await stores.totp_replay.claim("u1", 2, now + 60, now)
     await keyturn.close()
+
+
+async def test_sweep_empties_the_caches_of_idle_sessions_and_expired_tokens(
+    tmp_path: Path, fast_hasher: PasswordHasher
+) -> None:
+    """An instance's in-process caches do not keep what no request can use without a
+    store read: after the sessions' trust and the token's exp have run out, one sweep
+    leaves the caches empty, and the session still works (re-read from the store)."""
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'k.db'}", revocation_mode="strict"
+    )
+    clock = FrozenClock()
+    keyturn = Keyturn(settings, clock=clock, hasher=fast_hasher)
+    await keyturn.start()
+    user = await keyturn.accounts.register("a@example.com", PASSWORD)
+    _, issued = await keyturn.auth.sign_in(
+        "a@example.com", PASSWORD, ip="192.0.2.1", user_agent=None
+    )
+    token, _ = keyturn.token_issuer.issue(user.id, sid=issued.session.handle)
+    await keyturn.sessions.validate(issued.secret)
+    await keyturn.bearer.authenticate(token)
+    verified = keyturn.token_verifier.cache
+    assert verified is not None
+    assert (len(keyturn.sessions.cache), len(verified)) == (1, 1)
+    assert (await sweep_once(keyturn))["caches"] == 0  # all of it still in use
+
+    clock.advance(settings.access_token_ttl + 1)  # past exp and every trust limit
+    assert (await sweep_once(keyturn))["caches"] == 3  # session, token, user
+    assert (len(keyturn.sessions.cache), len(verified)) == (0, 0)
+    assert (await keyturn.sessions.validate(issued.secret)).user.id == user.id
+    await keyturn.close()

@@ -51,6 +51,13 @@ def open_bus(settings: Settings, storage: Storage, clock: Clock) -> ChangeBus | 
         return PostgresBus(url, bound=bound, clock=clock, engine=engine)
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         from keyturn.fanout.buses.polling import PollingBus
+        from keyturn.stores.sql.direct import SqliteDirect
 
-        return PollingBus(engine, bound=bound, clock=clock)
+        direct = getattr(storage, "direct", None)
+        return PollingBus(
+            engine,
+            bound=bound,
+            clock=clock,
+            direct=direct if isinstance(direct, SqliteDirect) else None,
+        )
     return None

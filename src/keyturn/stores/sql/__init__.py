@@ -6,7 +6,9 @@ Tables live in one :data:`metadata` (:mod:`.schema`; the Alembic migrations in
 bundled by :class:`SqlStorage`. Core, not the ORM: rows map to the frozen records
 of :mod:`keyturn.stores.protocols` by hand, which is faster and keeps the records free
 of persistence machinery. Connections and the fail-closed error mapping are in
-:mod:`.engine`.
+:mod:`.engine`. The few statements of the refresh grant's hot path (a token's read
+and rotation, a user's read by id) skip Core and run as plain SQL on the driver
+(:mod:`.direct`, :mod:`.refresh_sql`): one thread hop or one round trip each.
 
 Drivers (``aiosqlite``, ``asyncpg``) are imported by SQLAlchemy only when an
 engine first connects, so importing this package needs neither.

@@ -18,7 +18,9 @@ from sqlalchemy.pool import StaticPool
 
 from keyturn.errors import ConfigurationError, StoreUnavailable
 
-_SQLITE_PRAGMAS = (
+#: Run on every SQLite connection: the pooled ones and the direct one
+#: (:mod:`keyturn.stores.sql.direct`).
+SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA synchronous=NORMAL",
@@ -29,7 +31,7 @@ _SQLITE_PRAGMAS = (
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        for pragma in _SQLITE_PRAGMAS:
+        for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
     finally:
         cursor.close()

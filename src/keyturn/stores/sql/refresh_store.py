@@ -2,7 +2,8 @@
 
 Rotation is one conditional ``UPDATE ... WHERE token_hash = ? AND used_at IS NULL
 AND <family not revoked>`` followed by the successor's ``INSERT`` in the same
-transaction. On PostgreSQL a concurrent second ``UPDATE`` waits for the first
+transaction (:mod:`keyturn.stores.sql.refresh_sql`, one statement on
+PostgreSQL). On PostgreSQL a concurrent second ``UPDATE`` waits for the first
 transaction's row lock and then re-checks its ``WHERE`` against the committed
 row, so it matches nothing; SQLite serializes writers outright. Either way,
 exactly one caller rotates a token, on any number of instances.
@@ -18,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from keyturn.errors import UserNotFound
 from keyturn.stores.records import RefreshFamily, RefreshToken
-from keyturn.stores.sql.dialects import optional_float
+from keyturn.stores.sql.direct import PostgresDirect, SqliteDirect
 from keyturn.stores.sql.engine import connect
+from keyturn.stores.sql.refresh_sql import read_token, rotate_token
 from keyturn.stores.sql.schema import refresh_families, refresh_tokens, users
 
 _families = refresh_families
@@ -77,10 +79,16 @@ _AGE_ORDER = (_families.c.created_at, _families.c.id)
 
 class SqlRefreshStore:
     """Families keyed by ``id`` (deleted with their user), tokens keyed by
-    ``token_hash`` (deleted with their family)."""
+    ``token_hash`` (deleted with their family).
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    The refresh grant's two calls, :meth:`get_token` and :meth:`rotate`, run as
+    plain SQL on ``direct`` (:mod:`keyturn.stores.sql.refresh_sql`); the rest
+    through SQLAlchemy Core.
+    """
+
+    def __init__(self, engine: AsyncEngine, direct: SqliteDirect | PostgresDirect) -> None:
         self._engine = engine
+        self._direct = direct  # the refresh grant's read and rotation (refresh_sql)
 
     async def create_family(
         self,
@@ -104,39 +112,7 @@ class SqlRefreshStore:
             raise
 
     async def get_token(self, token_hash: str) -> tuple[RefreshToken, RefreshFamily] | None:
-        query = (
-            sa.select(_tokens, _families)
-            .join(_families, _families.c.id == _tokens.c.family_id)
-            .where(_tokens.c.token_hash == token_hash)
-        )
-        async with connect(self._engine) as connection:
-            row = (await connection.execute(query)).first()
-        if row is None:
-            return None
-        fields = row._mapping
-        token = RefreshToken(
-            token_hash=fields[_tokens.c.token_hash],
-            family_id=fields[_tokens.c.family_id],
-            issued_at=float(fields[_tokens.c.issued_at]),
-            expires_at=float(fields[_tokens.c.expires_at]),
-            used_at=optional_float(fields[_tokens.c.used_at]),
-            grace_until=optional_float(fields[_tokens.c.grace_until]),
-            grace_payload=_opt_bytes(fields[_tokens.c.grace_payload]),
-        )
-        family = RefreshFamily(
-            id=fields[_families.c.id],
-            user_id=fields[_families.c.user_id],
-            client_id=fields[_families.c.client_id],
-            scope=fields[_families.c.scope],
-            created_at=float(fields[_families.c.created_at]),
-            last_used_at=float(fields[_families.c.last_used_at]),
-            expires_at=float(fields[_families.c.expires_at]),
-            ip=fields[_families.c.ip],
-            user_agent=fields[_families.c.user_agent],
-            revoked_at=optional_float(fields[_families.c.revoked_at]),
-            dpop_jkt=fields[_families.c.dpop_jkt],
-        )
-        return token, family
+        return await read_token(self._direct, token_hash)
 
     async def rotate(
         self,
@@ -149,36 +125,16 @@ class SqlRefreshStore:
         ip: str | None = None,
         user_agent: str | None = None,
     ) -> bool:
-        family_live = (
-            sa.select(_families.c.id)
-            .where(_families.c.id == _tokens.c.family_id, _families.c.revoked_at.is_(None))
-            .exists()
+        return await rotate_token(
+            self._direct,
+            token_hash,
+            successor,
+            now=now,
+            grace_until=grace_until,
+            grace_payload=grace_payload,
+            ip=ip,
+            user_agent=user_agent,
         )
-        mark_used = (
-            _tokens.update()
-            .where(_tokens.c.token_hash == token_hash, _tokens.c.used_at.is_(None), family_live)
-            .values(used_at=now, grace_until=grace_until, grace_payload=grace_payload)
-        )
-        family_changes: dict[str, Any] = {
-            "last_used_at": sa.case(
-                (_families.c.last_used_at < now, now), else_=_families.c.last_used_at
-            )
-        }
-        if ip is not None:
-            family_changes["ip"] = ip
-        if user_agent is not None:
-            family_changes["user_agent"] = user_agent
-        async with connect(self._engine, write=True) as connection:
-            result = await connection.execute(mark_used)
-            if result.rowcount != 1:
-                return False
-            await connection.execute(_tokens.insert().values(**_token_values(successor)))
-            await connection.execute(
-                _families.update()
-                .where(_families.c.id == successor.family_id)
-                .values(**family_changes)
-            )
-        return True
 
     async def clear_grace(self, token_hash: str) -> None:
         statement = (
@@ -294,7 +250,3 @@ async def _revoke_in(
         .values(grace_payload=None)
     )
     return sorted(revoked, key=lambda family: (family.created_at, family.id))
-
-
-def _opt_bytes(value: Any) -> bytes | None:
-    return None if value is None else bytes(value)

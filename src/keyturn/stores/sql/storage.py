@@ -16,6 +16,7 @@ from keyturn.stores.protocols import (
     UserStore,
 )
 from keyturn.stores.sql.client_store import SqlClientStore
+from keyturn.stores.sql.direct import direct_for
 from keyturn.stores.sql.engine import connect, unavailable
 from keyturn.stores.sql.key_store import SqlKeyStore
 from keyturn.stores.sql.refresh_store import SqlRefreshStore
@@ -33,12 +34,14 @@ class SqlStorage:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.users: UserStore = SqlUserStore(engine)
+        #: Plain SQL for the refresh grant's hot statements (keyturn.stores.sql.direct).
+        self.direct = direct_for(engine)
+        self.users: UserStore = SqlUserStore(engine, self.direct)
         self.sessions: SessionStore = SqlSessionStore(engine)
         self.keys: KeyStore = SqlKeyStore(engine)
-        self.refresh: RefreshStore = SqlRefreshStore(engine)
+        self.refresh: RefreshStore = SqlRefreshStore(engine, self.direct)
         self.revocations: RevocationStore = SqlRevocationStore(engine)
-        self.clients: ClientStore = SqlClientStore(engine)
+        self.clients: ClientStore = SqlClientStore(engine, self.direct)
         # --- wave 2: outbox, mfa, oauth (keyturn.stores.wave2) ---
         self.wave2: Wave2Stores = sql_wave2_stores(engine)
 
@@ -62,5 +65,8 @@ class SqlStorage:
             raise unavailable(self.engine, exc) from exc
 
     async def close(self) -> None:
-        """Dispose of the engine's connection pool."""
-        await self.engine.dispose()
+        """Close the direct connection and dispose of the engine's connection pool."""
+        try:
+            await self.direct.close()
+        finally:
+            await self.engine.dispose()
