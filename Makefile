@@ -72,7 +72,9 @@ bench: $(VENV)/.installed-dev $(VENV)/.installed-bench
 		passwords.py \
 		sessions.py \
 		tokens.py \
-		dpop_proof.py
+		dpop_proof.py \
+		dpop_whoami.py \
+		code_flow.py
 
 # The examples (examples/README.md), each in its own terminal.
 NOTES_PORT   ?= 8000
