@@ -22,7 +22,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -320,3 +320,16 @@ class LiveServers:
         """Stop every server this factory started."""
         for server in self.servers:
             server.stop()
+
+
+@contextlib.contextmanager
+def server_with_account(root: Path, email: str, password: str) -> Iterator[LiveServer]:
+    """One live ``keyturn serve`` (default settings) under ``root`` with one account,
+    stopped on exit: the module fixture of every interop and example test."""
+    servers = LiveServers(root)
+    try:
+        started = servers()
+        started.add_user(email, password)
+        yield started
+    finally:
+        servers.stop_all()

@@ -4,14 +4,17 @@ tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import http.server
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
 
 from keyturn.web.authn.cookies import SESSION_COOKIE
 
-__all__ = ["Result", "Run", "session_cookie", "set_cookies"]
+__all__ = ["Result", "Run", "serve_in_thread", "session_cookie", "set_cookies"]
 
 
 @dataclass
@@ -52,3 +55,17 @@ def session_cookie(response: httpx.Response) -> str:
     if not value:
         raise AssertionError(f"no session cookie in {response.headers.get_list('set-cookie')}")
     return value
+
+
+@contextlib.contextmanager
+def serve_in_thread(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` served on a free 127.0.0.1 port from a thread, for as long as the
+    block runs: a browser test's second origin (a SPA, an app). Yields its origin."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

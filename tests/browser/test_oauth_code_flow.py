@@ -18,7 +18,6 @@ import hashlib
 import http.server
 import json
 import secrets
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +26,7 @@ import httpx
 import pytest
 from tests.browser.conftest import TIMEOUT_MS
 from tests.live import LiveServer, LiveServers
+from tests.support import serve_in_thread
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -95,14 +95,8 @@ class _AppPages(http.server.BaseHTTPRequestHandler):
 def app_origin() -> Iterator[tuple[str, type[_AppPages]]]:
     """The apps' own origin: a static server on another port of 127.0.0.1."""
     handler = type("AppPages", (_AppPages,), {})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(handler) as origin:
+        yield origin, handler
 
 
 def add_client(server: LiveServer, name: str, *flags: str) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import http.server
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from joserfc.jwk import KeySet
 from tests.browser.conftest import TIMEOUT_MS
 from tests.live import LiveServer, LiveServers
 from tests.services import unavailable
+from tests.support import serve_in_thread
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
@@ -85,14 +85,8 @@ def spa_origin() -> Iterator[tuple[str, type[_SpaFiles]]]:
     if not LIBRARY.is_file():
         unavailable(f"{LIBRARY} missing: run `make interop-deps` (npm ci)")
     handler = type("SpaFiles", (_SpaFiles,), {"config": {}})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(handler) as origin:
+        yield origin, handler
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,13 @@ plus the ``X-CSRF-Token`` proof to get a new access token.
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from tests.browser.conftest import TIMEOUT_MS
 from tests.live import LiveServer, LiveServers
+from tests.support import serve_in_thread
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -88,14 +88,8 @@ class _Page(http.server.BaseHTTPRequestHandler):
 def spa_origin() -> Iterator[tuple[str, type[_Page]]]:
     """The SPA's own origin: a static server on another port of 127.0.0.1."""
     handler = type("SpaPage", (_Page,), {})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(handler) as origin:
+        yield origin, handler
 
 
 @pytest.fixture(scope="module")

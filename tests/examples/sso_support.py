@@ -20,14 +20,21 @@ from typing import Any
 
 import httpx
 from tests.live import LiveServer
-from tests.server.test_interop_code_flow import EMAIL, PASSWORD
+from tests.server.test_interop_code_flow import EMAIL, PASSWORD, sign_in_and_authorize
 
 from keyturn.bench.servers import clean_environment
 
 #: The checkout: ``examples`` is imported from here.
 REPO = Path(__file__).resolve().parents[2]
 
-__all__ = ["EMAIL", "PASSWORD", "AppServer", "confidential_client", "user_id"]
+__all__ = [
+    "EMAIL",
+    "PASSWORD",
+    "AppServer",
+    "confidential_client",
+    "sign_in_through_keyturn",
+    "user_id",
+]
 
 
 class AppServer(LiveServer):
@@ -71,3 +78,24 @@ def user_id(keyturn: LiveServer) -> str:
     assert response.status_code == 200, response.text
     found: str = response.json()["user"]["id"]
     return found
+
+
+async def sign_in_through_keyturn(
+    browser: httpx.AsyncClient, start: httpx.Response, keyturn: LiveServer, callback: str
+) -> None:
+    """From the app's redirect ``start`` to keyturn's ``/oauth/authorize`` (``openid
+    email``, S256, a nonce and a state, back to ``callback``), through keyturn's
+    sign-in page, to the app's callback, which must send the browser home."""
+    assert start.status_code == 302
+    authorize = httpx.URL(start.headers["location"])
+    assert str(authorize).startswith(keyturn.url + "/oauth/authorize?")
+    assert authorize.params["redirect_uri"] == str(browser.base_url).rstrip("/") + callback
+    assert authorize.params["scope"] == "openid email"
+    assert authorize.params["code_challenge_method"] == "S256"
+    assert authorize.params["nonce"] and authorize.params["state"]
+    back = httpx.URL(await sign_in_and_authorize(keyturn, str(authorize)))
+    assert str(back).startswith(str(browser.base_url).rstrip("/") + callback + "?code=")
+    assert back.params["state"] == authorize.params["state"]
+    answer = await browser.get(str(back))
+    assert answer.status_code == 302, answer.text
+    assert answer.headers["location"] == "/"

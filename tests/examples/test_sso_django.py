@@ -11,21 +11,23 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.examples.sso_support import EMAIL, PASSWORD, AppServer, confidential_client
-from tests.live import LiveServer, LiveServers
-from tests.server.test_interop_code_flow import sign_in_and_authorize
+from tests.examples.sso_support import (
+    EMAIL,
+    PASSWORD,
+    AppServer,
+    confidential_client,
+    sign_in_through_keyturn,
+)
+from tests.live import LiveServer, server_with_account
 
 
 @pytest.fixture(scope="module")
 def keyturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One live keyturn with one account."""
-    servers = LiveServers(tmp_path_factory.mktemp("sso-django-keyturn"))
-    try:
-        started = servers()
-        started.add_user(EMAIL, PASSWORD)
+    with server_with_account(
+        tmp_path_factory.mktemp("sso-django-keyturn"), EMAIL, PASSWORD
+    ) as started:
         yield started
-    finally:
-        servers.stop_all()
 
 
 @pytest.fixture(scope="module")
@@ -61,20 +63,7 @@ async def test_the_django_app_signs_the_user_in_through_keyturn(
         assert home.status_code == 302
         assert home.headers["location"] == "/oidc/authenticate/?next=/"
         start = await browser.get(home.headers["location"])
-        assert start.status_code == 302
-        authorize = httpx.URL(start.headers["location"])
-        assert str(authorize).startswith(keyturn.url + "/oauth/authorize?")
-        assert authorize.params["redirect_uri"] == app.url + "/oidc/callback/"
-        assert authorize.params["scope"] == "openid email"
-        assert authorize.params["code_challenge_method"] == "S256"
-        assert authorize.params["nonce"] and authorize.params["state"]
-
-        back = httpx.URL(await sign_in_and_authorize(keyturn, str(authorize)))
-        assert str(back).startswith(app.url + "/oidc/callback/?code=")
-        assert back.params["state"] == authorize.params["state"]
-        callback = await browser.get(str(back))
-        assert callback.status_code == 302, callback.text
-        assert callback.headers["location"] == "/"
+        await sign_in_through_keyturn(browser, start, keyturn, "/oidc/callback/")
 
         signed_in = await browser.get("/")
     assert signed_in.status_code == 200

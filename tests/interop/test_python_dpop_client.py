@@ -19,7 +19,7 @@ import httpx
 import pytest
 from joserfc import jws
 from joserfc.jwk import ECKey
-from tests.live import LiveServer, LiveServers
+from tests.live import LiveServer, server_with_account
 from tests.server.code_flow_support import pkce
 from tests.server.test_interop_code_flow import EMAIL, PASSWORD, sign_in_and_authorize
 
@@ -63,13 +63,8 @@ class RfcClient:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One live server (default settings) with one account."""
-    servers = LiveServers(tmp_path_factory.mktemp("interop-dpop"))
-    try:
-        started = servers()
-        started.add_user(EMAIL, PASSWORD)
+    with server_with_account(tmp_path_factory.mktemp("interop-dpop"), EMAIL, PASSWORD) as started:
         yield started
-    finally:
-        servers.stop_all()
 
 
 def _claims(token: str) -> dict[str, Any]:

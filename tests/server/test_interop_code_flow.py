@@ -19,7 +19,7 @@ import httpx
 import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
-from tests.live import LiveServer, LiveServers
+from tests.live import LiveServer, server_with_account
 
 EMAIL = "authlib@example.com"
 PASSWORD = "correct horse battery staple"
@@ -31,13 +31,8 @@ APP_REDIRECT = "http://127.0.0.1:8765/callback"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One live server with one account for the module."""
-    servers = LiveServers(tmp_path_factory.mktemp("interop-code"))
-    try:
-        started = servers()
-        started.add_user(EMAIL, PASSWORD)
+    with server_with_account(tmp_path_factory.mktemp("interop-code"), EMAIL, PASSWORD) as started:
         yield started
-    finally:
-        servers.stop_all()
 
 
 def add_client(server: LiveServer, *flags: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.jose import JsonWebKey, jwt
 from authlib.oidc.core import CodeIDToken
-from tests.live import LiveServer, LiveServers
+from tests.live import LiveServer, server_with_account
 from tests.server.test_interop_code_flow import (
     APP_REDIRECT,
     EMAIL,
@@ -26,13 +26,10 @@ from tests.server.test_interop_code_flow import (
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One live server with the account the shared sign-in helper uses."""
-    servers = LiveServers(tmp_path_factory.mktemp("interop-oidc-authlib"))
-    try:
-        started = servers()
-        started.add_user(EMAIL, PASSWORD)
+    with server_with_account(
+        tmp_path_factory.mktemp("interop-oidc-authlib"), EMAIL, PASSWORD
+    ) as started:
         yield started
-    finally:
-        servers.stop_all()
 
 
 async def test_authlib_validates_the_id_token_and_reads_userinfo(server: LiveServer) -> None:

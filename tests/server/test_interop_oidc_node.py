@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.live import LiveServer, LiveServers
+from tests.live import LiveServer, server_with_account
 
 NODE_PROJECT = Path(__file__).parents[1] / "interop" / "node"
 EMAIL = "node-rp@example.com"
@@ -37,13 +37,10 @@ def node_or_fail() -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One live server with one account."""
-    servers = LiveServers(tmp_path_factory.mktemp("interop-oidc-node"))
-    try:
-        started = servers()
-        started.add_user(EMAIL, PASSWORD)
+    with server_with_account(
+        tmp_path_factory.mktemp("interop-oidc-node"), EMAIL, PASSWORD
+    ) as started:
         yield started
-    finally:
-        servers.stop_all()
 
 
 def test_openid_client_signs_in_validates_and_logs_out(server: LiveServer) -> None:
