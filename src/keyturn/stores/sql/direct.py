@@ -140,16 +140,7 @@ class SqliteDirect:
 
     async def read_one(self, sql: str, params: Sequence[Any]) -> Row | None:
         """See :meth:`DirectSql.read_one`: here, without leaving this thread."""
-        if self._path is None:
-            return await self.fetch_one(sql, params)
-        try:
-            return _fetch_one(self._reader(), sql, params)
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF not in _BUSY:
-                raise self._unavailable(exc) from exc
-        except _SQLITE_OUTAGES as exc:
-            raise self._unavailable(exc) from exc
-        return await self.fetch_one(sql, params)  # busy: wait in the writer's thread
+        return await self._read(_fetch_one, sql, params)
 
     async def read_rows(self, sql: str, params: Sequence[Any]) -> list[Row]:
         """Every row of a statement that only reads, like :meth:`read_one`: in this
@@ -158,15 +149,22 @@ class SqliteDirect:
         Raises:
             StoreUnavailable: the database cannot be reached.
         """
+        return await self._read(_fetch_all, sql, params)
+
+    async def _read(
+        self, fetch: Callable[[Any, str, Sequence[Any]], T], sql: str, params: Sequence[Any]
+    ) -> T:
+        """``fetch`` on this thread's reader; on the writer's thread (which may wait)
+        when SQLite reports the database busy, or for an in-memory database."""
         if self._path is not None:
             try:
-                return _fetch_all(self._reader(), sql, params)
+                return fetch(self._reader(), sql, params)
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF not in _BUSY:
                     raise self._unavailable(exc) from exc
             except _SQLITE_OUTAGES as exc:
                 raise self._unavailable(exc) from exc
-        return await self.run(lambda connection: _fetch_all(connection, sql, params))
+        return await self.run(lambda connection: fetch(connection, sql, params))
 
     async def close(self) -> None:
         """Close the connections and stop the writer's thread."""
