@@ -115,7 +115,12 @@ def _pg_outage(exc: BaseException) -> bool:
         return True
     import asyncpg
 
-    if isinstance(exc, (asyncpg.InterfaceError, asyncpg.PostgresConnectionError)):
+    # InternalClientError: the protocol is in a state it cannot leave ("another
+    # operation is in progress"), as when the server ended the backend and the
+    # connection has not noticed yet: the connection is unusable, like a closed one.
+    if isinstance(
+        exc, (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncpg.InternalClientError)
+    ):
         return True
     state = getattr(exc, "sqlstate", None)
     return isinstance(state, str) and state[:2] in _PG_OUTAGE_CLASSES
