@@ -62,6 +62,7 @@ def serve_in_thread(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterat
     """``handler`` served on a free 127.0.0.1 port from a thread, for as long as the
     block runs: a browser test's second origin (a SPA, an app). Yields its origin."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True  # a keep-alive connection left open never blocks exit
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -8,11 +8,11 @@ so both must read every kind of response a server may send and count failures.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+from tests.support import serve_in_thread
 
 from keyturn.bench.load import run_load
 from keyturn.bench.loadgen import closed_loop, probe
@@ -48,15 +48,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(Handler) as origin:
+        yield origin
 
 
 def test_python_generator_runs_in_its_own_process_and_reports(base_url: str) -> None:
